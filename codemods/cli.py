@@ -1,0 +1,120 @@
+"""The `gofix-defer` command line."""
+
+from __future__ import annotations
+
+import sys
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .diff import unified_diff
+from .engine import INTERNAL_ERROR, Settings
+from .goversion import GoVersionError, parse_go_version
+from .model import Applicability, FileResult, Rule
+from .report import Summary, render_text
+from .runner import run
+from .discovery import discover
+from .write import WriteError, write_atomically
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+app = typer.Typer(add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})
+
+
+def _split(values: Optional[List[str]]) -> list[str]:
+    names: list[str] = []
+    for value in values or []:
+        names.extend(part.strip() for part in value.split(",") if part.strip())
+    return names
+
+
+def select_rules(select: list[str], ignore: list[str]) -> list[Rule]:
+    from gofix_defer.rules import ALL_RULES
+
+    known = {rule.name for rule in ALL_RULES}
+    unknown = sorted(set(select + ignore) - known)
+    if unknown:
+        raise typer.BadParameter(f"unknown rule(s): {', '.join(unknown)} (see --list-rules)")
+    chosen = [r for r in ALL_RULES if (not select or r.name in select) and r.name not in ignore]
+    return chosen
+
+
+@app.command()
+def check(
+    paths: Optional[List[str]] = typer.Argument(None, help="Files and folders to check (default: .)."),
+    diff: bool = typer.Option(False, "--diff", help="Print a unified diff of the fixes; write nothing."),
+    write: bool = typer.Option(False, "--write", help="Apply fixes in place."),
+    unsafe_fixes: bool = typer.Option(False, "--unsafe-fixes", help="Also apply fixes marked unsafe."),
+    select: Optional[List[str]] = typer.Option(None, "--select", help="Only these rules (comma-separated)."),
+    ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="Skip these rules (comma-separated)."),
+    go_version: Optional[str] = typer.Option(None, "--go-version", help="Go language version for every file (else: nearest go.mod)."),
+    exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when findings remain."),
+    list_rules: bool = typer.Option(False, "--list-rules", help="List the rules and exit."),
+    explain: Optional[str] = typer.Option(None, "--explain", metavar="RULE", help="Print a rule's documentation and exit."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print findings only, no summary."),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    """Find goroutine and resource leaks from defer and goroutines in Go code, and fix them."""
+    from gofix_defer.rules import ALL_RULES, by_name
+
+    out = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    if version:
+        out.print(f"gofix-defer {__version__}", markup=False)
+        raise typer.Exit(EXIT_CLEAN)
+    if list_rules:
+        for rule in ALL_RULES:
+            fix = {"always": "fix", "sometimes": "fix (sometimes)", "never": "no fix"}[rule.fix_availability]
+            out.print(f"{rule.name:<32} {rule.applicability.value:<7} {fix:<16} {rule.summary}", markup=False)
+        raise typer.Exit(EXIT_CLEAN)
+    if explain is not None:
+        rule = by_name(explain)
+        if rule is None:
+            err.print(f"error: unknown rule {explain!r} (see --list-rules)", markup=False)
+            raise typer.Exit(EXIT_ERROR)
+        out.print(f"# {rule.name}\n\n{rule.summary}\n\n{rule.doc()}", markup=False)
+        raise typer.Exit(EXIT_CLEAN)
+    if diff and write:
+        err.print("error: --diff and --write cannot be combined", markup=False)
+        raise typer.Exit(EXIT_ERROR)
+    try:
+        override = parse_go_version(go_version) if go_version else None
+        rules = select_rules(_split(select), _split(ignore))
+    except (GoVersionError, typer.BadParameter) as error:
+        err.print(f"error: {error}", markup=False)
+        raise typer.Exit(EXIT_ERROR)
+
+    settings = Settings(rules=rules, go_version=override, unsafe_fixes=unsafe_fixes, apply_fixes=diff or write)
+    found = discover(list(paths) if paths else ["."])
+    summary = Summary(mode="diff" if diff else "write" if write else "check")
+    for message in found.errors:
+        summary.errors.append(message)
+    stdout = sys.stdout.buffer
+    for result in run(found.files, settings):
+        summary.add(result, unsafe_fixes)
+        if diff and result.changed:
+            stdout.write(unified_diff(result.path, result.original, result.fixed))
+            stdout.flush()
+        elif write and result.changed:
+            try:
+                write_atomically(result.path, result.original, result.fixed)
+            except WriteError as error:
+                summary.errors.append(str(error))
+                summary.unwrite(result)
+        if not diff:
+            render_text(out, result)
+    for message in summary.errors:
+        err.print(f"error: {message}", markup=False)
+    if not quiet:
+        err.print(summary.render(), markup=False)
+    raise typer.Exit(summary.exit_code(exit_zero))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app(prog_name="gofix-defer")
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.exit(130)

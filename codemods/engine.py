@@ -1,0 +1,171 @@
+"""Run rules over one file and apply their fixes to a fixpoint.
+
+Per file the result never raises: every failure (unreadable file, syntax
+error, a crashing rule, a fix that breaks the syntax) becomes data on the
+FileResult, in the spirit of LibCST's codemod results.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field, replace
+from typing import Sequence
+
+from . import parsing
+from .merge import apply_edits, merge
+from .model import Applicability, Diagnostic, FileResult, Rule
+from .source import SourceFile
+from .suppress import Suppressions, is_generated
+
+SYNTAX_ERROR = "syntax-error"
+INTERNAL_ERROR = "internal-error"
+MAX_ITERATIONS = 8
+
+
+@dataclass
+class Settings:
+    rules: Sequence[Rule]
+    go_version: tuple[int, int] | None = None  # --go-version override
+    unsafe_fixes: bool = False
+    apply_fixes: bool = False  # compute the fixed text (for --diff / --write)
+    max_iterations: int = MAX_ITERATIONS
+    allowed: frozenset[Applicability] = field(init=False)
+
+    def __post_init__(self) -> None:
+        allowed = {Applicability.SAFE}
+        if self.unsafe_fixes:
+            allowed.add(Applicability.UNSAFE)
+        self.allowed = frozenset(allowed)
+
+
+def check_source(source: SourceFile, rules: Sequence[Rule]) -> list[Diagnostic]:
+    """Diagnostics of all applicable rules, located, unsuppressed and sorted."""
+    suppressions = Suppressions(source)
+    found: list[Diagnostic] = []
+    for rule in rules:
+        if not rule.applies_to(source):
+            continue
+        try:
+            produced = list(rule.check(source))
+        except Exception:  # a rule bug must not stop the run
+            found.append(
+                Diagnostic(
+                    rule=INTERNAL_ERROR,
+                    start=0,
+                    end=0,
+                    message=f"rule {rule.name} crashed: {traceback.format_exc(limit=-1).strip().splitlines()[-1]}",
+                    path=source.path,
+                    line=1,
+                    column=1,
+                    end_line=1,
+                    end_column=1,
+                )
+            )
+            continue
+        for diagnostic in produced:
+            located = locate(source, diagnostic)
+            if not suppressions.suppressed(located.rule, located.line):
+                found.append(located)
+    found.sort(key=Diagnostic.sort_key)
+    return _dedupe(found)
+
+
+def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    out, seen = [], set()
+    for d in diagnostics:
+        key = (d.rule, d.start, d.end, d.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+def locate(source: SourceFile, diagnostic: Diagnostic) -> Diagnostic:
+    line, column = source.line_col(diagnostic.start)
+    end_line, end_column = source.line_col(diagnostic.end)
+    return replace(diagnostic, path=source.path, line=line, column=column, end_line=end_line, end_column=end_column)
+
+
+def syntax_error_diagnostic(source: SourceFile) -> Diagnostic:
+    node = parsing.first_syntax_error(source.root)
+    start = node.start_byte if node is not None else 0
+    what = f"missing {node.type}" if node is not None and node.is_missing else "unexpected input"
+    if node is not None and not node.is_missing:
+        snippet = source.data[node.start_byte : min(node.end_byte, node.start_byte + 20)]
+        snippet = snippet.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+        if snippet:
+            what = f"unexpected {snippet!r}"
+    diagnostic = Diagnostic(
+        rule=SYNTAX_ERROR,
+        start=start,
+        end=start,
+        message=f"cannot parse file ({what}); it will not be changed",
+    )
+    return locate(source, diagnostic)
+
+
+def process(path: str, data: bytes, settings: Settings) -> FileResult:
+    """Check one file, and when asked, fix it to a fixpoint."""
+    from .goversion import effective_go_version
+
+    result = FileResult(path=path, original=data)
+    if is_generated(data):
+        result.skipped = "generated"
+        return result
+    version = effective_go_version(path, settings.go_version)
+    source = SourceFile(path, data, version)
+    if source.has_syntax_error():
+        result.diagnostics = [syntax_error_diagnostic(source)]
+        return result
+    diagnostics = check_source(source, settings.rules)
+    result.diagnostics = diagnostics
+    if not settings.apply_fixes:
+        return result
+
+    current = source
+    pending = diagnostics
+    for _ in range(settings.max_iterations):
+        fixable = [d for d in pending if d.fix is not None and d.fix.applicability in settings.allowed]
+        if not fixable:
+            break
+        new_data, accepted = _apply_checked(current, fixable, result)
+        if not accepted:
+            break
+        result.applied.extend(accepted)
+        current = SourceFile(path, new_data, version)
+        pending = check_source(current, settings.rules)
+    else:
+        result.errors.append(f"fixes did not converge after {settings.max_iterations} rounds; the last round is kept")
+    if current.data != data:
+        result.fixed = current.data
+        # What is left is reported against the fixed text.
+        result.diagnostics = pending
+    return result
+
+
+def _apply_checked(source: SourceFile, fixable: list[Diagnostic], result: FileResult) -> tuple[bytes, list[Diagnostic]]:
+    """Merge and apply; drop fixes whose result no longer parses, naming their rule."""
+    merged = merge(fixable)
+    new_data = apply_edits(source.data, merged.edits)
+    if not parsing.parse(new_data).root_node.has_error:
+        return new_data, merged.accepted
+    # Find the culprits one fix at a time, keep the others.
+    good = []
+    for diagnostic in merged.accepted:
+        alone = apply_edits(source.data, diagnostic.fix.edits)
+        if parsing.parse(alone).root_node.has_error:
+            result.errors.append(
+                f"internal error: a fix from rule {diagnostic.rule} at line {diagnostic.line} "
+                "would introduce a syntax error; it was dropped"
+            )
+        else:
+            good.append(diagnostic)
+    if not good:
+        return source.data, []
+    merged = merge(good)
+    new_data = apply_edits(source.data, merged.edits)
+    if parsing.parse(new_data).root_node.has_error:
+        rules = ", ".join(sorted({d.rule for d in merged.accepted}))
+        result.errors.append(f"internal error: fixes from rules {rules} together break the syntax; none applied")
+        return source.data, []
+    return new_data, merged.accepted

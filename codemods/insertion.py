@@ -1,0 +1,68 @@
+"""Statement insertion and re-indentation that keep the file's style.
+
+Rules describe code as lines of Go without indentation; these helpers add
+the indentation found at the insertion point and the file's line ending.
+"""
+
+from __future__ import annotations
+
+from tree_sitter import Node
+
+from .model import Edit
+from .source import SourceFile
+
+
+def starts_line(source: SourceFile, node: Node) -> bool:
+    """True when only whitespace precedes ``node`` on its line."""
+    return source.data[source.line_start(node.start_byte) : node.start_byte].strip(b" \t") == b""
+
+
+def ends_line(source: SourceFile, node: Node) -> bool:
+    """True when only whitespace (or a trailing comment) follows ``node`` on its line."""
+    rest = source.data[node.end_byte : source.line_end(node.end_byte)].strip(b" \t\r")
+    return rest == b"" or rest.startswith(b"//")
+
+
+def insert_before(source: SourceFile, statement: Node, lines: list[bytes]) -> Edit | None:
+    """Insert ``lines`` as statements just before ``statement``, at its indentation.
+
+    None when the statement does not start its own line (then no insertion
+    can be gofmt-clean without reflowing the line, and the rule should not fix).
+    """
+    if not starts_line(source, statement):
+        return None
+    indent = source.indentation(statement.start_byte)
+    nl = source.newline
+    text = b"".join((indent + line if line else b"") + nl for line in lines)
+    return Edit.insert(source.line_start(statement.start_byte), text)
+
+
+def insert_after(source: SourceFile, statement: Node, lines: list[bytes]) -> Edit | None:
+    if not ends_line(source, statement):
+        return None
+    indent = source.indentation(statement.start_byte)
+    nl = source.newline
+    end = source.line_end(statement.end_byte)
+    text = b"".join(nl + (indent + line if line else b"") for line in lines)
+    # Insert before the "\r" of a CRLF so the inserted lines end the same way.
+    if end > 0 and source.data[end - 1 : end] == b"\r":
+        end -= 1
+    return Edit.insert(end, text)
+
+
+def reindent(text: bytes, indent: bytes, newline: bytes = b"\n") -> bytes:
+    """Indent every non-empty line after the first of ``text`` by ``indent``."""
+    lines = text.split(b"\n")
+    out = [lines[0].rstrip(b"\r")]
+    for line in lines[1:]:
+        line = line.rstrip(b"\r")
+        out.append(indent + line if line.strip() else b"")
+    return newline.join(out)
+
+
+def dedent_lines(text: bytes) -> list[bytes]:
+    """Split ``text`` into lines with their common leading tabs/spaces removed."""
+    lines = [line.rstrip(b"\r") for line in text.split(b"\n")]
+    widths = [len(line) - len(line.lstrip(b" \t")) for line in lines if line.strip()]
+    cut = min(widths) if widths else 0
+    return [line[cut:] if line.strip() else b"" for line in lines]

@@ -1,0 +1,75 @@
+"""Merging fixes from many rules into one consistent set of edits.
+
+Fixes are considered in a deterministic order (by span, then rule, then
+title). Identical edits coalesce: two fixes that both add `"context"` add
+it once. A fix with any edit overlapping an already accepted, different
+edit is rejected whole, never half-applied; it gets another turn when the
+engine re-runs the rules on the new text.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Sequence
+
+from .model import Diagnostic, Edit
+
+
+@dataclass
+class MergeResult:
+    accepted: list[Diagnostic]
+    rejected: list[Diagnostic]
+    edits: list[Edit]
+
+
+def merge(diagnostics: Sequence[Diagnostic]) -> MergeResult:
+    candidates = sorted(
+        (d for d in diagnostics if d.fix is not None and d.fix.edits),
+        key=lambda d: (d.fix.span, d.rule, d.fix.title, d.start),
+    )
+    accepted: list[Diagnostic] = []
+    rejected: list[Diagnostic] = []
+    chosen: list[Edit] = []  # kept sorted
+    seen: set[Edit] = set()
+    for diagnostic in candidates:
+        edits = diagnostic.fix.edits
+        if any(_conflicts(chosen, edit) for edit in edits if edit not in seen):
+            rejected.append(diagnostic)
+            continue
+        accepted.append(diagnostic)
+        for edit in edits:
+            if edit not in seen:
+                seen.add(edit)
+                bisect.insort(chosen, edit)
+    return MergeResult(accepted, rejected, chosen)
+
+
+def _conflicts(chosen: list[Edit], edit: Edit) -> bool:
+    """Does ``edit`` overlap any edit in the sorted list ``chosen``?
+
+    Later edits can only overlap while they start before ``edit`` ends; an
+    earlier one may be long, so every earlier edit is checked (lists are
+    per file and short).
+    """
+    index = bisect.bisect_left(chosen, edit)
+    for other in chosen[index:]:
+        if other.start > edit.end:
+            break
+        if edit.overlaps(other):
+            return True
+    return any(edit.overlaps(other) for other in chosen[:index])
+
+
+def apply_edits(data: bytes, edits: Sequence[Edit]) -> bytes:
+    """Apply sorted, non-overlapping edits to ``data``."""
+    out = []
+    position = 0
+    for edit in sorted(edits):
+        if edit.start < position or edit.end > len(data):
+            raise ValueError(f"edit {edit} overlaps a previous edit or runs past the end")
+        out.append(data[position : edit.start])
+        out.append(edit.text)
+        position = edit.end
+    out.append(data[position:])
+    return b"".join(out)

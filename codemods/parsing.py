@@ -1,0 +1,56 @@
+"""One tree-sitter Go parser per process, and syntax-error location."""
+
+from __future__ import annotations
+
+import functools
+
+import tree_sitter
+import tree_sitter_go
+
+
+@functools.lru_cache(maxsize=1)
+def go_language() -> tree_sitter.Language:
+    return tree_sitter.Language(tree_sitter_go.language())
+
+
+@functools.lru_cache(maxsize=1)
+def _parser() -> tree_sitter.Parser:
+    return tree_sitter.Parser(go_language())
+
+
+def parse(data: bytes) -> tree_sitter.Tree:
+    return _parser().parse(data)
+
+
+@functools.lru_cache(maxsize=None)
+def query(pattern: str) -> tree_sitter.Query:
+    """Queries are compiled once per process and shared by all rules."""
+    return tree_sitter.Query(go_language(), pattern)
+
+
+def first_syntax_error(node: tree_sitter.Node) -> tree_sitter.Node | None:
+    """The first ERROR or MISSING node in document order, or None."""
+    if not node.has_error:
+        return None
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.is_error or current.is_missing:
+            return current
+        # Children in reverse so that the leftmost error is found first.
+        stack.extend(reversed([c for c in current.children if c.has_error or c.is_missing]))
+    return node
+
+
+def count_syntax_errors(node: tree_sitter.Node) -> int:
+    if not node.has_error:
+        return 0
+    count = 0
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.is_error or current.is_missing:
+            count += 1
+            continue
+        stack.extend(c for c in current.children if c.has_error or c.is_missing)
+    return count

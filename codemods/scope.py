@@ -1,0 +1,276 @@
+"""Identifier resolution inside one function, with Go's block scoping.
+
+Go's rules that matter here: a name declared in a block is visible from the
+end of its declaring statement (so in `x := x` the right-hand x is the outer
+one); `:=` only declares names that are new in its own scope (the others are
+assigned); parameters, results and the receiver share the function's
+outermost block; `for`, `if` and `switch` open an implicit block for their
+init statement; every case clause is a block; range and for-clause variables
+live in the loop's implicit block.
+
+Names not declared inside the function resolve to None (package level,
+imports or universe): rules treat them as "declared outside".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tree_sitter import Node
+
+from .tree import expression_list_items
+
+_SCOPE_TYPES = frozenset(
+    {
+        "function_declaration",
+        "method_declaration",
+        "func_literal",
+        "block",
+        "for_statement",
+        "if_statement",
+        "expression_switch_statement",
+        "type_switch_statement",
+        "select_statement",
+        "expression_case",
+        "type_case",
+        "default_case",
+        "communication_case",
+    }
+)
+
+
+@dataclass
+class Declaration:
+    name: bytes
+    ident: Node  # the identifier node where the name is declared
+    kind: str  # param, result, receiver, var, const, short, range, for, typeswitch, recv, type, func
+    statement: Node  # the declaring node (parameter_declaration, short_var_declaration, ...)
+    visible_from: int  # byte offset from which references resolve to it
+    scope: Node
+    type_node: Node | None = None  # stated type, when the source says it
+    value: Node | None = None  # initialiser expression, when there is one
+    index: int = 0  # position in a multi-name declaration
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.ident.start_byte, self.ident.end_byte)
+
+
+@dataclass
+class _Scope:
+    node: Node
+    parent: "_Scope | None"
+    decls: dict[bytes, list[Declaration]] = field(default_factory=dict)
+
+    def add(self, decl: Declaration) -> None:
+        self.decls.setdefault(decl.name, []).append(decl)
+
+
+class FunctionScopes:
+    """Resolves identifiers within ``function`` (a function/method declaration or literal)."""
+
+    def __init__(self, data: bytes, function: Node):
+        self.data = data
+        self.function = function
+        self._scopes: dict[tuple[int, int, str], _Scope] = {}
+        self._decl_by_ident: dict[tuple[int, int], Declaration] = {}
+        self._build(function, None)
+
+    # -- public API -------------------------------------------------------
+    def resolve(self, ident: Node) -> Declaration | None:
+        """The declaration ``ident`` refers to, or None when declared outside the function."""
+        key = (ident.start_byte, ident.end_byte)
+        if key in self._decl_by_ident:
+            return self._decl_by_ident[key]
+        name = self.data[ident.start_byte : ident.end_byte]
+        scope = self._innermost_scope(ident)
+        while scope is not None:
+            best = None
+            for decl in scope.decls.get(name, ()):
+                if decl.visible_from <= ident.start_byte and (best is None or decl.visible_from > best.visible_from):
+                    best = decl
+            if best is not None:
+                return best
+            scope = scope.parent
+        return None
+
+    def declarations(self) -> list[Declaration]:
+        return sorted(self._decl_by_ident.values(), key=lambda d: d.ident.start_byte)
+
+    def references(self, decl: Declaration, within: Node | None = None) -> list[Node]:
+        """Identifier nodes (declaration excluded) that resolve to ``decl``."""
+        root = within if within is not None else self.function
+        found = []
+        for ident in identifiers(root):
+            if self.data[ident.start_byte : ident.end_byte] != decl.name:
+                continue
+            if (ident.start_byte, ident.end_byte) == decl.key:
+                continue
+            if self.resolve(ident) is decl:
+                found.append(ident)
+        return found
+
+    # -- construction -----------------------------------------------------
+    def _innermost_scope(self, node: Node) -> _Scope | None:
+        current = node.parent
+        while current is not None:
+            scope = self._scopes.get(_node_key(current))
+            if scope is not None:
+                return scope
+            current = current.parent
+        return None
+
+    def _declare(self, scope: _Scope, ident: Node, kind: str, statement: Node, visible_from: int, **extra) -> None:
+        name = self.data[ident.start_byte : ident.end_byte]
+        if name == b"_":
+            return
+        decl = Declaration(name=name, ident=ident, kind=kind, statement=statement, visible_from=visible_from, scope=scope.node, **extra)
+        scope.add(decl)
+        self._decl_by_ident[decl.key] = decl
+
+    def _build(self, node: Node, parent: _Scope | None) -> None:
+        scope = parent
+        node_type = node.type
+        if node_type in _SCOPE_TYPES:
+            # A function body block shares the function's scope (params live there).
+            if node_type == "block" and node.parent is not None and node.parent.type in (
+                "function_declaration",
+                "method_declaration",
+                "func_literal",
+            ) and node.parent.child_by_field_name("body") == node:
+                pass
+            else:
+                scope = _Scope(node, parent)
+                self._scopes[_node_key(node)] = scope
+        if scope is None:  # should not happen: the function itself is a scope
+            scope = _Scope(node, None)
+            self._scopes[_node_key(node)] = scope
+
+        handler = _DECLARERS.get(node_type)
+        if handler is not None:
+            handler(self, node, scope)
+        for child in node.children:
+            self._build(child, scope)
+
+    # Declaration handlers, keyed by node type ---------------------------
+    def _params(self, function: Node, scope: _Scope) -> None:
+        start = function.start_byte
+        for field_name, kind in (("receiver", "receiver"), ("parameters", "param"), ("result", "result")):
+            plist = function.child_by_field_name(field_name)
+            if plist is None or plist.type != "parameter_list":
+                continue
+            for pdecl in plist.named_children:
+                if pdecl.type not in ("parameter_declaration", "variadic_parameter_declaration"):
+                    continue
+                type_node = pdecl.child_by_field_name("type")
+                for ident in pdecl.children_by_field_name("name"):
+                    self._declare(scope, ident, kind, pdecl, start, type_node=type_node)
+
+    def _short_var(self, node: Node, scope: _Scope) -> None:
+        left = expression_list_items(node.child_by_field_name("left"))
+        right = expression_list_items(node.child_by_field_name("right"))
+        target = scope
+        for index, ident in enumerate(left):
+            if ident.type != "identifier":
+                continue
+            name = self.data[ident.start_byte : ident.end_byte]
+            if name in target.decls:
+                continue  # redeclaration: an assignment to the existing variable
+            value = right[index] if len(right) == len(left) else None
+            self._declare(target, ident, "short", node, node.end_byte, value=value, index=index)
+
+    def _var_spec(self, node: Node, scope: _Scope) -> None:
+        kind = "const" if node.type == "const_spec" else "var"
+        type_node = node.child_by_field_name("type")
+        values = expression_list_items(node.child_by_field_name("value"))
+        names = node.children_by_field_name("name")
+        for index, ident in enumerate(names):
+            value = values[index] if len(values) == len(names) else None
+            self._declare(scope, ident, kind, node, node.end_byte, type_node=type_node, value=value, index=index)
+
+    def _range(self, node: Node, scope: _Scope) -> None:
+        if not any(c.type == ":=" for c in node.children):
+            return
+        for index, ident in enumerate(expression_list_items(node.child_by_field_name("left"))):
+            if ident.type == "identifier":
+                self._declare(scope, ident, "range", node, node.end_byte, value=node.child_by_field_name("right"), index=index)
+
+    def _type_switch(self, node: Node, scope: _Scope) -> None:
+        alias = node.child_by_field_name("alias")
+        for ident in expression_list_items(alias):
+            if ident.type == "identifier":
+                value = node.child_by_field_name("value")
+                visible = value.end_byte if value is not None else node.start_byte
+                self._declare(scope, ident, "typeswitch", node, visible)
+
+    def _receive(self, node: Node, scope: _Scope) -> None:
+        if not any(c.type == ":=" for c in node.children):
+            return
+        for index, ident in enumerate(expression_list_items(node.child_by_field_name("left"))):
+            if ident.type == "identifier":
+                self._declare(scope, ident, "recv", node, node.end_byte, index=index)
+
+    def _type_spec(self, node: Node, scope: _Scope) -> None:
+        name = node.child_by_field_name("name")
+        if name is not None:
+            name_text = self.data[name.start_byte : name.end_byte]
+            # Types are declared like variables for shadowing purposes.
+            decl = Declaration(name=name_text, ident=name, kind="type", statement=node, visible_from=node.start_byte, scope=scope.node)
+            scope.add(decl)
+            self._decl_by_ident[decl.key] = decl
+
+
+_DECLARERS = {
+    "function_declaration": FunctionScopes._params,
+    "method_declaration": FunctionScopes._params,
+    "func_literal": FunctionScopes._params,
+    "short_var_declaration": FunctionScopes._short_var,
+    "var_spec": FunctionScopes._var_spec,
+    "const_spec": FunctionScopes._var_spec,
+    "range_clause": FunctionScopes._range,
+    "type_switch_statement": FunctionScopes._type_switch,
+    "receive_statement": FunctionScopes._receive,
+    "type_spec": FunctionScopes._type_spec,
+    "type_alias": FunctionScopes._type_spec,
+}
+
+
+def _node_key(node: Node) -> tuple[int, int, str]:
+    return (node.start_byte, node.end_byte, node.type)
+
+
+def identifiers(node: Node):
+    """Every `identifier` node under ``node`` (value identifiers, not fields/types/labels)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.type == "identifier":
+            yield current
+            continue
+        stack.extend(reversed(current.children))
+
+
+def names_used(data: bytes, node: Node) -> set[bytes]:
+    """All identifier-like names spelled under ``node``: a conservative set for fresh names."""
+    names = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.type in ("identifier", "type_identifier", "package_identifier", "field_identifier", "label_name"):
+            names.add(data[current.start_byte : current.end_byte])
+        stack.extend(current.children)
+    return names
+
+
+def fresh_name(data: bytes, root: Node, base: str, taken: set[bytes] | None = None) -> str:
+    """``base``, or ``base2``, ``base3``… whichever no identifier in ``root`` spells.
+
+    Checking every name spelled in the whole file is stricter than Go's scopes
+    require, and that is the point: the result can never shadow or clash.
+    """
+    used = names_used(data, root) | (taken or set())
+    candidate, number = base, 2
+    while candidate.encode() in used:
+        candidate = f"{base}{number}"
+        number += 1
+    return candidate

@@ -1,0 +1,77 @@
+"""SourceFile: one Go file, parsed once, addressed by byte offsets."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+import tree_sitter
+
+from . import parsing
+
+
+@dataclass
+class SourceFile:
+    path: str
+    data: bytes
+    go_version: tuple[int, int]
+    tree: tree_sitter.Tree = field(init=False, repr=False)
+    _line_starts: list[int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.tree = parsing.parse(self.data)
+        starts = [0]
+        find = self.data.find
+        pos = find(b"\n")
+        while pos != -1:
+            starts.append(pos + 1)
+            pos = find(b"\n", pos + 1)
+        self._line_starts = starts
+
+    @property
+    def root(self) -> tree_sitter.Node:
+        return self.tree.root_node
+
+    @property
+    def newline(self) -> bytes:
+        """The file's line ending, as found (CRLF if its first line uses it)."""
+        first = self.data.find(b"\n")
+        return b"\r\n" if first > 0 and self.data[first - 1 : first] == b"\r" else b"\n"
+
+    def text(self, node: tree_sitter.Node) -> bytes:
+        return self.data[node.start_byte : node.end_byte]
+
+    def line_col(self, offset: int) -> tuple[int, int]:
+        """1-based line and 1-based byte column of ``offset`` (as the go tool reports)."""
+        index = bisect.bisect_right(self._line_starts, offset) - 1
+        return index + 1, offset - self._line_starts[index] + 1
+
+    def line_start(self, offset: int) -> int:
+        index = bisect.bisect_right(self._line_starts, offset) - 1
+        return self._line_starts[index]
+
+    def line_end(self, offset: int) -> int:
+        """Offset of the newline ending the line holding ``offset`` (or EOF)."""
+        end = self.data.find(b"\n", offset)
+        return len(self.data) if end == -1 else end
+
+    def line_of(self, line: int) -> bytes:
+        """The bytes of 1-based ``line`` without its line ending."""
+        start = self._line_starts[line - 1]
+        end = self.line_end(start)
+        return self.data[start:end].rstrip(b"\r")
+
+    @property
+    def line_count(self) -> int:
+        return len(self._line_starts)
+
+    def indentation(self, offset: int) -> bytes:
+        """The leading whitespace of the line holding ``offset``."""
+        start = self.line_start(offset)
+        end = start
+        while end < len(self.data) and self.data[end : end + 1] in (b" ", b"\t"):
+            end += 1
+        return self.data[start:end]
+
+    def has_syntax_error(self) -> bool:
+        return self.root.has_error
