@@ -85,7 +85,7 @@ def _materialise(case: Case, destination: Path, fixed: bool) -> Path:
 @needs_go
 @pytest.mark.parametrize("case", [c for c in CASES if c.has_golden], ids=lambda c: c.id)
 def test_golden_is_gofmt_and_vet_clean(case: Case, tmp_path: Path) -> None:
-    module = _materialise(case, tmp_path / "fixed", fixed=True)
+    module = _materialise(case, tmp_path / "fixed", fixed=False)
     for go_file in case.go_files:
         golden = case.golden(go_file)
         if golden.exists():
