@@ -1,0 +1,348 @@
+"""loop-var-capture: closures run by `defer`/`go` in a loop that read the loop variable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from tree_sitter import Node
+
+from gofix_defer.codemods.insertion import insert_before
+from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
+from gofix_defer.codemods.scope import Declaration, FunctionScopes, identifiers
+from gofix_defer.codemods.source import SourceFile
+from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, called_func_literal, is_inside, statements, unparen, walk
+from gofix_defer.codemods.typeinfer import TypeInference
+
+# Expression parents through which a use of `v` still means "v itself"
+# (v.f, v[i], v[a:b], (v)) when deciding whether a statement writes v.
+_PATH_PARENTS = frozenset({"selector_expression", "index_expression", "slice_expression", "parenthesized_expression"})
+
+
+@dataclass
+class _Capture:
+    decl: Declaration
+    loop: Node  # the for_statement that declares the variable
+    first_use: Node
+
+
+class LoopVarCapture(Rule):
+    """
+    ## What it does
+    Finds function literals run by `defer` or `go` inside a `for` or
+    `for … range` loop that read the loop's iteration variables, anywhere in
+    the loop body (nested blocks included). Also reports `defer f()` /
+    `go f()` of a literal bound to `f` just before (report only).
+
+    ## Why is this bad
+    Before Go 1.22 a loop has one variable for all iterations. A closure that
+    runs later — a goroutine, or a deferred call at function exit — reads the
+    value the variable has by then, usually the last one. Every goroutine
+    processes the same item; every deferred call closes the same file.
+
+    ## Example
+    ```go
+    for _, name := range names {
+        go func() {
+            fmt.Println(name) // every goroutine prints the last name
+        }()
+    }
+    ```
+
+    ## Fix
+    Pass the variable as an argument, with its type spelled as the source
+    states it:
+    ```go
+    for _, name := range names {
+        go func(name string) {
+            fmt.Println(name)
+        }(name)
+    }
+    ```
+    Where the source does not state the type, a copy is inserted instead
+    (`name := name` right before the statement). Either way each closure sees
+    the value Go 1.22's per-iteration variables would give it.
+
+    ## Fix safety
+    Safe: offered only when nothing writes the variable after the `defer`/`go`
+    statement in that iteration (no assignment or `++` inside the closure or
+    later in the loop body, no method call on it later in the body, no
+    address taken outside the closure). Otherwise the finding is reported
+    without a fix. Silent for modules whose go.mod says `go 1.22` or later,
+    and for files with no go.mod.
+    """
+
+    name = "loop-var-capture"
+    summary = "Closure run by defer/go in a loop reads the shared pre-Go 1.22 loop variable"
+    fix_availability = "sometimes"
+    applicability = Applicability.SAFE
+    max_go_version = (1, 22)
+    triggers = (b"go ", b"go\t", b"defer")
+
+    def check(self, source: SourceFile) -> Iterable[Diagnostic]:
+        for function in _outermost_functions(source.root):
+            if not _has_loop_closure(function):
+                continue
+            scopes = FunctionScopes(source.data, function)
+            types = TypeInference(source, scopes)
+            for statement in walk(function):
+                if statement.type in ("go_statement", "defer_statement"):
+                    yield from self._check_statement(source, scopes, types, statement)
+
+    # -- one go/defer statement -------------------------------------------
+    def _check_statement(self, source: SourceFile, scopes: FunctionScopes, types: TypeInference, statement: Node) -> Iterator[Diagnostic]:
+        loops = _enclosing_loops(statement)
+        if not loops:
+            return
+        keyword = source.text(statement).split(None, 1)[0].decode()
+        literal = called_func_literal(statement)
+        if literal is None:
+            yield from self._check_bound_literal(source, scopes, statement, loops, keyword)
+            return
+        captures = _captures(scopes, literal, loops)
+        if not captures:
+            return
+        names = ", ".join(c.decl.name.decode() for c in captures)
+        noun = "variable" if len(captures) == 1 else "variables"
+        message = f"loop {noun} {names} captured by func literal in {keyword} statement; before Go 1.22 every call sees the last value"
+        blockers = [reason for c in captures for reason in _fix_blockers(source, scopes, c, statement, literal)]
+        if blockers:
+            yield self.diagnostic(statement, f"{message} (no fix: {blockers[0]})")
+            return
+        fix = _argument_fix(source, scopes, types, statement, literal, captures) or _copy_fix(source, scopes, statement, captures)
+        if fix is None:
+            yield self.diagnostic(statement, f"{message} (no fix: the statement does not start its own line)")
+            return
+        yield self.diagnostic(statement, message, fix)
+
+    def _check_bound_literal(self, source: SourceFile, scopes: FunctionScopes, statement: Node, loops: list[Node], keyword: str) -> Iterator[Diagnostic]:
+        """`f := func(){…}` then `defer f()`: report only (the literal may run elsewhere too)."""
+        call = next((c for c in statement.named_children if c.type == "call_expression"), None)
+        function = unparen(call.child_by_field_name("function")) if call is not None else None
+        if function is None or function.type != "identifier":
+            return
+        decl = scopes.resolve(function)
+        if decl is None or decl.value is None or unparen(decl.value).type != "func_literal":
+            return
+        previous = statement.prev_named_sibling
+        while previous is not None and previous.type == "comment":
+            previous = previous.prev_named_sibling
+        if previous is None or previous != decl.statement:
+            return
+        captures = _captures(scopes, unparen(decl.value), loops)
+        if captures:
+            names = ", ".join(c.decl.name.decode() for c in captures)
+            yield self.diagnostic(
+                statement,
+                f"loop variable(s) {names} captured by func literal {source.text(function).decode()} run by {keyword}; "
+                "before Go 1.22 every call sees the last value (no fix: pass the values as parameters of the literal)",
+            )
+
+
+RULE = LoopVarCapture()
+
+
+# -- analysis helpers ------------------------------------------------------
+def _outermost_functions(root: Node) -> Iterator[Node]:
+    """Top-level functions and the outermost func literals outside any function."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.type in FUNCTION_TYPES:
+            yield node
+            continue
+        stack.extend(reversed(node.children))
+
+
+def _has_loop_closure(function: Node) -> bool:
+    text_types = {"go_statement", "defer_statement"}
+    return any(n.type in text_types and _enclosing_loops(n) for n in walk(function))
+
+
+def _enclosing_loops(statement: Node) -> list[Node]:
+    """for_statements around ``statement`` within its own function, innermost first."""
+    loops = []
+    for parent in ancestors(statement):
+        if parent.type in FUNCTION_TYPES:
+            break
+        if parent.type == "for_statement":
+            loops.append(parent)
+    return loops
+
+
+def _loop_variable_declarations(scopes: FunctionScopes, loop: Node) -> list[Declaration]:
+    """Variables a for statement declares per loop (`for i := …` or `for k, v := range …`)."""
+    clause = next((c for c in loop.named_children if c.type in ("for_clause", "range_clause")), None)
+    if clause is None:
+        return []
+    if clause.type == "for_clause":
+        init = clause.child_by_field_name("initializer")
+        if init is None or init.type != "short_var_declaration":
+            return []
+        owners = {(init.start_byte, init.end_byte)}
+    else:
+        owners = {(clause.start_byte, clause.end_byte)}
+    return [d for d in scopes.declarations() if (d.statement.start_byte, d.statement.end_byte) in owners and d.kind in ("short", "range")]
+
+
+def _captures(scopes: FunctionScopes, literal: Node, loops: list[Node]) -> list[_Capture]:
+    by_key: dict[tuple[int, int], tuple[Declaration, Node]] = {}
+    for loop in loops:
+        for decl in _loop_variable_declarations(scopes, loop):
+            by_key[decl.key] = (decl, loop)
+    if not by_key:
+        return []
+    found: dict[tuple[int, int], _Capture] = {}
+    for ident in identifiers(literal):
+        decl = scopes.resolve(ident)
+        if decl is None or decl.key not in by_key or decl.key in found:
+            continue
+        found[decl.key] = _Capture(decl, by_key[decl.key][1], ident)
+    return sorted(found.values(), key=lambda c: c.decl.ident.start_byte)
+
+
+def _use_kind(source: SourceFile, ident: Node) -> str:
+    """How an identifier is used: 'write', 'address', 'method' or 'read'."""
+    node = ident
+    parent = node.parent
+    while parent is not None and parent.type in _PATH_PARENTS:
+        if parent.type == "selector_expression":
+            if parent.child_by_field_name("operand") != node:
+                return "read"
+            grand = parent.parent
+            if grand is not None and grand.type == "call_expression" and grand.child_by_field_name("function") == parent:
+                return "method"
+        elif parent.type in ("index_expression", "slice_expression"):
+            if parent.child_by_field_name("operand") != node:
+                return "read"
+        node, parent = parent, parent.parent
+    if parent is None:
+        return "read"
+    if parent.type == "unary_expression" and source.text(parent.child_by_field_name("operator")) == b"&":
+        return "address"
+    if parent.type in ("inc_statement", "dec_statement"):
+        return "write"
+    if parent.type == "expression_list":
+        holder = parent.parent
+        if holder is not None and holder.type in ("assignment_statement", "short_var_declaration", "range_clause", "receive_statement"):
+            if holder.child_by_field_name("left") == parent:
+                return "write"
+    return "read"
+
+
+def _fix_blockers(source: SourceFile, scopes: FunctionScopes, capture: _Capture, statement: Node, literal: Node) -> list[str]:
+    """Why passing the current value would not equal Go 1.22 semantics (empty: it would)."""
+    body = capture.loop.child_by_field_name("body")
+    name = capture.decl.name.decode()
+    reasons = []
+    for ref in scopes.references(capture.decl, within=body):
+        kind = _use_kind(source, ref)
+        if kind == "read":
+            continue
+        inside = is_inside(ref, literal)
+        if inside:
+            if kind == "write":
+                reasons.append(f"{name} is assigned inside the closure")
+            continue
+        if kind == "address":
+            reasons.append(f"the address of {name} is taken in the loop")
+            continue
+        if ref.start_byte > statement.end_byte or _shares_inner_loop(ref, statement, capture.loop):
+            what = "assigned" if kind == "write" else "used in a method call that may modify it"
+            reasons.append(f"{name} is {what} after the {source.text(statement).split(None, 1)[0].decode()} statement")
+    return reasons
+
+
+def _shares_inner_loop(ref: Node, statement: Node, outer: Node) -> bool:
+    """True when a loop inside ``outer`` contains both nodes (so ``ref`` also runs after ``statement``)."""
+    for parent in ancestors(ref):
+        if parent == outer:
+            return False
+        if parent.type == "for_statement" and is_inside(statement, parent):
+            return True
+    return False
+
+
+# -- fixes -------------------------------------------------------------------
+def _argument_fix(source, scopes, types, statement, literal, captures) -> Fix | None:
+    parameters = literal.child_by_field_name("parameters")
+    call = literal.parent
+    while call is not None and call.type == "parenthesized_expression":
+        call = call.parent
+    if parameters is None or call is None or call.type != "call_expression":
+        return None
+    arguments = call.child_by_field_name("arguments")
+    if arguments is None:
+        return None
+    declared = [p for p in parameters.named_children if p.type in ("parameter_declaration", "variadic_parameter_declaration")]
+    if any(p.child_by_field_name("name") is None for p in declared):
+        return None  # unnamed parameters cannot be mixed with named ones
+    body_scope_names = _names_declared_at_top(scopes, literal)
+    typed = []
+    for capture in captures:
+        spelled = types.variable_type(capture.decl)
+        if spelled is None or capture.decl.name in body_scope_names or not _type_visible(scopes, literal, spelled, source):
+            return None
+        typed.append((capture.decl.name, spelled))
+    new_params = b", ".join(name + b" " + spelled for name, spelled in typed)
+    new_args = b", ".join(name for name, _ in typed)
+    args = [a for a in arguments.named_children if a.type != "comment"]
+    variadic_last = bool(declared) and declared[-1].type == "variadic_parameter_declaration"
+    spread_call = any(c.type == "..." for c in arguments.children)
+    edits = []
+    if not declared:
+        edits.append(Edit(parameters.start_byte + 1, parameters.end_byte - 1, new_params))
+    elif variadic_last:
+        edits.append(Edit.insert(declared[0].start_byte, new_params + b", "))
+    else:
+        edits.append(Edit.insert(declared[-1].end_byte, b", " + new_params))
+    if not args:
+        edits.append(Edit(arguments.start_byte + 1, arguments.end_byte - 1, new_args))
+    elif variadic_last or spread_call:
+        edits.append(Edit.insert(args[0].start_byte, new_args + b", "))
+    else:
+        edits.append(Edit.insert(args[-1].end_byte, b", " + new_args))
+    if spread_call and not variadic_last:
+        return None
+    names = ", ".join(n.decode() for n, _ in typed)
+    plural = "as arguments" if len(typed) > 1 else "as an argument"
+    return Fix(f"Pass {names} {plural}", tuple(edits), Applicability.SAFE)
+
+
+def _names_declared_at_top(scopes: FunctionScopes, literal: Node) -> set[bytes]:
+    """Names the literal declares in its outermost block (a new parameter of that name would clash)."""
+    return {d.name for d in scopes.declarations() if d.scope == literal}
+
+
+def _type_visible(scopes: FunctionScopes, literal: Node, spelled: bytes, source: SourceFile) -> bool:
+    """Reject a spelled type that names a type declared inside this function (scoping may differ)."""
+    local_types = {d.name for d in scopes.declarations() if d.kind == "type"}
+    if not local_types:
+        return True
+    import re
+
+    return not any(word in local_types for word in re.findall(rb"[A-Za-z_][A-Za-z0-9_]*", spelled))
+
+
+def _copy_fix(source: SourceFile, scopes: FunctionScopes, statement: Node, captures: list[_Capture]) -> Fix | None:
+    """`v := v` right before the statement: needs no type, always the per-iteration value."""
+    block = statement.parent
+    if block is None:
+        return None
+    if any(n.type == "goto_statement" for n in walk(scopes.function)):
+        return None  # a goto could jump over the new declaration
+    declared_here = {d.name for d in scopes.declarations() if d.scope == _scope_node(block)}
+    if any(c.decl.name in declared_here for c in captures):
+        return None
+    edit = insert_before(source, statement, [c.decl.name + b" := " + c.decl.name for c in captures])
+    if edit is None:
+        return None
+    names = ", ".join(c.decl.name.decode() for c in captures)
+    keyword = source.text(statement).split(None, 1)[0].decode()
+    return Fix(f"Copy {names} before the {keyword} statement", (edit,), Applicability.SAFE)
+
+
+def _scope_node(container: Node) -> Node:
+    # Statements sit in a statement_list inside a block or case clause; the
+    # resolver records the block/clause itself as the scope.
+    return container.parent if container.type == "statement_list" and container.parent is not None else container
