@@ -26,7 +26,8 @@ class MergeResult:
 def merge(diagnostics: Sequence[Diagnostic]) -> MergeResult:
     candidates = sorted(
         (d for d in diagnostics if d.fix is not None and d.fix.edits),
-        key=lambda d: (d.fix.span, d.rule, d.fix.title, d.start),
+        # A total order (edits last) so the outcome never depends on input order.
+        key=lambda d: (d.fix.span, d.rule, d.fix.title, d.start, d.end, d.message, d.fix.edits),
     )
     accepted: list[Diagnostic] = []
     rejected: list[Diagnostic] = []
