@@ -118,6 +118,8 @@ def _walk(root: str, specs: list[tuple[str, pathspec.PathSpec]], add, errors: li
             if not name.endswith(".go"):
                 continue
             path = os.path.join(directory, name)
-            if os.path.isdir(path) or _ignored(path, False, here):
+            # Symlinked files are not followed while walking: writing through
+            # them could change files outside the given paths.
+            if os.path.islink(path) or os.path.isdir(path) or _ignored(path, False, here):
                 continue
             add(path)

@@ -90,6 +90,8 @@ def syntax_error_diagnostic(source: SourceFile) -> Diagnostic:
     node = parsing.first_syntax_error(source.root)
     start = node.start_byte if node is not None else 0
     what = f"missing {node.type}" if node is not None and node.is_missing else "unexpected input"
+    if node is None and source.package_clause() is None:
+        what = "expected 'package' clause" + (", found an empty file" if not source.data.strip() else "")
     if node is not None and not node.is_missing:
         snippet = source.data[node.start_byte : min(node.end_byte, node.start_byte + 20)]
         snippet = snippet.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
@@ -104,6 +106,25 @@ def syntax_error_diagnostic(source: SourceFile) -> Diagnostic:
     return locate(source, diagnostic)
 
 
+@dataclass(frozen=True)
+class RawFile:
+    """A file before parsing: what ``Rule.applies_to`` needs (``data``, ``go_version``)."""
+
+    path: str
+    data: bytes
+    go_version: tuple[int, int]
+
+
+def applicable_rules(path: str, data: bytes, version: tuple[int, int], rules: Sequence[Rule]) -> list[Rule]:
+    """The rules whose trigger bytes and Go version gate let them match ``data``.
+
+    Decided from the raw bytes, before any parse: the prefilter that lets most
+    files of a large tree go unparsed.
+    """
+    raw = RawFile(path, data, version)
+    return [rule for rule in rules if rule.applies_to(raw)]  # type: ignore[arg-type]
+
+
 def process(path: str, data: bytes, settings: Settings) -> FileResult:
     """Check one file, and when asked, fix it to a fixpoint."""
     from .goversion import effective_go_version
@@ -113,11 +134,16 @@ def process(path: str, data: bytes, settings: Settings) -> FileResult:
         result.skipped = "generated"
         return result
     version = effective_go_version(path, settings.go_version)
+    applicable = applicable_rules(path, data, version, settings.rules)
+    if not applicable:
+        # Prefilter: no selected rule can match these bytes at this Go version,
+        # so the file is never parsed (and a syntax error in it goes unreported).
+        return result
     source = SourceFile(path, data, version)
     if source.has_syntax_error():
         result.diagnostics = [syntax_error_diagnostic(source)]
         return result
-    diagnostics = check_source(source, settings.rules)
+    diagnostics = check_source(source, applicable)
     result.diagnostics = diagnostics
     if not settings.apply_fixes:
         return result

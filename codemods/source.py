@@ -74,4 +74,8 @@ class SourceFile:
         return self.data[start:end]
 
     def has_syntax_error(self) -> bool:
-        return self.root.has_error
+        # Go requires a package clause; tree-sitter accepts a file without one.
+        return self.root.has_error or self.package_clause() is None
+
+    def package_clause(self):
+        return next((c for c in self.root.named_children if c.type == "package_clause"), None)

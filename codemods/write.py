@@ -27,8 +27,10 @@ def write_atomically(path: str, original: bytes, new: bytes) -> None:
         raise WriteError(f"{path}: cannot re-read before writing: {error.strerror or error}") from error
     if current != original:
         raise WriteError(f"{path}: changed on disk since it was read; not overwritten")
-    # Write through symlinks to the file they point at, keeping the link.
-    target = os.path.realpath(path)
+    # A symlink may point outside the paths the user gave: never write through it.
+    if os.path.islink(path):
+        raise WriteError(f"{path}: is a symbolic link; not written (run on its target instead)")
+    target = path
     directory = os.path.dirname(target) or "."
     try:
         fd, temporary = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".", suffix=".gofix-tmp", dir=directory)
