@@ -117,10 +117,10 @@ def test_go_version_gate_and_override(tmp_path):
 
 
 def test_syntax_error_is_reported_never_written_and_run_goes_on(tmp_path):
-    module(tmp_path, files={"main.go": LEAKY, "broken.go": "package main\n\nfunc f( {\n"})
+    module(tmp_path, files={"main.go": LEAKY, "broken.go": "package main\n\nfunc f( { defer\n"})
     result = invoke(".", "--write", cwd=tmp_path)
     assert "broken.go:3:" in result.stdout and "[syntax-error]" in result.stdout
-    assert (tmp_path / "broken.go").read_text() == "package main\n\nfunc f( {\n"
+    assert (tmp_path / "broken.go").read_text() == "package main\n\nfunc f( { defer\n"
     assert (tmp_path / "main.go").read_text() == FIXED
     assert result.exit_code == 1
 
