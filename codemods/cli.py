@@ -54,6 +54,9 @@ def check(
     list_rules: bool = typer.Option(False, "--list-rules", help="List the rules and exit."),
     explain: Optional[str] = typer.Option(None, "--explain", metavar="RULE", help="Print a rule's documentation and exit."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print findings only, no summary."),
+    output_format: str = typer.Option(
+        "text", "--output-format", help="text, json, github, rdjson or sarif (see docs/output-formats.md)."
+    ),
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
 ) -> None:
     """Find goroutine and resource leaks from defer and goroutines in Go code, and fix them."""
@@ -79,6 +82,15 @@ def check(
     if diff and write:
         err.print("error: --diff and --write cannot be combined", markup=False)
         raise typer.Exit(EXIT_ERROR)
+    from .formats import FORMATS, render as render_format
+
+    if output_format not in FORMATS:
+        err.print(f"error: unknown --output-format {output_format!r} (one of {', '.join(FORMATS)})", markup=False)
+        raise typer.Exit(EXIT_ERROR)
+    if diff and output_format != "text":
+        err.print("error: --diff prints a diff; use --output-format without it (or with --write)", markup=False)
+        raise typer.Exit(EXIT_ERROR)
+    collected: list[FileResult] = []
     try:
         override = parse_go_version(go_version) if go_version else None
         rules = select_rules(_split(select), _split(ignore))
@@ -103,8 +115,13 @@ def check(
             except WriteError as error:
                 summary.errors.append(str(error))
                 summary.unwrite(result)
-        if not diff:
+        if output_format != "text":
+            collected.append(result)
+        elif not diff:
             render_text(out, result)
+    if output_format != "text":
+        stdout.write(render_format(output_format, collected, rules).encode("utf-8"))
+        stdout.flush()
     for message in summary.errors:
         err.print(f"error: {message}", markup=False)
     if not quiet:
@@ -113,8 +130,13 @@ def check(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point; `gofix-defer review ...` is the GitHub bot."""
     try:
+        if len(sys.argv) > 1 and sys.argv[1] == "review":
+            from .github.cli import app as review_app
+
+            review_app(args=sys.argv[2:], prog_name="gofix-defer review")
+            return
         app(prog_name="gofix-defer")
     except KeyboardInterrupt:  # pragma: no cover
         sys.exit(130)
