@@ -14,6 +14,8 @@ from .engine import INTERNAL_ERROR, Settings
 from .goversion import GoVersionError, parse_go_version
 from .model import Applicability, FileResult, Rule
 from .report import Summary, render_text
+from .cache import CACHE_DIR_ENV, DEFAULT_CACHE_DIR, ResultCache, settings_fingerprint
+from .progress import progress_bar
 from .runner import run
 from .discovery import discover
 from .write import WriteError, write_atomically
@@ -58,6 +60,11 @@ def check(
         "text", "--output-format", help="text, json, github, rdjson or sarif (see docs/output-formats.md)."
     ),
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes (default: one per CPU)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the result cache."),
+    cache_dir: str = typer.Option(
+        DEFAULT_CACHE_DIR, "--cache-dir", envvar=CACHE_DIR_ENV, help="Where the result cache lives (safe to delete)."
+    ),
 ) -> None:
     """Find goroutine and resource leaks from defer and goroutines in Go code, and fix them."""
     from gofix_defer.rules import ALL_RULES, by_name
@@ -104,21 +111,26 @@ def check(
     for message in found.errors:
         summary.errors.append(message)
     stdout = sys.stdout.buffer
-    for result in run(found.files, settings):
-        summary.add(result, unsafe_fixes)
-        if diff and result.changed:
-            stdout.write(unified_diff(result.path, result.original, result.fixed))
-            stdout.flush()
-        elif write and result.changed:
-            try:
-                write_atomically(result.path, result.original, result.fixed)
-            except WriteError as error:
-                summary.errors.append(str(error))
-                summary.unwrite(result)
-        if output_format != "text":
-            collected.append(result)
-        elif not diff:
-            render_text(out, result)
+    cache = None
+    if not no_cache:
+        fingerprint = settings_fingerprint(rules, settings.unsafe_fixes, settings.apply_fixes, settings.max_iterations)
+        cache = ResultCache(cache_dir, fingerprint)
+    with progress_bar(err, len(found.files), quiet) as advance:
+        for result in run(found.files, settings, jobs=jobs, cache=cache, on_result=advance):
+            summary.add(result, unsafe_fixes)
+            if diff and result.changed:
+                stdout.write(unified_diff(result.path, result.original, result.fixed))
+                stdout.flush()
+            elif write and result.changed:
+                try:
+                    write_atomically(result.path, result.original, result.fixed)
+                except WriteError as error:
+                    summary.errors.append(str(error))
+                    summary.unwrite(result)
+            if output_format != "text":
+                collected.append(result)
+            elif not diff:
+                render_text(out, result)
     if output_format != "text":
         stdout.write(render_format(output_format, collected, rules).encode("utf-8"))
         stdout.flush()
