@@ -1,0 +1,342 @@
+"""What a goroutine body blocks on: the evidence leak rules need.
+
+``classify(source, literal)`` walks one goroutine's func literal (never
+entering nested func literals, whose bodies run elsewhere) and returns a
+``GoroutineBlocking``:
+
+- ``managed_by``: a node showing the goroutine's lifetime is already bound on
+  purpose — a receive from a ``Done()`` channel (``<-ctx.Done()``), or any
+  ``select`` statement (it may carry a stop case the tool cannot tell apart
+  from data). Rules must leave such goroutines alone.
+- ``operations``: every ``BlockingOperation`` found, in document order:
+
+  ========================  =====================================================
+  kind                      example
+  ========================  =====================================================
+  ``SLEEP``                 ``time.Sleep(d)``
+  ``TIMER``                 ``<-time.After(d)``, ``<-time.Tick(d)``
+  ``RECEIVE``               ``<-ch``, ``v := <-ch``, ``v, ok = <-ch``
+  ``SEND``                  ``ch <- v``
+  ``RANGE``                 ``for v := range ch`` (ch provably a channel)
+  ``ENDLESS_LOOP``          ``for { … }`` with no return/break/goto/panic out of it
+  ``WAIT``                  ``X.Wait()`` (WaitGroup, Cond, …): blocks, not selectable
+  ========================  =====================================================
+
+  ``BlockingOperation.standalone`` says the operation is a whole statement
+  in a statement list, so it can be rewritten as a ``select`` case; an
+  operation buried in an expression (``f(<-ch)``, ``if v := <-ch; …``) is not.
+
+Classification is syntactic; channel-ness of a ``range`` operand is decided
+by the caller's ``is_channel`` predicate (``channel_predicate`` builds one
+from source-stated types). No type checker, so callers should treat the
+result as evidence, not proof, and stay silent when in doubt.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Callable
+
+from tree_sitter import Node
+
+from .imports import imported_name
+from .scope import FunctionScopes
+from .source import SourceFile
+from .tree import FUNCTION_TYPES, ancestors, unparen, walk, walk_no_funcs
+from .typeinfer import TypeInference
+
+
+class Kind(str, enum.Enum):
+    SLEEP = "sleep"
+    TIMER = "timer"
+    RECEIVE = "receive"
+    SEND = "send"
+    RANGE = "range"
+    ENDLESS_LOOP = "endless-loop"
+    WAIT = "wait"
+
+
+# Kinds a `select` with a `<-ctx.Done()` case can interrupt.
+SELECTABLE = frozenset({Kind.SLEEP, Kind.TIMER, Kind.RECEIVE, Kind.SEND, Kind.RANGE})
+
+_STATEMENT_LISTS = frozenset({"statement_list", "block"})
+# Statements that `break` (unlabelled) binds to, besides `for`.
+_BREAK_TARGETS = frozenset({"for_statement", "expression_switch_statement", "type_switch_statement", "select_statement"})
+
+
+@dataclass(frozen=True)
+class BlockingOperation:
+    kind: Kind
+    node: Node  # the operation itself: the call, the unary `<-`, the send or the for statement
+    statement: Node  # the statement holding it (the for statement for RANGE / ENDLESS_LOOP)
+    channel: Node | None = None  # RECEIVE / SEND / RANGE / TIMER: the channel expression
+    standalone: bool = True  # the operation is the whole statement, in a statement list
+
+    def describe(self, source: SourceFile) -> str:
+        line = source.line_col(self.node.start_byte)[0]
+        channel = source.text(self.channel).decode("utf-8", "replace") if self.channel is not None else ""
+        what = {
+            Kind.SLEEP: "sleeps",
+            Kind.TIMER: "waits on a timer",
+            Kind.RECEIVE: f"blocks receiving from {channel}",
+            Kind.SEND: f"blocks sending on {channel}",
+            Kind.RANGE: f"ranges over channel {channel}",
+            Kind.ENDLESS_LOOP: "loops forever",
+            Kind.WAIT: "waits",
+        }[self.kind]
+        return f"{what} (line {line})"
+
+
+@dataclass
+class GoroutineBlocking:
+    literal: Node
+    managed_by: Node | None = None
+    operations: list[BlockingOperation] = field(default_factory=list)
+
+
+def is_done_receive(source: SourceFile, node: Node) -> bool:
+    """``<-X.Done()`` (any receiver: context, stopper, tomb, …)."""
+    node = unparen(node)
+    if node.type != "unary_expression" or source.text(node.child_by_field_name("operator")) != b"<-":
+        return False
+    return _is_method_call(source, node.child_by_field_name("operand"), b"Done")
+
+
+def _is_method_call(source: SourceFile, node: Node | None, method: bytes) -> bool:
+    if node is None:
+        return False
+    node = unparen(node)
+    if node.type != "call_expression":
+        return False
+    function = node.child_by_field_name("function")
+    if function is None or function.type != "selector_expression":
+        return False
+    field_node = function.child_by_field_name("field")
+    return field_node is not None and source.text(field_node) == method
+
+
+def _package_call(source: SourceFile, node: Node | None, package: bytes | None, names: tuple[bytes, ...]) -> bool:
+    """``package.Name(…)`` for one of ``names`` (``package`` is the file's import name)."""
+    if node is None or package is None:
+        return False
+    node = unparen(node)
+    if node.type != "call_expression":
+        return False
+    function = node.child_by_field_name("function")
+    if function is None or function.type != "selector_expression":
+        return False
+    operand = function.child_by_field_name("operand")
+    field_node = function.child_by_field_name("field")
+    return (
+        operand is not None
+        and operand.type == "identifier"
+        and source.text(operand) == package
+        and field_node is not None
+        and source.text(field_node) in names
+    )
+
+
+def _in_statement_list(statement: Node) -> bool:
+    return statement.parent is not None and statement.parent.type in _STATEMENT_LISTS
+
+
+def _receive_statement(source: SourceFile, node: Node) -> tuple[Node | None, bool]:
+    """For a `<-ch` unary expression: (its statement, whether it is the whole right-hand side)."""
+    parent = node.parent
+    while parent is not None and parent.type == "parenthesized_expression":
+        node, parent = parent, parent.parent
+    if parent is None:
+        return None, False
+    if parent.type == "expression_statement":
+        return parent, _in_statement_list(parent)
+    if parent.type == "expression_list":
+        holder = parent.parent
+        if holder is not None and holder.type in ("short_var_declaration", "assignment_statement"):
+            right = holder.child_by_field_name("right")
+            operator = holder.child_by_field_name("operator")
+            whole = (
+                right == parent
+                and len(parent.named_children) == 1
+                and (holder.type == "short_var_declaration" or (operator is not None and source.text(operator) == b"="))
+            )
+            return holder, whole and _in_statement_list(holder)
+        return holder, False
+    return parent, False
+
+
+def _in_select_case(node: Node) -> bool:
+    parent = node.parent
+    while parent is not None and parent.type in ("parenthesized_expression", "expression_list", "receive_statement"):
+        parent = parent.parent
+    return parent is not None and parent.type == "communication_case"
+
+
+def loop_exits(source: SourceFile, loop: Node) -> bool:
+    """True when something in ``loop``'s body can leave it: return, goto, a break
+    bound to it (unlabelled, or naming its label), panic, os.Exit or log.Fatal*."""
+    body = loop.child_by_field_name("body")
+    if body is None:
+        return True
+    label = loop_label(source, loop)
+    for node in walk_no_funcs(body):
+        if node.type in ("return_statement", "goto_statement"):
+            return True
+        if node.type == "break_statement":
+            target = node.named_children[0] if node.named_children else None
+            if target is not None:
+                if label is not None and source.text(target) == label:
+                    return True
+            elif break_target(node) == loop:
+                return True
+        if node.type == "call_expression":
+            name = source.text(node.child_by_field_name("function") or node)
+            if name in (b"panic", b"os.Exit", b"runtime.Goexit") or name.startswith((b"log.Fatal", b"log.Panic")):
+                return True
+    return False
+
+
+def loop_label(source: SourceFile, loop: Node) -> bytes | None:
+    parent = loop.parent
+    if parent is not None and parent.type == "labeled_statement":
+        label = parent.child_by_field_name("label")
+        return source.text(label) if label is not None else None
+    return None
+
+
+def break_target(statement: Node) -> Node | None:
+    """The statement an unlabelled ``break`` leaves (None outside any, or across a func literal)."""
+    for parent in ancestors(statement):
+        if parent.type in FUNCTION_TYPES:
+            return None
+        if parent.type in _BREAK_TARGETS:
+            return parent
+    return None
+
+
+def unlabelled_breaks_of(loop: Node) -> list[Node]:
+    """``break`` statements without a label that leave ``loop`` itself."""
+    body = loop.child_by_field_name("body")
+    if body is None:
+        return []
+    return [n for n in walk_no_funcs(body) if n.type == "break_statement" and not n.named_children and break_target(n) == loop]
+
+
+def _is_endless(loop: Node) -> bool:
+    """``for { … }``: no condition, no clause."""
+    return all(child.type in ("for", "block", "comment") for child in loop.children)
+
+
+def classify(
+    source: SourceFile,
+    literal: Node,
+    is_channel: Callable[[Node], bool] | None = None,
+) -> GoroutineBlocking:
+    """Blocking operations of the goroutine body ``literal`` (a func_literal).
+
+    ``is_channel(expr)`` decides whether a ``range`` operand is a channel;
+    without it only ``range time.Tick(d)`` counts.
+    """
+    time_name = imported_name(source, b"time")
+    result = GoroutineBlocking(literal)
+    body = literal.child_by_field_name("body")
+    if body is None:
+        return result
+    for node in walk_no_funcs(body):
+        kind = node.type
+        if kind == "select_statement":
+            result.managed_by = result.managed_by or node
+        elif kind == "unary_expression" and source.text(node.child_by_field_name("operator")) == b"<-":
+            if is_done_receive(source, node):
+                result.managed_by = result.managed_by or node
+                continue
+            if _in_select_case(node):
+                continue
+            operand = node.child_by_field_name("operand")
+            statement, standalone = _receive_statement(source, node)
+            timer = _package_call(source, operand, time_name, (b"After", b"Tick"))
+            result.operations.append(
+                BlockingOperation(Kind.TIMER if timer else Kind.RECEIVE, node, statement or node, unparen(operand), standalone)
+            )
+        elif kind == "send_statement":
+            if _in_select_case(node):
+                continue
+            result.operations.append(BlockingOperation(Kind.SEND, node, node, node.child_by_field_name("channel"), _in_statement_list(node)))
+        elif kind == "call_expression":
+            if _package_call(source, node, time_name, (b"Sleep",)):
+                parent = node.parent
+                standalone = parent is not None and parent.type == "expression_statement" and _in_statement_list(parent)
+                result.operations.append(BlockingOperation(Kind.SLEEP, node, parent if standalone else node, None, standalone))
+            elif _is_method_call(source, node, b"Wait") and not node.child_by_field_name("arguments").named_children:
+                result.operations.append(BlockingOperation(Kind.WAIT, node, node, None, False))
+        elif kind == "for_statement":
+            clause = next((c for c in node.named_children if c.type == "range_clause"), None)
+            if clause is not None:
+                operand = clause.child_by_field_name("right")
+                if operand is None:
+                    continue
+                operand = unparen(operand)
+                ticks = _package_call(source, operand, time_name, (b"Tick",))
+                if ticks or (is_channel is not None and is_channel(operand)):
+                    statement = node.parent if node.parent is not None and node.parent.type == "labeled_statement" else node
+                    result.operations.append(BlockingOperation(Kind.RANGE, node, node, operand, _in_statement_list(statement)))
+            elif _is_endless(node) and not loop_exits(source, node):
+                statement = node.parent if node.parent is not None and node.parent.type == "labeled_statement" else node
+                result.operations.append(BlockingOperation(Kind.ENDLESS_LOOP, node, node, None, _in_statement_list(statement)))
+    return result
+
+
+def channel_predicate(source: SourceFile, scopes: FunctionScopes) -> Callable[[Node], bool]:
+    """``is_channel`` for ``classify``: an identifier whose source-stated type is a
+    channel (``make(chan T)``, ``var c chan T``, a ``<-chan T`` parameter, …)."""
+    types = TypeInference(source, scopes)
+
+    def is_channel(expr: Node) -> bool:
+        expr = unparen(expr)
+        if expr.type != "identifier":
+            return False
+        decl = scopes.resolve(expr)
+        if decl is None:
+            return False
+        spelled = types.variable_type(decl)
+        return spelled is not None and (spelled.startswith(b"chan") or spelled.startswith(b"<-chan"))
+
+    return is_channel
+
+
+def closes(source: SourceFile, root: Node, channel: Node) -> list[Node]:
+    """``close(X)`` calls under ``root`` whose argument spells ``channel`` (or, for a
+    selector ``a.f``, any ``….f``: another method may close the field)."""
+    wanted = source.text(unparen(channel))
+    field_suffix = None
+    if unparen(channel).type == "selector_expression":
+        field_suffix = b"." + source.text(unparen(channel).child_by_field_name("field"))
+    found = []
+    for node in walk(root):
+        if node.type != "call_expression" or source.text(node.child_by_field_name("function")) != b"close":
+            continue
+        args = [a for a in node.child_by_field_name("arguments").named_children if a.type != "comment"]
+        if len(args) != 1:
+            continue
+        text = source.text(unparen(args[0]))
+        if text == wanted or (field_suffix is not None and text.endswith(field_suffix)):
+            found.append(node)
+    return found
+
+
+def channel_uses(source: SourceFile, root: Node, channel: Node, skip: Node | None = None) -> list[Node]:
+    """Sends to and receives from ``channel`` (by spelling) under ``root``, outside ``skip``."""
+    wanted = source.text(unparen(channel))
+    found = []
+    for node in walk(root):
+        if skip is not None and skip.start_byte <= node.start_byte and node.end_byte <= skip.end_byte:
+            continue
+        if node.type == "send_statement":
+            target = node.child_by_field_name("channel")
+        elif node.type == "unary_expression" and source.text(node.child_by_field_name("operator")) == b"<-":
+            target = node.child_by_field_name("operand")
+        else:
+            continue
+        if target is not None and source.text(unparen(target)) == wanted:
+            found.append(node)
+    return found
