@@ -43,7 +43,7 @@ def select_rules(select: list[str], ignore: list[str]) -> list[Rule]:
     return chosen
 
 
-@app.command()
+@app.command(epilog="The GitHub pull-request bot: gofix-defer review --help")
 def check(
     paths: Optional[List[str]] = typer.Argument(None, help="Files and folders to check (default: .)."),
     diff: bool = typer.Option(False, "--diff", help="Print a unified diff of the fixes; write nothing."),

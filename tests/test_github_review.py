@@ -435,6 +435,17 @@ def test_fence_is_longer_than_any_backtick_run():
     assert match.group(1) == "````" and match.group(2) == "s := \"```\" + `a`\n"
 
 
+def test_review_body_stays_under_githubs_limit():
+    from gofix_defer.codemods.github.review import BODY_LIMIT, Outside, Plan, review_body
+
+    head = b"".join(b"line %d\n" % i for i in range(20000))
+    block = Block("big.go", 1, 20000, head.splitlines(keepends=True), [b"x\n"])
+    plan = Plan(outside=[Outside(block, "outside the lines this pull request changes")], heads={"big.go": head})
+    body = review_body(plan)
+    assert len(body) < BODY_LIMIT + 1000 and "too long for a review body" in body
+    assert f"gofix-defer:fp={block.fingerprint}" in body
+
+
 line_lists = st.lists(st.sampled_from([b"a\n", b"b\n", b"c\n", b"\tdefer x()\n", b"}\n"]), max_size=12)
 
 

@@ -1,9 +1,10 @@
 """The GitHub REST calls the bot makes, with an honest retry policy.
 
 PyGithub does the HTTP, authentication, `Link` pagination and object model.
-Its own urllib3 retry is switched off (it sleeps for real, cannot be bounded
-by a total wait, and does not tell a secondary rate limit from a missing
-permission on 403), and this module retries instead:
+Its own urllib3-level retry (GithubRetry) is switched off and this module
+retries one level up instead: only here can a failed review POST be checked
+for having been created after all before it is sent again, every wait be
+named in the log, and the sleep be injected so tests never wait.
 
 * 403/429 rate limits: wait ``Retry-After`` seconds when given, else until
   ``x-ratelimit-reset`` when ``x-ratelimit-remaining`` is 0, else (secondary

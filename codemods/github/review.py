@@ -34,6 +34,8 @@ from .suggestions import Block, apply_blocks, attach_diagnostics, change_blocks,
 FINGERPRINT_RE = re.compile(r"<!-- gofix-defer:fp=([0-9a-f]+) -->")
 REVIEW_MARK_RE = re.compile(r"<!-- gofix-defer:review=([0-9a-f]+) -->")
 SKIPPED_DIRS = frozenset({"vendor", "testdata"})
+GITHUB_FILE_LIST_CAP = 3000  # GitHub lists at most this many files of a pull request
+BODY_LIMIT = 60000  # GitHub refuses review bodies over 65,536 characters
 
 
 @dataclass
@@ -217,6 +219,11 @@ def review_body(plan: Plan, refused: Sequence[str] = ()) -> str:
             lines.append(f"\n<details><summary>{len(items)} fix(es) {reason}: {where}</summary>\n\n"
                          f"{fence}diff\n{diff}{fence}\n\n</details>")
     body = "\n".join(lines)
+    if len(body) > BODY_LIMIT:
+        cut = body.find("\n<details>")
+        cut = cut if cut >= 0 else BODY_LIMIT
+        body = body[:cut] + ("\n\nThe diff of these fixes is too long for a review body; "
+                             "run `gofix-defer --diff` on the pull request's head to see it.")
     fingerprints = "".join(f"\n<!-- gofix-defer:fp={i.block.fingerprint} -->" for i in plan.outside)
     digest = hashlib.sha256((body + fingerprints).encode()).hexdigest()[:20]
     return f"{body}{fingerprints}\n<!-- gofix-defer:review={digest} -->"
@@ -329,6 +336,8 @@ def run_review(
     except GitHubError as error:
         log(f"error: {error}")
         return 2
+    if len(files) >= GITHUB_FILE_LIST_CAP:
+        log(f"note: GitHub lists at most {GITHUB_FILE_LIST_CAP} files of a pull request; files past that are not checked")
     go_files = [f for f in files if wanted(f["filename"], f.get("status", ""))]
     log(f"pull request #{pr.number}: {len(files)} changed file(s), {len(go_files)} Go file(s) to check")
     plan = plan_review(files, pr, repo_root, rules, unsafe_fixes, already, max_comments)
