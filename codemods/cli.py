@@ -127,6 +127,13 @@ def check(
                 except WriteError as error:
                     summary.errors.append(str(error))
                     summary.unwrite(result)
+                    if output_format != "text":
+                        # The file on disk is still the original: report its findings with their fixes.
+                        from dataclasses import replace
+
+                        from .engine import process
+
+                        result = process(result.path, result.original, replace(settings, apply_fixes=False))
             if output_format != "text":
                 collected.append(result)
             elif not diff:

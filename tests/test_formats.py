@@ -83,8 +83,9 @@ def go_file(tmp_path):
 
 
 def run_cli(*args: str):
-    result = CliRunner().invoke(app, list(args))
-    return result
+    """The real CLI in-process (so the test-only rule is visible); no result cache."""
+    extra = [] if "--no-cache" in args else ["--no-cache"]
+    return CliRunner().invoke(app, [*args, *extra])
 
 
 def apply(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
@@ -107,7 +108,7 @@ def test_json_schema_and_offsets(with_test_rule, go_file):
     assert document["version"] == 1 and document["tool"]["name"] == "gofix-defer"
     [diagnostic] = document["diagnostics"]
     assert diagnostic["rule"] == "test-lock-typo"
-    assert diagnostic["path"] == str(go_file).lstrip("./") or diagnostic["path"].endswith("demo.go")
+    assert diagnostic["path"] == str(go_file)
     start, end = diagnostic["range"]["start"], diagnostic["range"]["end"]
     assert GO_SOURCE[start["offset"] : end["offset"]] == b"defer mu.Lock()"
     # line/column agree with the byte offset (1-based byte columns)
@@ -126,6 +127,21 @@ def test_json_after_write_reports_what_is_left(with_test_rule, go_file):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["diagnostics"] == []
     assert b"defer mu.Unlock()" in go_file.read_bytes()
+
+
+def test_failed_write_reports_the_file_as_it_stayed(with_test_rule, go_file, monkeypatch):
+    import gofix_defer.codemods.cli as cli
+    from gofix_defer.codemods.write import WriteError
+
+    def refuse(path, original, fixed):
+        raise WriteError(f"{path}: changed since it was read; not written")
+
+    monkeypatch.setattr(cli, "write_atomically", refuse)
+    result = run_cli(str(go_file), "--write", "--no-cache", "--output-format", "json", "--select", "test-lock-typo", "-q")
+    assert result.exit_code == 2
+    [diagnostic] = json.loads(result.stdout)["diagnostics"]
+    assert diagnostic["fix"]["edits"][0]["text"] == "Unlock"
+    assert go_file.read_bytes() == GO_SOURCE
 
 
 def test_diff_cannot_mix_with_machine_formats(with_test_rule, go_file):

@@ -96,7 +96,7 @@ class PullRequestRepo:
         try:
             from gofix_defer.codemods.cli import app
 
-            result = CliRunner().invoke(app, [str(copy), "--write", "-q"])
+            result = CliRunner().invoke(app, [str(copy), "--write", "--no-cache", "-q"])
             assert result.exit_code in (0, 1), result.output
             return copy.read_bytes()
         finally:

@@ -209,10 +209,12 @@ def review_body(plan: Plan, refused: Sequence[str] = ()) -> str:
         for item in plan.outside:
             by_reason.setdefault(item.reason, []).append(item)
         for reason, items in by_reason.items():
+            # One diff section per file, so `git apply` takes the whole text.
+            paths = sorted({item.block.path for item in items})
             diff = b"".join(
-                unified_diff(item.block.path, plan.heads[item.block.path],
-                             apply_blocks(plan.heads[item.block.path], [item.block]))
-                for item in items
+                unified_diff(path, plan.heads[path],
+                             apply_blocks(plan.heads[path], [i.block for i in items if i.block.path == path]))
+                for path in paths
             ).decode("utf-8", "replace")
             fence = fence_for(diff)
             where = ", ".join(f"`{i.block.path}:{i.block.start}`" for i in items)
