@@ -96,7 +96,7 @@ class PullRequestRepo:
         try:
             from gofix_defer.codemods.cli import app
 
-            result = CliRunner().invoke(app, [str(copy), "--write", "--no-cache", "-q"])
+            result = CliRunner().invoke(app, [str(copy), "--write", "--no-cache", "-q", "--select", self.scenario.rule])
             assert result.exit_code in (0, 1), result.output
             return copy.read_bytes()
         finally:
@@ -165,7 +165,9 @@ def run_review(fake: FakeGitHub, pr_repo: PullRequestRepo, tmp_path: Path, *args
     event_path.write_text(json.dumps(payload))
     env = {"GITHUB_TOKEN": token, "GITHUB_REPOSITORY": f"{fake.owner}/{fake.repo}", "GITHUB_API_URL": fake.url,
            "GITHUB_EVENT_PATH": str(event_path) if event else ""}
-    result = CliRunner().invoke(review_cli.app, ["--repo-root", str(pr_repo.root), *args], env=env)
+    # Only the scenario's rule, so rules added later cannot change the counts.
+    select = [] if "--select" in args else ["--select", pr_repo.scenario.rule]
+    result = CliRunner().invoke(review_cli.app, ["--repo-root", str(pr_repo.root), *select, *args], env=env)
     assert TOKEN not in result.output and TOKEN not in (result.stderr or "")
     return result
 
@@ -415,7 +417,8 @@ def test_console_script_dispatches_review(fake, pr_repo, tmp_path):
         pytest.skip("the test-only rule cannot be injected into a subprocess")
     env = dict(os.environ, GITHUB_TOKEN=TOKEN, GITHUB_REPOSITORY="octo/demo", GITHUB_API_URL=fake.url)
     env.pop("GITHUB_EVENT_PATH", None)
-    completed = subprocess.run([script, "review", "--pr", "7", "--dry-run", "--repo-root", str(pr_repo.root)],
+    completed = subprocess.run([script, "review", "--pr", "7", "--dry-run", "--repo-root", str(pr_repo.root),
+                                "--select", pr_repo.scenario.rule],
                                capture_output=True, text=True, env=env, timeout=120)
     assert completed.returncode == 0, completed.stderr
     assert len(json.loads(completed.stdout)["comments"]) == 3
