@@ -125,20 +125,33 @@ def applicable_rules(path: str, data: bytes, version: tuple[int, int], rules: Se
     return [rule for rule in rules if rule.applies_to(raw)]  # type: ignore[arg-type]
 
 
+def unparsed_result(path: str, data: bytes, settings: Settings) -> FileResult | None:
+    """The final result of a file that needs no parse, or None when it must be parsed.
+
+    Generated files are skipped. Prefilter: when no selected rule can match
+    these bytes at this Go version, the file is never parsed (so a syntax
+    error in it goes unreported).
+    """
+    from .goversion import effective_go_version
+
+    if is_generated(data):
+        return FileResult(path=path, original=data, skipped="generated")
+    version = effective_go_version(path, settings.go_version)
+    if not applicable_rules(path, data, version, settings.rules):
+        return FileResult(path=path, original=data)
+    return None
+
+
 def process(path: str, data: bytes, settings: Settings) -> FileResult:
     """Check one file, and when asked, fix it to a fixpoint."""
     from .goversion import effective_go_version
 
+    unparsed = unparsed_result(path, data, settings)
+    if unparsed is not None:
+        return unparsed
     result = FileResult(path=path, original=data)
-    if is_generated(data):
-        result.skipped = "generated"
-        return result
     version = effective_go_version(path, settings.go_version)
     applicable = applicable_rules(path, data, version, settings.rules)
-    if not applicable:
-        # Prefilter: no selected rule can match these bytes at this Go version,
-        # so the file is never parsed (and a syntax error in it goes unreported).
-        return result
     source = SourceFile(path, data, version)
     if source.has_syntax_error():
         result.diagnostics = [syntax_error_diagnostic(source)]

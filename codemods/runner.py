@@ -14,10 +14,9 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Iterable, Iterator, Sequence
 
 from .cache import ResultCache
-from .engine import Settings, applicable_rules, process
+from .engine import Settings, process, unparsed_result
 from .goversion import effective_go_version
 from .model import FileResult
-from .suppress import is_generated
 
 # Below this many files a pool costs more to start than it saves.
 MIN_FILES_FOR_POOL = 16
@@ -35,9 +34,11 @@ def read_and_process(path: str, settings: Settings, cache: ResultCache | None = 
         return FileResult(path=path, errors=[f"{path}: is a directory"])
     except OSError as error:
         return FileResult(path=path, errors=[f"{path}: cannot read: {error.strerror or error}"])
+    unparsed = unparsed_result(path, data, settings)
+    if unparsed is not None:
+        return unparsed  # files the prefilter skips are cheaper to re-check than to look up
     key = None
-    if cache is not None and _needs_parse(path, data, settings):
-        # Files the prefilter skips are cheaper to re-check than to look up.
+    if cache is not None:
         key = cache.key(path, data, effective_go_version(path, settings.go_version))
         cached = cache.get(key, path, data)
         if cached is not None:
@@ -49,13 +50,6 @@ def read_and_process(path: str, settings: Settings, cache: ResultCache | None = 
     if key is not None:
         cache.put(key, result)
     return result
-
-
-def _needs_parse(path: str, data: bytes, settings: Settings) -> bool:
-    if is_generated(data):
-        return False
-    version = effective_go_version(path, settings.go_version)
-    return bool(applicable_rules(path, data, version, settings.rules))
 
 
 def run(
