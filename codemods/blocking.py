@@ -43,7 +43,7 @@ from tree_sitter import Node
 from .imports import imported_name
 from .scope import FunctionScopes
 from .source import SourceFile
-from .tree import FUNCTION_TYPES, ancestors, unparen, walk, walk_no_funcs
+from .tree import FUNCTION_TYPES, ancestors, unparen, walk_no_funcs
 from .typeinfer import TypeInference
 
 
@@ -302,41 +302,3 @@ def channel_predicate(source: SourceFile, scopes: FunctionScopes) -> Callable[[N
         return spelled is not None and (spelled.startswith(b"chan") or spelled.startswith(b"<-chan"))
 
     return is_channel
-
-
-def closes(source: SourceFile, root: Node, channel: Node) -> list[Node]:
-    """``close(X)`` calls under ``root`` whose argument spells ``channel`` (or, for a
-    selector ``a.f``, any ``….f``: another method may close the field)."""
-    wanted = source.text(unparen(channel))
-    field_suffix = None
-    if unparen(channel).type == "selector_expression":
-        field_suffix = b"." + source.text(unparen(channel).child_by_field_name("field"))
-    found = []
-    for node in walk(root):
-        if node.type != "call_expression" or source.text(node.child_by_field_name("function")) != b"close":
-            continue
-        args = [a for a in node.child_by_field_name("arguments").named_children if a.type != "comment"]
-        if len(args) != 1:
-            continue
-        text = source.text(unparen(args[0]))
-        if text == wanted or (field_suffix is not None and text.endswith(field_suffix)):
-            found.append(node)
-    return found
-
-
-def channel_uses(source: SourceFile, root: Node, channel: Node, skip: Node | None = None) -> list[Node]:
-    """Sends to and receives from ``channel`` (by spelling) under ``root``, outside ``skip``."""
-    wanted = source.text(unparen(channel))
-    found = []
-    for node in walk(root):
-        if skip is not None and skip.start_byte <= node.start_byte and node.end_byte <= skip.end_byte:
-            continue
-        if node.type == "send_statement":
-            target = node.child_by_field_name("channel")
-        elif node.type == "unary_expression" and source.text(node.child_by_field_name("operator")) == b"<-":
-            target = node.child_by_field_name("operand")
-        else:
-            continue
-        if target is not None and source.text(unparen(target)) == wanted:
-            found.append(node)
-    return found

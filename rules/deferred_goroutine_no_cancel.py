@@ -12,13 +12,11 @@ from gofix_defer.codemods.blocking import (
     BlockingOperation,
     Kind,
     channel_predicate,
-    channel_uses,
     classify,
-    closes,
     loop_label,
     unlabelled_breaks_of,
 )
-from gofix_defer.codemods.imports import add_import, imported_name
+from gofix_defer.codemods.imports import add_import
 from gofix_defer.codemods.insertion import insert_before
 from gofix_defer.codemods.merge import apply_edits
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
@@ -178,45 +176,71 @@ def _is_evidence(source: SourceFile, scopes: FunctionScopes, op: BlockingOperati
         return True
     if op.kind in (Kind.SLEEP, Kind.TIMER):
         return _acts_afterwards(op)
-    channel = op.channel
-    if channel is None:
+    if op.channel is None:
         return False
-    if op.kind == Kind.SEND and _buffered(source, scopes, channel):
-        return False  # one send into a buffer does not block
-    # Someone may close or serve the channel: then the goroutine is bounded.
-    if closes(source, source.root, channel):
-        return False
-    function = _outermost_function(deferred)
-    literal = called_func_literal(go_statement)
-    for use in channel_uses(source, function, channel, skip=literal):
-        if use.start_byte > go_statement.end_byte and is_inside(use, deferred):
-            return False  # the deferred function itself serves it after starting the goroutine
-        if _inside_literal_other_than(use, deferred):
-            return False  # another goroutine or callback may serve it
-    return True
+    if op.kind == Kind.RANGE and unparen(op.channel).type == "call_expression":
+        return True  # `range time.Tick(d)`: a ticker channel is never closed
+    return _unserved_local_channel(source, scopes, op, deferred, go_statement)
 
 
-def _buffered(source: SourceFile, scopes: FunctionScopes, channel: Node) -> bool:
-    """``channel`` is a local made with a capacity other than a literal 0."""
-    channel = unparen(channel)
+def _unserved_local_channel(source: SourceFile, scopes: FunctionScopes, op: BlockingOperation, deferred: Node, go_statement: Node) -> bool:
+    """The channel is made (or declared nil) in this function and nothing can serve it.
+
+    A channel from a parameter, a field or a package variable has another
+    side the tool cannot see (a caller reading results, a scheduler taking
+    workers back): no evidence. For a local channel every use outside the
+    goroutine must be visible and unable to unblock it: a send or receive
+    that happens before the goroutine starts, or len/cap. A close, a use
+    after the `go` statement, a use in another func literal, or any escape
+    (passed to a call, assigned, returned, sent) means it may be served.
+    """
+    channel = unparen(op.channel)
     if channel.type != "identifier":
         return False
     decl = scopes.resolve(channel)
-    if decl is None or decl.value is None:
+    if decl is None or decl.kind not in ("short", "var"):
         return False
-    value = unparen(decl.value)
-    if value.type != "call_expression" or source.text(value.child_by_field_name("function")) != b"make":
+    if decl.value is not None:
+        value = unparen(decl.value)
+        if value.type != "call_expression" or source.text(value.child_by_field_name("function")) != b"make":
+            return False
+        if op.kind == Kind.SEND and _has_capacity(source, value):
+            return False  # a send into a buffer does not block
+    elif decl.type_node is None or decl.type_node.type != "channel_type":
         return False
-    args = [a for a in value.child_by_field_name("arguments").named_children if a.type != "comment"]
+    literal = called_func_literal(go_statement)
+    for use in scopes.references(decl):
+        if is_inside(use, literal):
+            continue
+        if not _harmless_use(source, use, deferred, go_statement):
+            return False
+    return True
+
+
+def _has_capacity(source: SourceFile, make_call: Node) -> bool:
+    args = [a for a in make_call.child_by_field_name("arguments").named_children if a.type != "comment"]
     return len(args) == 2 and source.text(args[1]) != b"0"
 
 
-def _outermost_function(node: Node) -> Node:
-    outermost = node
-    for parent in _up(node):
-        if parent.type in FUNCTION_TYPES:
-            outermost = parent
-    return outermost
+def _harmless_use(source: SourceFile, use: Node, deferred: Node, go_statement: Node) -> bool:
+    """A use of the channel outside the goroutine that cannot unblock it."""
+    if _inside_literal_other_than(use, deferred):
+        return False  # another goroutine or callback may serve it at any time
+    parent = use.parent
+    while parent is not None and parent.type == "parenthesized_expression":
+        parent = parent.parent
+    if parent is None:
+        return False
+    if parent.type == "argument_list":
+        call = parent.parent
+        return source.text(call.child_by_field_name("function")) in (b"len", b"cap")
+    is_channel_op = (parent.type == "send_statement" and parent.child_by_field_name("channel") is not None) or (
+        parent.type == "unary_expression" and source.text(parent.child_by_field_name("operator")) == b"<-"
+    )
+    if parent.type == "send_statement" and unparen(parent.child_by_field_name("channel")) != use:
+        return False  # the channel itself is sent somewhere
+    # A send or receive that completes before the goroutine exists cannot serve it.
+    return is_channel_op and use.end_byte <= go_statement.start_byte
 
 
 def _inside_literal_other_than(node: Node, deferred: Node) -> bool:

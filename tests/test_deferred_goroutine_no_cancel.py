@@ -162,7 +162,9 @@ func a() {
 	}()
 }
 
-func b(in, out chan int) {
+func b() {
+	in := make(chan int)
+	out := make(chan int)
 	defer func() {
 		go func() {
 			<-in
