@@ -37,8 +37,11 @@ class DeferredGoroutineNoCancel(Rule):
     `Done()` channel or holds any `select` (its lifetime is bound on
     purpose, e.g. `<-ctx.Done(); conn.Close()`), a goroutine with no
     blocking operation, one that only calls a function whose body the tool
-    cannot see (`go s.Run(x)`), and one whose channel is closed or served
-    elsewhere (`close(ch)` in the file, or a send/receive after the `go`).
+    cannot see (`go s.Run(x)`). Channel operations count as evidence only on
+    a channel made (or declared nil) in the function that nothing else can
+    serve: a parameter, field or package channel has another side out of
+    sight, and a local one that is closed, used after the `go` statement,
+    used in another func literal, or handed to a call is served elsewhere.
 
     ## Why is this bad
     The deferred call runs as the function returns, so the goroutine it
