@@ -26,6 +26,13 @@ entering nested func literals, whose bodies run elsewhere) and returns a
   in a statement list, so it can be rewritten as a ``select`` case; an
   operation buried in an expression (``f(<-ch)``, ``if v := <-ch; …``) is not.
 
+Helpers for rules that rewrite such goroutines: ``is_done_receive``
+(``<-X.Done()``), ``loop_exits`` (can anything leave this ``for``?),
+``loop_label``, ``break_target`` and ``unlabelled_breaks_of`` (which loop an
+unlabelled ``break`` leaves — it changes meaning once wrapped in a
+``select``), ``channel_predicate`` and ``SELECTABLE`` (the kinds a
+``select`` on ``ctx.Done()`` can interrupt).
+
 Classification is syntactic; channel-ness of a ``range`` operand is decided
 by the caller's ``is_channel`` predicate (``channel_predicate`` builds one
 from source-stated types). No type checker, so callers should treat the
