@@ -332,3 +332,48 @@ def test_prefilter_runs_only_the_applicable_rules(monkeypatch) -> None:
     settings = Settings(rules=[Needs("wants-defer", b"defer"), Needs("wants-select", b"select {")])
     process("a.go", LEAKY_LOOP.format(n=2).encode(), settings)
     assert ran == ["wants-defer"]
+
+
+# -- the node index (one C-side lookup instead of a Python walk per rule) -------
+
+INDEX_SOURCE = b"""package main
+
+// goroutine deferred: the words go, defer, for and func in a comment are not statements.
+var s = "go defer for func"
+
+type handler func(int) error
+
+func (t *T) method() {
+	defer t.mu.Unlock()
+outer:
+	for i := 0; i < 3; i++ {
+		go func() {
+			defer func() { _ = recover() }()
+			for range ch {
+				break outer
+			}
+		}()
+	}
+	goto outer
+}
+
+func gopher(deferred, forward int) func() { return func() {} }
+"""
+
+
+@pytest.mark.parametrize(
+    "types",
+    [("defer_statement",), ("go_statement", "defer_statement"), ("function_declaration", "method_declaration", "func_literal"),
+     ("for_statement",), ("goto_statement", "return_statement"), ("call_expression",)],
+)
+def test_node_index_finds_what_a_walk_finds(types: tuple[str, ...]) -> None:
+    from gofix_defer.codemods.nodeindex import descendants_of_types, nodes_of_types
+    from gofix_defer.codemods.source import SourceFile
+    from gofix_defer.codemods.tree import walk
+
+    source = SourceFile("x.go", INDEX_SOURCE, (1, 22))
+    expected = [n for n in walk(source.root) if n.type in types]
+    assert expected, "the sample has nodes of every tested type"
+    assert nodes_of_types(source, types) == expected
+    for function in nodes_of_types(source, ("function_declaration", "method_declaration", "func_literal")):
+        assert descendants_of_types(source, function, types) == [n for n in walk(function) if n.type in types]
