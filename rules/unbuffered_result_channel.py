@@ -25,7 +25,7 @@ _ASSIGNING = frozenset({"assignment_statement", "inc_statement", "dec_statement"
 @dataclass
 class _Sender:
     go: Node  # the go statement
-    send: list[Node]  # its send statements on the channel (each ends the goroutine)
+    sends: int  # the most values one run of it sends on the channel
     loops: list[Node]  # loops around the go statement that do not also hold the make
 
 
@@ -35,6 +35,7 @@ class _Channel:
     make: Node  # the make(chan T) call
     senders: list[_Sender] = field(default_factory=list)
     receives: list[Node] = field(default_factory=list)  # the unary `<-ch` expressions in the function
+    reason: str = ""  # why its senders may block for ever
 
 
 class UnbufferedResultChannel(Rule):
@@ -119,7 +120,8 @@ class UnbufferedResultChannel(Rule):
             return None
         name = channel.decl.name.decode()
         message = f"senders on unbuffered channel {name} block for ever when {reason}"
-        count, why_not = _sender_count(source, scopes, channel)
+        channel.reason = reason
+        count, why_not = _sender_count(source, scopes, function, channel)
         if count is None:
             return self.diagnostic(channel.make, f"{message} (no fix: {why_not})")
         edit = _buffer_edit(source, channel.make, count)
@@ -159,8 +161,10 @@ def _channel_declared_by(scopes: FunctionScopes, function: Node, make: Node) -> 
 
 def _classify_references(source: SourceFile, scopes: FunctionScopes, function: Node, channel: _Channel) -> bool:
     """Sort every use of the channel into receives (in the function) and sends (in
-    goroutines it starts). False when any use is something else: the channel escapes."""
-    senders: dict[int, _Sender] = {}
+    goroutines it starts, directly or through a function of this file the goroutine
+    calls last). False when any use is something else: the channel escapes."""
+    uses: dict[int, list[Node]] = {}
+    gos: dict[int, Node] = {}
     for ref in scopes.references(channel.decl):
         owner = enclosing_function(ref)
         if owner == function:
@@ -169,13 +173,18 @@ def _classify_references(source: SourceFile, scopes: FunctionScopes, function: N
                 continue
             return False
         go = _direct_goroutine(function, owner)
-        if go is None or not _is_tail_send(ref, owner):
+        if go is None:
             return False
-        sender = senders.get(go.start_byte)
-        if sender is None:
-            sender = senders[go.start_byte] = _Sender(go, [], _loops_between(go, channel.make))
-        sender.send.append(ref.parent)
-    channel.senders = sorted(senders.values(), key=lambda s: s.go.start_byte)
+        gos[go.start_byte] = go
+        uses.setdefault(go.start_byte, []).append(ref)
+    for key, refs in uses.items():
+        go = gos[key]
+        literal = called_func_literal(go)
+        sends = _sends_per_run(source, literal, refs)
+        if sends is None:
+            return False
+        channel.senders.append(_Sender(go, sends, _loops_between(go, channel.make)))
+    channel.senders.sort(key=lambda s: s.go.start_byte)
     return True
 
 
@@ -205,17 +214,79 @@ def _direct_goroutine(function: Node, literal: Node | None) -> Node | None:
     return go if enclosing_function(go) == function else None
 
 
-def _is_tail_send(ident: Node, literal: Node) -> bool:
-    """`ch <- v` as a plain statement after which the goroutine ends, outside any loop:
-    each run of the goroutine then sends at most once and waits for nothing after."""
-    send = ident.parent
-    if send is None or send.type != "send_statement" or send.child_by_field_name("channel") != ident:
-        return False
-    return _ends_goroutine(send, literal)
-
-
-def _ends_goroutine(statement: Node, literal: Node) -> bool:
+def _sends_per_run(source: SourceFile, literal: Node, refs: list[Node]) -> int | None:
+    """The most values one run of the goroutine can send on the channel, when every use
+    of the channel in it is a plain send after which it only sends again or ends (so
+    nothing it does relies on a receiver having taken the value). None otherwise."""
     body = literal.child_by_field_name("body")
+    sends = [ref.parent for ref in refs if _is_send_channel(ref)]
+    if len(sends) == len(refs):
+        return _checked_count(body, set(sends))
+    if len(refs) != 1:
+        return None
+    # go func() { helper(ch, …) }(): the call must end the goroutine, and the helper
+    # (a function of this file) may only send on its parameter.
+    call = refs[0].parent.parent if refs[0].parent is not None else None
+    if call is None or call.type != "call_expression" or refs[0].parent.type != "argument_list":
+        return None
+    statement = call.parent
+    if statement is None or statement.type != "expression_statement" or not _only_sends_follow(statement, body, set()):
+        return None
+    callee = _same_file_function(source, call)
+    if callee is None:
+        return None
+    index = [a for a in refs[0].parent.named_children if a.type != "comment"].index(refs[0])
+    parameter = _parameter_at(callee, index)
+    if parameter is None:
+        return None
+    scopes = FunctionScopes(source.data, callee)
+    decl = scopes.resolve(parameter)
+    if decl is None or decl.kind != "param":
+        return None
+    callee_refs = scopes.references(decl)
+    if not callee_refs or not all(_is_send_channel(r) and enclosing_function(r) == callee for r in callee_refs):
+        return None
+    return _checked_count(callee.child_by_field_name("body"), {r.parent for r in callee_refs})
+
+
+def _checked_count(body: Node, sends: set) -> int | None:
+    if not sends or not all(_only_sends_follow(send, body, sends) for send in sends):
+        return None
+    return _max_sends(body, sends)
+
+
+def _is_send_channel(ident: Node) -> bool:
+    send = ident.parent
+    return send is not None and send.type == "send_statement" and send.child_by_field_name("channel") == ident
+
+
+def _same_file_function(source: SourceFile, call: Node) -> Node | None:
+    function = call.child_by_field_name("function")
+    if function is None or function.type != "identifier":
+        return None
+    name = source.text(function)
+    for node in source.root.named_children:
+        if node.type == "function_declaration" and source.text(node.child_by_field_name("name")) == name:
+            if node.child_by_field_name("type_parameters") is not None:
+                return None
+            return node
+    return None
+
+
+def _parameter_at(function: Node, index: int) -> Node | None:
+    names = []
+    for declaration in function.child_by_field_name("parameters").named_children:
+        if declaration.type == "variadic_parameter_declaration":
+            return None
+        if declaration.type == "parameter_declaration":
+            idents = declaration.children_by_field_name("name")
+            names.extend(idents if idents else [None])
+    return names[index] if index < len(names) else None
+
+
+def _only_sends_follow(statement: Node, body: Node, sends: set) -> bool:
+    """After ``statement`` the function runs nothing but the given sends and bare
+    returns before it ends (no loops around it, no other statements after it)."""
     current = statement
     while True:
         block = current.parent
@@ -226,16 +297,16 @@ def _ends_goroutine(statement: Node, literal: Node) -> bool:
         siblings = statements(block)
         if current not in siblings:
             return False
-        rest = siblings[siblings.index(current) + 1 :]
-        if rest:
-            # Only a bare return may follow.
-            return len(rest) == 1 and rest[0].type == "return_statement" and rest[0].named_child_count == 0
+        for following in siblings[siblings.index(current) + 1 :]:
+            if following in sends:
+                continue
+            if following.type == "return_statement" and following.named_child_count == 0:
+                return True  # the function ends here
+            return False
         if block == body:
             return True
-        # The block ends: the statement holding it must itself end the goroutine.
         holder = block.parent
         if block.type in ("expression_case", "default_case", "type_case"):
-            holder = block.parent
             if holder is not None and holder.type in ("expression_switch_statement", "type_switch_statement"):
                 current = holder
                 continue
@@ -243,15 +314,70 @@ def _ends_goroutine(statement: Node, literal: Node) -> bool:
         if holder is None or block.type != "block":
             return False
         if holder.type == "if_statement":
-            # an `else if` chain: climb to the outermost if.
             while holder.parent is not None and holder.parent.type == "if_statement":
-                holder = holder.parent
+                holder = holder.parent  # an `else if` chain: climb to the outermost if
             current = holder
             continue
         if holder.type == "block":
             current = block
             continue
         return False
+
+
+_NEVER = float("-inf")  # no path of this kind exists
+
+
+def _max_sends(body: Node, sends: set) -> int | None:
+    """The most of ``sends`` one run through ``body`` can execute (None: a loop or a
+    select holds one, so there is no bound we can state). A return ends the count of
+    its path, so `if err != nil { ch <- e; return }; ch <- v` sends at most once."""
+    counts = _path_counts(body, sends)
+    if counts is None:
+        return None
+    best = max(counts)
+    return None if best == _NEVER else int(best)
+
+
+def _path_counts(node: Node, sends: set) -> tuple[float, float] | None:
+    """(most sends on paths that continue after ``node``, most on paths that return in it)."""
+    if node in sends:
+        return (1, _NEVER)
+    if node.type == "return_statement":
+        return (_NEVER, 0)
+    if not any(is_inside(send, node) for send in sends):
+        returns = any(n.type == "return_statement" for n in walk_no_funcs(node))
+        return (0, 0 if returns else _NEVER)
+    if node.type in ("for_statement", "select_statement", "func_literal", "go_statement", "defer_statement", "labeled_statement"):
+        return None
+    if node.type == "if_statement":
+        branches = [node.child_by_field_name("consequence"), node.child_by_field_name("alternative")]
+        counts = [_path_counts(b, sends) if b is not None else (0, _NEVER) for b in branches]
+        if None in counts:
+            return None
+        return (max(c[0] for c in counts), max(c[1] for c in counts))
+    if node.type in ("expression_switch_statement", "type_switch_statement"):
+        cases = [c for c in node.named_children if c.type in ("expression_case", "default_case", "type_case")]
+        counts = [_path_counts(c, sends) for c in cases]
+        if None in counts:
+            return None
+        if not any(c.type == "default_case" for c in cases):
+            counts.append((0, _NEVER))
+        return (max(c[0] for c in counts), max(c[1] for c in counts))
+    # A block, statement list or case clause: its statements in sequence.
+    fall, returned = 0.0, _NEVER
+    for child in node.named_children:
+        if child.type == "comment" or not any(is_inside(send, child) for send in sends) and not _is_statement(child):
+            continue
+        counts = _path_counts(child, sends)
+        if counts is None:
+            return None
+        returned = max(returned, fall + counts[1])
+        fall = fall + counts[0]
+    return (fall, returned)
+
+
+def _is_statement(node: Node) -> bool:
+    return node.type.endswith("statement") or node.type in ("block", "statement_list")
 
 
 def _loops_between(go: Node, make: Node) -> list[Node]:
@@ -306,8 +432,12 @@ def _leak_reason(source: SourceFile, function: Node, channel: _Channel) -> str |
         return None  # a receiving loop may drain every sender: no evidence
     if looped_senders and len(channel.receives) < 2:
         return "only the first of several senders is received"
-    if not looped_senders and len(channel.receives) < len(channel.senders):
-        return "fewer receives than senders run"
+    if not looped_senders:
+        values = sum(s.sends for s in channel.senders)
+        if len(channel.receives) < values:
+            if values > len(channel.senders):
+                return f"a sender sends more than once: {values} sends, {len(channel.receives)} receives"
+            return "fewer receives than senders run"
     return None
 
 
@@ -362,22 +492,53 @@ def _same_path(a: Node, b: Node) -> bool:
 # -- the number of senders ----------------------------------------------------------
 
 
-def _sender_count(source: SourceFile, scopes: FunctionScopes, channel: _Channel) -> tuple[bytes | None, str]:
+def _sender_count(source: SourceFile, scopes: FunctionScopes, function: Node, channel: _Channel) -> tuple[bytes | None, str]:
+    """The buffer that lets every send complete: all the values senders can send, less
+    the receives every run performs (only when those are certain: plain receives in
+    the function's own top-level statements, with no looped senders)."""
     terms: list[bytes] = []
     constant = 0
     for sender in channel.senders:
         if not sender.loops:
-            constant += 1
+            constant += sender.sends
             continue
         if len(sender.loops) > 1:
             return None, "senders started in nested loops"
+        if sender.sends > 1:
+            return None, "a sender started in a loop sends more than once"
         count, why_not = _loop_count(source, scopes, sender.loops[0], channel)
         if count is None:
             return None, why_not
         terms.append(count)
+    if not terms:
+        certain = [r for r in channel.receives if _unconditional(r, function)]
+        if len(certain) == len(channel.receives) and not _leaves_early(channel):
+            constant -= len(certain)
+        return str(max(constant, 1)).encode(), ""
     if constant:
         terms.append(str(constant).encode())
     return b" + ".join(terms), ""
+
+
+def _leaves_early(channel: _Channel) -> bool:
+    """True when the evidence is a receiver that may leave (select, return, break):
+    then no receive is certain and the buffer must hold every value."""
+    return not channel.reason.startswith(("fewer receives", "a sender sends more"))
+
+
+def _unconditional(receive: Node, function: Node) -> bool:
+    """A plain receive in a statement of the function's body block itself."""
+    if _select_of(receive) is not None:
+        return False
+    body = function.child_by_field_name("body")
+    for parent in ancestors(receive):
+        if parent.type in FUNCTION_TYPES or parent.type in ("func_literal",):
+            return False
+        if parent.parent is not None and parent.parent.type == "statement_list" and parent.parent.parent == body:
+            return parent.type in ("expression_statement", "short_var_declaration", "assignment_statement", "var_declaration")
+        if parent.type in ("if_statement", "for_statement", "expression_switch_statement", "type_switch_statement", "select_statement", "block"):
+            return False
+    return False
 
 
 def _loop_count(source: SourceFile, scopes: FunctionScopes, loop: Node, channel: _Channel) -> tuple[bytes | None, str]:
