@@ -1,0 +1,62 @@
+"""Remove an import that a fix leaves unused.
+
+A fix that deletes statements can delete the last use of a package (the
+only `time.Sleep` of a file, say); Go refuses to compile an unused import,
+so the fix must remove it too. The check is by spelling: any identifier
+outside the deleted ranges that spells the import's name keeps it (a local
+that shadows the package keeps it too, which at worst leaves a fix
+withheld-looking but never breaks compilation of code that used it).
+"""
+
+from __future__ import annotations
+
+from .imports import import_specs
+from .model import Edit
+from .source import SourceFile
+from .tree import walk
+
+
+def remove_import_if_unused(source: SourceFile, path: bytes, deleted: list[tuple[int, int]]) -> list[Edit] | None:
+    """Edits that delete the import of ``path`` when nothing outside ``deleted`` uses it.
+
+    Returns [] when the import is absent or still used, and None when it
+    would become unused but cannot be removed cleanly (an import line shared
+    with other code, a dot or blank import): callers should then not fix.
+    """
+    specs = [spec for spec in import_specs(source) if spec.path == path]
+    if len(specs) != 1:
+        return [] if not specs else None
+    spec = specs[0]
+    if spec.alias in (b"_", b"."):
+        return []
+    name = spec.alias if spec.alias is not None else path.rsplit(b"/", 1)[-1]
+    for node in walk(source.root):
+        if node.type not in ("identifier", "package_identifier") or source.text(node) != name:
+            continue
+        if spec.node.start_byte <= node.start_byte < spec.node.end_byte:
+            continue
+        if any(start <= node.start_byte < end for start, end in deleted):
+            continue
+        return []
+    declaration = spec.declaration
+    siblings = [c for c in declaration.named_children if c.type in ("import_spec", "import_spec_list")]
+    grouped = any(c.type == "import_spec_list" for c in siblings)
+    target = declaration
+    if grouped:
+        group = next(c for c in siblings if c.type == "import_spec_list")
+        if len([c for c in group.named_children if c.type == "import_spec"]) > 1:
+            target = spec.node
+    start = source.line_start(target.start_byte)
+    end = source.line_end(target.end_byte)
+    before = source.data[start : target.start_byte].strip(b" \t")
+    after = source.data[target.end_byte : end].strip(b" \t\r")
+    if before or (after and not after.startswith(b"//")):
+        return None
+    end = min(end + 1, len(source.data))
+    if target is declaration:
+        # A whole import declaration sits between blank lines; keep only one.
+        previous_blank = source.data[max(0, start - 2) : start] in (b"\n\n",) or source.data[max(0, start - 4) : start] == b"\r\n\r\n"
+        following = source.data[end : source.line_end(end) + 1] if end < len(source.data) else b""
+        if previous_blank and following.strip() == b"":
+            end += len(following)
+    return [Edit.delete(start, end)]

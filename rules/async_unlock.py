@@ -1,0 +1,319 @@
+"""async-unlock: a deferred goroutine releases a lock the function took."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from tree_sitter import Node
+
+from gofix_defer.codemods.import_removal import remove_import_if_unused
+from gofix_defer.codemods.imports import imported_name
+from gofix_defer.codemods.insertion import ends_line, insert_before, starts_line
+from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
+from gofix_defer.codemods.scope import FunctionScopes
+from gofix_defer.codemods.source import SourceFile
+from gofix_defer.codemods.tree import FUNCTION_TYPES, called_func_literal, deferred_or_go_call, statements, unparen, walk, walk_no_funcs
+
+# Each release method and the acquire method it pairs with.
+_RELEASE_OF = {b"Unlock": b"Lock", b"RUnlock": b"RLock"}
+_ACQUIRE = frozenset(_RELEASE_OF.values())
+
+
+class AsyncUnlock(Rule):
+    """
+    ## What it does
+    Finds a lock the function took (`X.Lock()` / `X.RLock()`) that a
+    deferred function releases from a goroutine: `defer func() { go
+    mu.Unlock() }()`, or a deferred goroutine that unlocks after other work.
+    The receiver must be spelled the same and name the same variable as the
+    lock (embedded mutexes included: `s.Lock()` … `go s.Unlock()`). A
+    goroutine that takes and releases its own lock is not this bug.
+
+    ## Why is this bad
+    The lock outlives the call: it is released whenever the goroutine gets to
+    run, or never if the goroutine blocks first (on a send nobody receives,
+    say). Every other caller of the lock stalls meanwhile, and a caller that
+    the goroutine itself waits for deadlocks.
+
+    ## Example
+    ```go
+    func (c *Cache) Refresh(events chan<- string) {
+        c.mu.Lock()
+        defer func() {
+            go func() {
+                events <- "refreshed"
+                c.mu.Unlock()
+            }()
+        }()
+        c.generation++
+    }
+    ```
+
+    ## Fix
+    Unlock directly, with `defer c.mu.Unlock()` before the deferred function
+    (defers run last-in first-out, so the deferred function still runs while
+    the lock is held, as before). What else the goroutine did stays in a
+    goroutine; a goroutine left with nothing but sleeps is removed:
+    ```go
+    func (c *Cache) Refresh(events chan<- string) {
+        c.mu.Lock()
+        defer c.mu.Unlock()
+        defer func() {
+            go func() {
+                events <- "refreshed"
+            }()
+        }()
+        c.generation++
+    }
+    ```
+    No fix (report only) when the goroutine does other work before the
+    unlock that may touch the guarded state (assignments, or uses of the
+    lock's owner): moving the unlock would run it unlocked. No fix either
+    when the unlock or the `go` statement is nested in a condition.
+
+    ## Fix safety
+    Safe: the lock is released when the function returns instead of at some
+    later moment, which every caller of the lock already had to allow for.
+    """
+
+    name = "async-unlock"
+    summary = "Deferred goroutine releases a lock the function took: unlock directly"
+    fix_availability = "sometimes"
+    triggers = (b"Unlock",)
+
+    def check(self, source: SourceFile) -> Iterable[Diagnostic]:
+        for function in walk(source.root):
+            if function.type not in FUNCTION_TYPES or function.child_by_field_name("body") is None:
+                continue
+            defers = [n for n in walk_no_funcs(function.child_by_field_name("body")) if n.type == "defer_statement"]
+            defers = [d for d in defers if called_func_literal(d) is not None and b"Unlock" in source.text(d)]
+            if not defers:
+                continue
+            scopes = FunctionScopes(source.data, function)
+            for statement in defers:
+                yield from self._check_defer(source, scopes, function, statement)
+
+    def _check_defer(self, source: SourceFile, scopes: FunctionScopes, function: Node, statement: Node) -> Iterator[Diagnostic]:
+        deferred = called_func_literal(statement)
+        releases = [r for r in _async_releases(source, deferred) if _held_by(source, scopes, function, statement, r)]
+        if not releases:
+            return
+        names = ", ".join(dict.fromkeys(f"{r.receiver.decode()}.{r.method.decode()}()" for r in releases))
+        message = (
+            f"lock taken by this function is released asynchronously ({names} in a goroutine started by a deferred function):"
+            " other callers stall until the goroutine runs, or for ever if it blocks first; unlock directly with defer"
+        )
+        fix, reason = _build_fix(source, statement, deferred, releases)
+        if fix is None:
+            message += f" (no fix: {reason})"
+        yield self.diagnostic(releases[0].call, message, fix)
+
+
+RULE = AsyncUnlock()
+
+
+@dataclass(frozen=True)
+class _Release:
+    call: Node  # the X.Unlock() call_expression
+    receiver: bytes  # X, as spelled
+    method: bytes  # Unlock or RUnlock
+    go_statement: Node  # the go statement that runs it
+    goroutine: Node | None  # the goroutine's func literal; None for `go X.Unlock()`
+
+
+def _lock_call(source: SourceFile, node: Node) -> tuple[bytes, bytes, Node] | None:
+    """For `X.M()` with M a lock method and no arguments: (X's text, M, X)."""
+    if node.type != "call_expression":
+        return None
+    function = unparen(node.child_by_field_name("function"))
+    arguments = node.child_by_field_name("arguments")
+    if function.type != "selector_expression" or arguments is None or arguments.named_child_count:
+        return None
+    method = source.text(function.child_by_field_name("field"))
+    if method not in _RELEASE_OF and method not in _ACQUIRE:
+        return None
+    operand = function.child_by_field_name("operand")
+    return source.text(operand), method, operand
+
+
+def _async_releases(source: SourceFile, deferred: Node) -> list[_Release]:
+    """Unlock calls run by goroutines the deferred literal starts (not by nested literals of theirs)."""
+    found = []
+    for node in walk_no_funcs(deferred.child_by_field_name("body")):
+        if node.type != "go_statement":
+            continue
+        call = deferred_or_go_call(node)
+        if call is None:
+            continue
+        direct = _lock_call(source, call)
+        if direct is not None:
+            if direct[1] in _RELEASE_OF:
+                found.append(_Release(call, direct[0], direct[1], node, None))
+            continue
+        goroutine = called_func_literal(node)
+        if goroutine is None:
+            continue
+        calls = []
+        for inner in walk_no_funcs(goroutine):
+            found_call = _lock_call(source, inner)
+            if found_call is not None:
+                calls.append((*found_call, inner))
+        # A goroutine that takes the lock itself releases its own acquisition: not this bug.
+        own = {receiver for receiver, method, _, _ in calls if method in _ACQUIRE}
+        for receiver, method, _, call_node in calls:
+            if method in _RELEASE_OF and receiver not in own:
+                found.append(_Release(call_node, receiver, method, node, goroutine))
+    return found
+
+
+def _root_identifier(node: Node) -> Node | None:
+    node = unparen(node)
+    while node.type in ("selector_expression", "index_expression", "unary_expression", "parenthesized_expression"):
+        child = node.child_by_field_name("operand")
+        if child is None:
+            return None
+        node = unparen(child)
+    return node if node.type == "identifier" else None
+
+
+def _same_variable(scopes: FunctionScopes, a: Node, b: Node) -> bool:
+    root_a, root_b = _root_identifier(a), _root_identifier(b)
+    if root_a is None or root_b is None:
+        return False
+    return scopes.resolve(root_a) is scopes.resolve(root_b)
+
+
+def _held_by(source: SourceFile, scopes: FunctionScopes, function: Node, statement: Node, release: _Release) -> bool:
+    """The function itself holds the lock when the defer statement runs, and releases it nowhere else."""
+    release_operand = unparen(release.call.child_by_field_name("function")).child_by_field_name("operand")
+    acquire = _RELEASE_OF[release.method]
+    last_before = None
+    for node in walk_no_funcs(function.child_by_field_name("body")):
+        found = _lock_call(source, node)
+        if found is None or found[0] != release.receiver or not _same_variable(scopes, found[2], release_operand):
+            continue
+        receiver, method, _ = found
+        if node.start_byte < statement.start_byte:
+            last_before = method
+        elif method == release.method:
+            return False  # released again later by the function: not a lock the goroutine owns
+    return last_before == acquire
+
+
+# -- fixing ---------------------------------------------------------------------
+
+
+def _whole_lines(source: SourceFile, node: Node) -> tuple[int, int] | None:
+    if not starts_line(source, node) or not ends_line(source, node):
+        return None
+    end = source.line_end(node.end_byte)
+    return source.line_start(node.start_byte), min(end + 1, len(source.data))
+
+
+def _is_sleep(source: SourceFile, statement: Node) -> bool:
+    time_name = imported_name(source, b"time")
+    if statement.type != "expression_statement" or time_name is None:
+        return False
+    call = unparen(statement.named_children[0])
+    if call.type != "call_expression":
+        return False
+    function = unparen(call.child_by_field_name("function"))
+    return function.type == "selector_expression" and source.text(function) == time_name + b".Sleep"
+
+
+def _may_touch_guarded_state(source: SourceFile, statement: Node, receivers: set[bytes]) -> bool:
+    """Assignments, or any use of a lock owner's name: work that may need the lock held."""
+    owners = {receiver.split(b".")[0].split(b"[")[0].lstrip(b"(*&") for receiver in receivers}
+    for node in walk(statement):
+        if node.type in ("assignment_statement", "inc_statement", "dec_statement", "short_var_declaration"):
+            return True
+        if node.type == "identifier" and source.text(node) in owners:
+            return True
+    return False
+
+
+def _build_fix(source: SourceFile, statement: Node, deferred: Node, releases: list[_Release]) -> tuple[Fix | None, str]:
+    body = deferred.child_by_field_name("body")
+    top_level = statements(body)
+    deleted: list[tuple[int, int]] = []
+    removed: set[tuple[int, int]] = set()  # statements of the deferred literal that go away entirely
+    by_go: dict[tuple[int, int], list[_Release]] = {}
+    for release in releases:
+        if _span(release.go_statement) not in {_span(s) for s in top_level}:
+            return None, "the goroutine is started conditionally"
+        by_go.setdefault((release.go_statement.start_byte, release.go_statement.end_byte), []).append(release)
+
+    for group in by_go.values():
+        go_statement = group[0].go_statement
+        goroutine = group[0].goroutine
+        if goroutine is None:
+            removed.add((go_statement.start_byte, go_statement.end_byte))
+            continue
+        if goroutine.child_by_field_name("parameters").named_child_count:
+            return None, "the goroutine takes arguments"
+        inner = statements(goroutine.child_by_field_name("body"))
+        unlock_statements = []
+        for release in group:
+            holder = release.call.parent
+            if holder is None or holder.type != "expression_statement" or _span(holder) not in {_span(s) for s in inner}:
+                return None, f"{release.receiver.decode()}.{release.method.decode()}() is not a plain statement of the goroutine"
+            unlock_statements.append(holder)
+        first_unlock = min(s.start_byte for s in unlock_statements)
+        receivers = {r.receiver for r in group}
+        for earlier in inner:
+            if earlier.start_byte >= first_unlock or _is_sleep(source, earlier):
+                continue
+            if _may_touch_guarded_state(source, earlier, receivers):
+                return None, "the goroutine does other work while it still holds the lock; moving the unlock would run it unlocked"
+        unlock_spans = {_span(s) for s in unlock_statements}
+        remaining = [s for s in inner if _span(s) not in unlock_spans]
+        if all(_is_sleep(source, s) for s in remaining):
+            removed.add((go_statement.start_byte, go_statement.end_byte))
+        else:
+            for unlock in unlock_statements:
+                span = _whole_lines(source, unlock)
+                if span is None:
+                    return None, "the unlock shares its line with other code"
+                deleted.append(span)
+
+    direct_unlocks = [f"defer {r.receiver.decode()}.{r.method.decode()}()".encode() for r in releases]
+    direct_unlocks = list(dict.fromkeys(direct_unlocks))
+    edits: list[Edit] = []
+    if all(_span(s) in removed for s in top_level) and not _has_comments(body, removed):
+        # Nothing else happened in the deferred function: it becomes the direct unlock.
+        indent = source.indentation(statement.start_byte)
+        text = (source.newline + indent).join(direct_unlocks)
+        if not starts_line(source, statement):
+            return None, "the defer statement shares its line with other code"
+        edits.append(Edit(statement.start_byte, statement.end_byte, text))
+        deleted.append((statement.start_byte, statement.end_byte))
+    else:
+        for start, end in sorted(removed):
+            go_statement = next(s for s in top_level if (s.start_byte, s.end_byte) == (start, end))
+            span = _whole_lines(source, go_statement)
+            if span is None:
+                return None, "the go statement shares its line with other code"
+            deleted.append(span)
+        insertion = insert_before(source, statement, direct_unlocks)
+        if insertion is None:
+            return None, "the defer statement shares its line with other code"
+        edits.append(insertion)
+    edits.extend(Edit.delete(start, end) for start, end in deleted if (start, end) != (statement.start_byte, statement.end_byte))
+    import_edits = remove_import_if_unused(source, b"time", deleted)
+    if import_edits is None:
+        return None, "the time import would become unused"
+    edits.extend(import_edits)
+    title = "Unlock directly: " + "; ".join(u.decode() for u in direct_unlocks)
+    return Fix(title, tuple(edits)), ""
+
+
+def _has_comments(body: Node, removed: set[tuple[int, int]]) -> bool:
+    """Comments of the deferred function outside the statements that go away (they would be lost)."""
+    return any(
+        node.type == "comment" and not any(start <= node.start_byte < end for start, end in removed) for node in walk(body)
+    )
+
+
+def _span(node: Node) -> tuple[int, int]:
+    return (node.start_byte, node.end_byte)
