@@ -10,7 +10,8 @@ its stored result back without being parsed (see cache.py).
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Callable, Iterable, Iterator, Sequence
 
 from .cache import ResultCache
@@ -20,10 +21,9 @@ from .model import FileResult
 
 # Below this many files a pool costs more to start than it saves.
 MIN_FILES_FOR_POOL = 16
-# Chunks per worker: enough to balance uneven files, few enough that the
-# per-chunk round trip stays negligible.
-CHUNKS_PER_JOB = 16
-MAX_CHUNK = 64
+# Files to parse per worker task: small enough to balance uneven files and
+# start the workers early, large enough that the round trip stays negligible.
+BATCH = 8
 
 
 def read_and_process(path: str, settings: Settings, cache: ResultCache | None = None) -> FileResult:
@@ -74,17 +74,95 @@ def run(
                 on_result(result)
             yield result
         return
-    chunk = max(1, min(MAX_CHUNK, len(paths) // (workers * CHUNKS_PER_JOB)))
-    chunks = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
-    # Settings and the cache travel once per worker (initializer), not per
-    # file; rules, parser and compiled queries live on in each worker.
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(settings, cache)) as pool:
-        # map() yields in submission order: deterministic merge for free.
-        for results in pool.map(_process_chunk, chunks):
-            for result in results:
-                if on_result is not None:
-                    on_result(result)
-                yield result
+    yield from _run_pool(paths, settings, workers, cache, on_result)
+
+
+def _run_pool(
+    paths: list[str],
+    settings: Settings,
+    workers: int,
+    cache: ResultCache | None,
+    on_result: Callable[[FileResult], None] | None,
+) -> Iterator[FileResult]:
+    """This process reads, prefilters and looks up each file; workers parse the rest.
+
+    Most files of a large tree need no parse (prefilter) or are cached, and
+    that is cheaper done here than shipped to a worker; a warm run never even
+    starts the pool. Files that must be parsed go to the workers in small
+    batches, and every result is yielded in the order of ``paths``.
+    """
+    pending: deque = deque()  # FileResult, or the _Slot of a file sent to a worker
+    batch: list[tuple[str, _Slot]] = []
+    pool: ProcessPoolExecutor | None = None
+
+    def submit() -> None:
+        nonlocal pool
+        if pool is None:
+            # Settings and the cache travel once per worker (initializer), not
+            # per file; rules, parser and compiled queries live on in each worker.
+            pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(settings, cache))
+        future = pool.submit(_process_chunk, [path for path, _ in batch])
+        for index, (_, slot) in enumerate(batch):
+            slot.future, slot.index = future, index
+        batch.clear()
+
+    def ready(block: bool) -> Iterator[FileResult]:
+        while pending:
+            head = pending[0]
+            if isinstance(head, FileResult):
+                result = head
+            elif head.future is None:
+                return  # its batch is not submitted yet
+            else:
+                if not block and not head.future.done():
+                    return
+                result = head.future.result()[head.index]
+            pending.popleft()
+            if on_result is not None:
+                on_result(result)
+            yield result
+
+    try:
+        for path in paths:
+            known = _known_result(path, settings, cache)
+            if known is not None:
+                pending.append(_slim(known))
+            else:
+                slot = _Slot()
+                pending.append(slot)
+                batch.append((path, slot))
+                if len(batch) >= BATCH:
+                    submit()
+            yield from ready(block=False)
+        if batch:
+            submit()
+        yield from ready(block=True)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Slot:
+    """A file's place in the output while a worker parses it."""
+
+    __slots__ = ("future", "index")
+
+    def __init__(self) -> None:
+        self.future: Future | None = None  # None until its batch is submitted
+        self.index = 0
+
+
+def _known_result(path: str, settings: Settings, cache: ResultCache | None) -> FileResult | None:
+    """The result without parsing (unreadable, generated, prefiltered, cached), or None."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return read_and_process(path, settings, None)  # the error result, worded in one place
+    unparsed = unparsed_result(path, data, settings)
+    if unparsed is not None or cache is None:
+        return unparsed
+    return cache.get(cache.key(path, data, effective_go_version(path, settings.go_version)), path, data)
 
 
 def _worker_count(jobs: int | None, file_count: int) -> int:
