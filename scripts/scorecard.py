@@ -329,7 +329,8 @@ def table(bugs: list[Bug], markdown: bool, runs: int) -> str:
             for rule, n in sorted(bug.rules.items())
         ) or "—"
         builds = "—" if bug.builds is None else ("yes" if bug.builds else "no")
-        rows.append([bug.name, scope_text, rules, _count(bug.before), _count(bug.after), builds])
+        after = _count(bug.after) if bug.changed or not bug.builds else "unchanged"
+        rows.append([bug.name, scope_text, rules, _count(bug.before), after, builds])
 
     lines = []
     if markdown:
@@ -431,8 +432,13 @@ def main() -> int:
             print(f"[{index}/{len(bugs)}] {bug.name}", file=sys.stderr, flush=True)
             for _ in range(args.runs):
                 bug.before.append(run_bug(modules[bug.module] / "prog", bug, args.timeout))
-                if bug.builds:  # a kernel whose fix broke the build was put back: nothing to measure
+                # A kernel whose fix broke the build was put back: nothing to measure. An
+                # untouched kernel is the same program: running it again would only
+                # measure the scheduler's noise, so its "after" is its "before".
+                if bug.builds and bug.changed:
                     bug.after.append(run_bug(fixed_modules[bug.module] / "prog", bug, args.timeout))
+            if bug.builds and not bug.changed:
+                bug.after = list(bug.before)
 
         print(table(bugs, args.markdown, args.runs))
         return 0
