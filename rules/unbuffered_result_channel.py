@@ -220,8 +220,11 @@ def _sends_per_run(source: SourceFile, literal: Node, refs: list[Node]) -> int |
     nothing it does relies on a receiver having taken the value). None otherwise."""
     body = literal.child_by_field_name("body")
     sends = [ref.parent for ref in refs if _is_send_channel(ref)]
-    if len(sends) == len(refs):
-        return _checked_count(body, set(sends))
+    closes = [statement for ref in refs if (statement := _close_statement(ref)) is not None]
+    if sends and len(sends) + len(closes) == len(refs):
+        if len(closes) > 1 or (closes and not _only_sends_follow(closes[0], body, set())):
+            return None  # a close must be the goroutine's last act
+        return _checked_count(body, set(sends), set(closes))
     if len(refs) != 1:
         return None
     # go func() { helper(ch, …) }(): the call must end the goroutine, and the helper
@@ -249,10 +252,26 @@ def _sends_per_run(source: SourceFile, literal: Node, refs: list[Node]) -> int |
     return _checked_count(callee.child_by_field_name("body"), {r.parent for r in callee_refs})
 
 
-def _checked_count(body: Node, sends: set) -> int | None:
-    if not sends or not all(_only_sends_follow(send, body, sends) for send in sends):
+def _checked_count(body: Node, sends: set, closes: set = frozenset()) -> int | None:
+    """Closing after the last send is fine: a receiver still gets the buffered values
+    first, in order, exactly as it got them handed over before."""
+    if not sends or not all(_only_sends_follow(send, body, sends | closes) for send in sends):
         return None
     return _max_sends(body, sends)
+
+
+def _close_statement(ident: Node) -> Node | None:
+    """The `close(ch)` statement when ``ident`` is its argument."""
+    arguments = ident.parent
+    if arguments is None or arguments.type != "argument_list" or arguments.named_child_count != 1:
+        return None
+    call = arguments.parent
+    if call is None or call.type != "call_expression" or call.child_by_field_name("function").type != "identifier":
+        return None
+    if call.child_by_field_name("function").text != b"close":
+        return None
+    statement = call.parent
+    return statement if statement is not None and statement.type == "expression_statement" else None
 
 
 def _is_send_channel(ident: Node) -> bool:
