@@ -205,10 +205,17 @@ def _held_by(source: SourceFile, scopes: FunctionScopes, function: Node, stateme
 
 
 def _whole_lines(source: SourceFile, node: Node) -> tuple[int, int] | None:
+    """The lines ``node`` fills, with one of the blank lines around it when both
+    sides are blank (gofmt would merge the two into one)."""
     if not starts_line(source, node) or not ends_line(source, node):
         return None
-    end = source.line_end(node.end_byte)
-    return source.line_start(node.start_byte), min(end + 1, len(source.data))
+    start = source.line_start(node.start_byte)
+    end = min(source.line_end(node.end_byte) + 1, len(source.data))
+    previous_line = source.data[source.line_start(start - 1) : start] if start > 0 else b""
+    next_line = source.data[end : min(source.line_end(end) + 1, len(source.data))]
+    if previous_line.strip() == b"" and start > 0 and next_line.strip() == b"" and next_line:
+        end += len(next_line)
+    return start, end
 
 
 def _is_sleep(source: SourceFile, statement: Node) -> bool:
@@ -241,7 +248,7 @@ def _build_fix(source: SourceFile, statement: Node, deferred: Node, releases: li
     by_go: dict[tuple[int, int], list[_Release]] = {}
     for release in releases:
         if _span(release.go_statement) not in {_span(s) for s in top_level}:
-            return None, "the goroutine is started conditionally"
+            return None, "the goroutine is started conditionally or in a loop"
         by_go.setdefault((release.go_statement.start_byte, release.go_statement.end_byte), []).append(release)
 
     for group in by_go.values():
@@ -280,7 +287,8 @@ def _build_fix(source: SourceFile, statement: Node, deferred: Node, releases: li
     direct_unlocks = [f"defer {r.receiver.decode()}.{r.method.decode()}()".encode() for r in releases]
     direct_unlocks = list(dict.fromkeys(direct_unlocks))
     edits: list[Edit] = []
-    if all(_span(s) in removed for s in top_level) and not _has_comments(body, removed):
+    arguments = deferred_or_go_call(statement).child_by_field_name("arguments")
+    if all(_span(s) in removed for s in top_level) and not _has_comments(body, removed) and not arguments.named_child_count:
         # Nothing else happened in the deferred function: it becomes the direct unlock.
         indent = source.indentation(statement.start_byte)
         text = (source.newline + indent).join(direct_unlocks)

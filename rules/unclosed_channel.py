@@ -102,6 +102,8 @@ class UnclosedChannel(Rule):
         line = source.line_col(consumers[0].loop.start_byte)[0]
         message = f"channel {name} is never closed: the goroutine waiting on it (line {line}) never exits"
         fix, reason = _build_fix(source, function, decl, uses)
+        if fix is None and reason is None:
+            return
         if fix is None:
             message += f" (no fix: {reason})"
         else:
@@ -309,7 +311,8 @@ def _waits_for_close(source: SourceFile, consumer: _Consumer) -> bool:
 # -- fixing ---------------------------------------------------------------------
 
 
-def _build_fix(source: SourceFile, function: Node, decl: Declaration, uses: _Uses) -> tuple[Fix | None, str]:
+def _build_fix(source: SourceFile, function: Node, decl: Declaration, uses: _Uses) -> tuple[Fix | None, str | None]:
+    """The fix, or why there is none; (None, None) when the finding turns out not to be a leak."""
     name = decl.name.decode()
     if not uses.sends:
         return None, f"nothing in this function sends on {name}"
@@ -346,7 +349,7 @@ def _inside(node: Node, container: Node) -> bool:
     return container.start_byte <= node.start_byte and node.end_byte <= container.end_byte
 
 
-def _close_after_last_send(source: SourceFile, function: Node, decl: Declaration, uses: _Uses) -> tuple[Fix | None, str]:
+def _close_after_last_send(source: SourceFile, function: Node, decl: Declaration, uses: _Uses) -> tuple[Fix | None, str | None]:
     """A `close(ch)` statement after the statement, in the declaring block, that holds the last send."""
     name = decl.name.decode()
     declaring = decl.statement
@@ -362,6 +365,8 @@ def _close_after_last_send(source: SourceFile, function: Node, decl: Declaration
             return None, f"a send on {name} is outside the block that makes it"
         holders.append(holder)
     last = max(holders, key=lambda s: s.start_byte)
+    if _never_ends(source, last):
+        return None, None  # the function never stops sending: its consumers are not left behind
     span = [s for s in siblings[position + 1 :] if s.start_byte <= last.start_byte]
     for statement in span:
         for node in walk_no_funcs(statement):
@@ -380,3 +385,14 @@ def _close_after_last_send(source: SourceFile, function: Node, decl: Declaration
     if edit is None:
         return None, "the last send shares its line with other code"
     return Fix(f"Close {name} after the last send", (edit,)), ""
+
+
+def _never_ends(source: SourceFile, statement: Node) -> bool:
+    """`for { … }` with no way out: code after it is unreachable (and go vet says so)."""
+    if statement.type == "labeled_statement":
+        statement = statement.named_children[-1]
+    if statement.type != "for_statement":
+        return False
+    body = statement.child_by_field_name("body")
+    has_header = any(c != body for c in statement.named_children if c.type != "comment")
+    return not has_header and not loop_exits(source, statement)
