@@ -26,6 +26,7 @@ _ASSIGNING = frozenset({"assignment_statement", "inc_statement", "dec_statement"
 class _Sender:
     go: Node  # the go statement
     sends: int  # the most values one run of it sends on the channel
+    certain: int  # the values every run sends (unconditional sends, no return before them)
     loops: list[Node]  # loops around the go statement that do not also hold the make
 
 
@@ -180,10 +181,10 @@ def _classify_references(source: SourceFile, scopes: FunctionScopes, function: N
     for key, refs in uses.items():
         go = gos[key]
         literal = called_func_literal(go)
-        sends = _sends_per_run(source, literal, refs)
-        if sends is None:
+        counted = _sends_per_run(source, literal, refs)
+        if counted is None:
             return False
-        channel.senders.append(_Sender(go, sends, _loops_between(go, channel.make)))
+        channel.senders.append(_Sender(go, counted[0], counted[1], _loops_between(go, channel.make)))
     channel.senders.sort(key=lambda s: s.go.start_byte)
     return True
 
@@ -214,8 +215,9 @@ def _direct_goroutine(function: Node, literal: Node | None) -> Node | None:
     return go if enclosing_function(go) == function else None
 
 
-def _sends_per_run(source: SourceFile, literal: Node, refs: list[Node]) -> int | None:
-    """The most values one run of the goroutine can send on the channel, when every use
+def _sends_per_run(source: SourceFile, literal: Node, refs: list[Node]) -> tuple[int, int] | None:
+    """The most values one run of the goroutine can send on the channel, and the values
+    every run sends, when every use
     of the channel in it is a plain send after which it only sends again or ends (so
     nothing it does relies on a receiver having taken the value). None otherwise."""
     body = literal.child_by_field_name("body")
@@ -224,7 +226,8 @@ def _sends_per_run(source: SourceFile, literal: Node, refs: list[Node]) -> int |
     if sends and len(sends) + len(closes) == len(refs):
         if len(closes) > 1 or (closes and not _only_sends_follow(closes[0], body, set())):
             return None  # a close must be the goroutine's last act
-        return _checked_count(body, set(sends), set(closes))
+        most = _checked_count(body, set(sends), set(closes))
+        return None if most is None else (most, _certain_sends(body, sends))
     if len(refs) != 1:
         return None
     # go func() { helper(ch, …) }(): the call must end the goroutine, and the helper
@@ -249,7 +252,23 @@ def _sends_per_run(source: SourceFile, literal: Node, refs: list[Node]) -> int |
     callee_refs = scopes.references(decl)
     if not callee_refs or not all(_is_send_channel(r) and enclosing_function(r) == callee for r in callee_refs):
         return None
-    return _checked_count(callee.child_by_field_name("body"), {r.parent for r in callee_refs})
+    callee_body = callee.child_by_field_name("body")
+    most = _checked_count(callee_body, {r.parent for r in callee_refs})
+    if most is None:
+        return None
+    certain = _certain_sends(callee_body, [r.parent for r in callee_refs]) if _certain_sends(body, [statement]) else 0
+    return most, certain
+
+
+def _certain_sends(body: Node, statements_: list[Node]) -> int:
+    """How many of ``statements_`` every run of ``body`` executes: those that are
+    statements of the body block itself with no return (or panic) before them."""
+    top = set(statements(body))
+    first_exit = min(
+        (n.start_byte for n in walk_no_funcs(body) if n.type == "return_statement" or (n.type == "call_expression" and n.child_by_field_name("function").text == b"panic")),
+        default=body.end_byte,
+    )
+    return sum(1 for s in statements_ if s in top and s.start_byte < first_exit)
 
 
 def _checked_count(body: Node, sends: set, closes: set = frozenset()) -> int | None:
@@ -422,7 +441,15 @@ def _leak_reason(source: SourceFile, function: Node, channel: _Channel) -> str |
         select = _select_of(receive)
         if select is None:
             continue
-        others = [c for c in select.named_children if c.type in ("communication_case", "default_case") and not is_inside(receive, c)]
+        # Other cases that leave without receiving (one that waits for the value in its
+        # own body, as `case <-timer.C: kill(); <-done` does, leaves no one behind).
+        others = [
+            c
+            for c in select.named_children
+            if c.type in ("communication_case", "default_case")
+            and not is_inside(receive, c)
+            and not any(is_inside(r, c) for r in channel.receives)
+        ]
         if not others:
             continue
         if not _loops_between(receive, channel.make):
@@ -434,30 +461,54 @@ def _leak_reason(source: SourceFile, function: Node, channel: _Channel) -> str |
 
     # 2. A return (or a break out of the receiving loop) after a goroutine started
     #    and before the receives are done.
-    last_receive_start = max(r.start_byte for r in channel.receives)
+    # With one value to receive, leaving the loop right after receiving it leaves no one behind.
+    single_value = not any(s.loops for s in channel.senders) and sum(s.sends for s in channel.senders) == 1
     for node in walk_no_funcs(function.child_by_field_name("body")):
         if node.type == "return_statement":
             if node.start_byte < first_go.end_byte or not _same_path(first_go, node):
                 continue
-            if node.end_byte <= last_receive_start or any(is_inside(node, loop) for loop in receive_loops.values()):
-                return "the function returns before receiving"
-        if node.type in ("break_statement", "goto_statement") and any(is_inside(node, loop) for loop in receive_loops.values()):
-            if _leaves_loop(node, receive_loops.values()):
+            if not _after_receive(node, channel):
+                return "the function returns before receiving"  # no receive on this path yet
+            if single_value:
+                continue  # the one value was received on the way here
+            if any(node.end_byte <= r.start_byte and _same_path(node, r) for r in channel.receives):
+                return "the function returns before receiving"  # between receives
+            if any(is_inside(node, loop) and _bounded(loop) for loop in receive_loops.values()):
+                return "the function returns before receiving"  # from inside the receiving loop
+        if node.type in ("break_statement", "goto_statement") and any(is_inside(node, loop) and _bounded(loop) for loop in receive_loops.values()):
+            if _leaves_loop(node, receive_loops.values()) and not (single_value and _after_receive(node, channel)):
                 return "the receiving loop stops early"
 
     # 3. More senders than receives: the first result wins, the others block.
     looped_senders = any(s.loops for s in channel.senders)
     if receive_loops:
         return None  # a receiving loop may drain every sender: no evidence
-    if looped_senders and len(channel.receives) < 2:
-        return "only the first of several senders is received"
-    if not looped_senders:
-        values = sum(s.sends for s in channel.senders)
-        if len(channel.receives) < values:
-            if values > len(channel.senders):
-                return f"a sender sends more than once: {values} sends, {len(channel.receives)} receives"
+    # Evidence needs senders that certainly send (a goroutine that sends only when
+    # some condition holds may be the only one that ever does), or one goroutine
+    # with a path that sends twice (the DoubleSend bug).
+    if looped_senders:
+        if len(channel.receives) < 2 and all(s.certain >= 1 for s in channel.senders if s.loops):
+            return "only the first of several senders is received"
+        return None
+    values = sum(s.sends for s in channel.senders)
+    if len(channel.receives) < values:
+        if any(s.sends > 1 for s in channel.senders):
+            return f"a sender sends more than once: {values} sends, {len(channel.receives)} receives"
+        if sum(s.certain for s in channel.senders) > len(channel.receives):
             return "fewer receives than senders run"
     return None
+
+
+def _bounded(loop: Node) -> bool:
+    """A loop with a condition or a range ends by itself once it has received enough; in
+    an endless `for { … }` an exit is the designed way out (often after counting down
+    the senders), so it is no evidence of leaving early."""
+    return any(c.type in ("for_clause", "range_clause") or c.is_named and c.type not in ("block", "comment") for c in loop.named_children if c != loop.child_by_field_name("body"))
+
+
+def _after_receive(exit_node: Node, channel: _Channel) -> bool:
+    """A receive of the channel runs before ``exit_node`` on its path."""
+    return any(r.end_byte <= exit_node.end_byte and _same_path(r, exit_node) for r in channel.receives)
 
 
 def _plain_receive_after(select: Node, channel: _Channel) -> bool:
