@@ -96,7 +96,12 @@ class AsyncUnlock(Rule):
 
     def _check_defer(self, source: SourceFile, scopes: FunctionScopes, function: Node, statement: Node) -> Iterator[Diagnostic]:
         deferred = called_func_literal(statement)
-        releases = [r for r in _async_releases(source, deferred) if _held_by(source, scopes, function, statement, r)]
+        releases, locks = [], []
+        for release in _async_releases(source, deferred):
+            lock = _held_by(source, scopes, function, statement, release)
+            if lock is not None:
+                releases.append(release)
+                locks.append(lock)
         if not releases:
             return
         names = ", ".join(dict.fromkeys(f"{r.receiver.decode()}.{r.method.decode()}()" for r in releases))
@@ -105,6 +110,13 @@ class AsyncUnlock(Rule):
             " other callers stall until the goroutine runs, or for ever if it blocks first; unlock directly with defer"
         )
         fix, reason = _build_fix(source, statement, deferred, releases)
+        earliest_lock = min(lock.start_byte for lock in locks)
+        if fix is not None and any(
+            n.type == "defer_statement" and earliest_lock < n.start_byte < statement.start_byte
+            for n in walk_no_funcs(function.child_by_field_name("body"))
+        ):
+            # Those deferred calls ran with the lock still held; a direct unlock here would run before them.
+            fix, reason = None, "calls deferred between the lock and this defer would run after a direct unlock"
         if fix is None:
             message += f" (no fix: {reason})"
         yield self.diagnostic(releases[0].call, message, fix)
@@ -184,21 +196,22 @@ def _same_variable(scopes: FunctionScopes, a: Node, b: Node) -> bool:
     return scopes.resolve(root_a) is scopes.resolve(root_b)
 
 
-def _held_by(source: SourceFile, scopes: FunctionScopes, function: Node, statement: Node, release: _Release) -> bool:
-    """The function itself holds the lock when the defer statement runs, and releases it nowhere else."""
+def _held_by(source: SourceFile, scopes: FunctionScopes, function: Node, statement: Node, release: _Release) -> Node | None:
+    """The Lock call by which the function itself holds the lock when the defer
+    statement runs (None when it does not, or releases it elsewhere too)."""
     release_operand = unparen(release.call.child_by_field_name("function")).child_by_field_name("operand")
     acquire = _RELEASE_OF[release.method]
-    last_before = None
+    last_before: tuple[bytes, Node] | None = None
     for node in walk_no_funcs(function.child_by_field_name("body")):
         found = _lock_call(source, node)
         if found is None or found[0] != release.receiver or not _same_variable(scopes, found[2], release_operand):
             continue
         receiver, method, _ = found
         if node.start_byte < statement.start_byte:
-            last_before = method
+            last_before = (method, node)
         elif method == release.method:
-            return False  # released again later by the function: not a lock the goroutine owns
-    return last_before == acquire
+            return None  # released again later by the function: not a lock the goroutine owns
+    return last_before[1] if last_before is not None and last_before[0] == acquire else None
 
 
 # -- fixing ---------------------------------------------------------------------
