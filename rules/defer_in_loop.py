@@ -107,6 +107,8 @@ class DeferInLoop(Rule):
             if body is None or not is_inside(node, body):
                 continue
             function = _function_of(node)
+            if function is None:
+                continue
             key = (function.start_byte, function.end_byte)
             if key not in scopes_by_function:
                 scopes_by_function[key] = FunctionScopes(source.data, function)
@@ -133,11 +135,12 @@ RULE = DeferInLoop()
 
 
 # -- where the defer is ------------------------------------------------------
-def _function_of(node: Node) -> Node:
+def _function_of(node: Node) -> Node | None:
+    """The function holding ``node`` (None only in code that does not parse)."""
     for parent in ancestors(node):
         if parent.type in FUNCTION_TYPES:
             return parent
-    raise AssertionError("a defer statement outside any function")
+    return None
 
 
 def _innermost_loop(node: Node) -> Node | None:
