@@ -20,6 +20,7 @@ _SWITCHES = frozenset({"expression_switch_statement", "type_switch_statement", "
 # Names of functions whose job may be to return holding a lock for the caller.
 _ACQUIRING_NAME = re.compile(rb"(?i)lock|acquire|grab|hold|enter|begin")
 _ERROR_CONSTRUCTORS = frozenset({b"errors.New", b"fmt.Errorf"})
+_HANDOVER = ("hands over:",)
 
 
 @dataclass
@@ -72,8 +73,11 @@ class DeferredUnblock(Rule):
     Safe where the path cannot be a deliberate hand-over of the lock to the
     caller: a `break`/`continue`, a `return` from a function with no
     results, a `return` of a non-nil error, or any `return` of a function
-    whose callers in the same file never unlock after calling it and whose
-    name does not say it acquires (lock, acquire, hold, …). The return's
+    whose callers in the same file never unlock after calling it. A
+    function named for acquiring (lock, acquire, hold, …) or whose callers
+    unlock after calling it is not reported at all: it hands the lock over
+    by design, and a `break` out of a loop whose code after the loop
+    releases the lock carries it out on purpose. The return's
     values must not read shared state (only literals, variables, and
     `errors.New`/`fmt.Errorf` of those), since they are now evaluated
     after the unlock. Otherwise the finding is reported without a fix.
@@ -101,13 +105,16 @@ class DeferredUnblock(Rule):
         if any(_touches_lock_elsewhere(source, s, pair) for s in between):
             return
         exits = [e for s in between for e in _exits(s, pair.block)]
-        held = [e for e in exits if not _released_before(source, e, pair)]
+        held = [e for e in exits if not _released_before(source, e, pair) and not _carried_out(source, function, e, pair)]
         if any(e.type == "goto_statement" or (e.type in ("break_statement", "continue_statement") and e.named_children) for e in held):
             return  # a labelled jump: where it lands is beyond this analysis
         lock_text = f"{pair.receiver.decode()}.{_lock_name(pair).decode()}()"
         release_text = f"{pair.receiver.decode()}.{pair.release.decode()}()"
         release = pair.receiver + b"." + pair.release + b"()"
         blockers = {e.start_byte: _fix_blocker(source, function, e) for e in held}
+        # A function named for acquiring, or whose callers unlock after it, returns
+        # holding the lock by design: that is no evidence of a bug, so no report.
+        held = [e for e in held if not (blockers[e.start_byte] or "").startswith(_HANDOVER)]
         deferred = None
         if held and not any(blockers.values()):
             deferred = _defer_fix(source, function, pair, exits, release, release_text)
@@ -240,6 +247,22 @@ def _exits(statement: Node, block: Node) -> list[Node]:
     return found
 
 
+def _carried_out(source: SourceFile, function: Node, exit_node: Node, pair: _Pair) -> bool:
+    """A break that leaves the loop holding the lock on purpose: code after the loop
+    releases it (`break` out of a retry loop, then `defer X.Unlock()`)."""
+    if exit_node.type != "break_statement":
+        return False
+    loop = next((a for a in ancestors(exit_node) if a.type in _LOOPS), None)
+    if loop is None:
+        return False
+    releases = (pair.receiver + b"." + pair.release + b"(", pair.receiver + b".Unlock(", pair.receiver + b".RUnlock(")
+    for node in walk_no_funcs(function.child_by_field_name("body")):
+        if node.start_byte >= loop.end_byte and node.type in ("expression_statement", "defer_statement"):
+            if any(r in source.text(node) for r in releases):
+                return True
+    return False
+
+
 def _released_before(source: SourceFile, exit_node: Node, pair: _Pair) -> bool:
     previous = _previous_statement(exit_node)
     if previous is None:
@@ -322,12 +345,12 @@ def _fix_blocker(source: SourceFile, function: Node, exit_node: Node, values_onl
     if name is None:
         return "the function may hand the lock to its caller"
     if _ACQUIRING_NAME.search(source.text(name)):
-        return f"{source.text(name).decode()} may be meant to return holding the lock"
+        return f"hands over: {source.text(name).decode()} is named for acquiring"
     callers = _callers(source, source.text(name))
     if not callers:
         return "no caller in this file shows whether the lock is handed over"
     if any(_unlocks_after(source, caller) for caller in callers):
-        return "a caller unlocks after calling it: the lock may be handed over"
+        return "hands over: a caller unlocks after calling it"
     return None
 
 
