@@ -356,19 +356,18 @@ def _pass_fields_fix(source: SourceFile, literal: Node, reads: list[_FieldRead])
     declared = [p for p in parameters.named_children if p.type in ("parameter_declaration", "variadic_parameter_declaration")]
     if any(p.type == "variadic_parameter_declaration" or p.child_by_field_name("name") is None for p in declared):
         return None  # new parameters cannot follow a variadic one or mix with unnamed ones
-    chosen: dict[bytes, bytes] = {}  # chain text -> new name
+    chosen: dict[bytes, bytes] = {}  # field path (b"URL.Path") -> new name
     order: list[tuple[bytes, bytes, bytes]] = []  # (name, type, argument text)
     taken: set[bytes] = set()
     for read in reads:
-        text = source.text(read.chain)
-        if text in chosen:
+        if read.path in chosen:
             continue
         base, type_name = REQUEST_FIELDS[read.path]
         name = fresh_name(source.data, source.root, base, taken).encode()
         taken.add(name)
-        chosen[text] = name
-        order.append((name, type_name, text))
-    edits = [Edit(read.chain.start_byte, read.chain.end_byte, chosen[source.text(read.chain)]) for read in reads]
+        chosen[read.path] = name
+        order.append((name, type_name, b"".join(source.text(read.chain).split())))
+    edits = [Edit(read.chain.start_byte, read.chain.end_byte, chosen[read.path]) for read in reads]
     new_params = b", ".join(name + b" " + type_name for name, type_name, _ in order)
     new_args = b", ".join(text for _, _, text in order)
     args = [a for a in arguments.named_children if a.type != "comment"]
