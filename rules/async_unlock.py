@@ -13,7 +13,16 @@ from gofix_defer.codemods.insertion import ends_line, insert_before, starts_line
 from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.scope import FunctionScopes
 from gofix_defer.codemods.source import SourceFile
-from gofix_defer.codemods.tree import FUNCTION_TYPES, called_func_literal, deferred_or_go_call, statements, unparen, walk, walk_no_funcs
+from gofix_defer.codemods.tree import (
+    FUNCTION_TYPES,
+    called_func_literal,
+    deferred_or_go_call,
+    expression_list_items,
+    statements,
+    unparen,
+    walk,
+    walk_no_funcs,
+)
 
 # Each release method and the acquire method it pairs with.
 _RELEASE_OF = {b"Unlock": b"Lock", b"RUnlock": b"RLock"}
@@ -112,7 +121,7 @@ class AsyncUnlock(Rule):
         fix, reason = _build_fix(source, statement, deferred, releases)
         earliest_lock = min(lock.start_byte for lock in locks)
         if fix is not None and any(
-            n.type == "defer_statement" and earliest_lock < n.start_byte < statement.start_byte
+            n.type == "defer_statement" and earliest_lock < n.start_byte < statement.start_byte and not _is_context_cancel(source, scopes, n)
             for n in walk_no_funcs(function.child_by_field_name("body"))
         ):
             # Those deferred calls ran with the lock still held; a direct unlock here would run before them.
@@ -338,3 +347,21 @@ def _has_comments(body: Node, removed: set[tuple[int, int]]) -> bool:
 
 def _span(node: Node) -> tuple[int, int]:
     return (node.start_byte, node.end_byte)
+
+
+def _is_context_cancel(source: SourceFile, scopes: FunctionScopes, defer_statement: Node) -> bool:
+    """`defer cancel()` for the cancel function of `ctx, cancel := context.With…(…)`: it
+    touches no guarded state, so it may run after the direct unlock."""
+    call = deferred_or_go_call(defer_statement)
+    callee = unparen(call.child_by_field_name("function")) if call is not None else None
+    context_name = imported_name(source, b"context")
+    if callee is None or callee.type != "identifier" or context_name is None:
+        return False
+    decl = scopes.resolve(callee)
+    if decl is None or decl.kind != "short" or decl.index != 1:
+        return False
+    values = expression_list_items(decl.statement.child_by_field_name("right"))
+    if len(values) != 1 or unparen(values[0]).type != "call_expression":
+        return False
+    function = unparen(unparen(values[0]).child_by_field_name("function"))
+    return source.text(function).startswith(context_name + b".With")

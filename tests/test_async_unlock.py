@@ -135,3 +135,50 @@ def test_remove_import_if_unused_keeps_a_used_import():
     assert remove_import_if_unused(source, b"time", []) == []
     edits = remove_import_if_unused(source, b"time", [(use, use + len(b"time.Sleep(1);"))])
     assert len(edits) == 1 and data[edits[0].start : edits[0].end] == b'\t"time"\n'
+
+
+def test_deferred_context_cancel_between_lock_and_defer_keeps_the_fix():
+    # cancel() touches no guarded state, so it may run after the direct unlock
+    # (this is the shape deferred-goroutine-no-cancel leaves behind).
+    messages, fixed = run(
+        """
+        package p
+
+        import (
+        	"context"
+        	"sync"
+        )
+
+        func f(mu *sync.Mutex) {
+        	mu.Lock()
+        	ctx, cancel := context.WithCancel(context.Background())
+        	defer cancel()
+        	defer func() {
+        		go func() {
+        			<-ctx.Done()
+        			mu.Unlock()
+        		}()
+        	}()
+        }
+        """
+    )
+    assert len(messages) == 1 and "no fix" not in messages[0]
+    assert b"\tdefer cancel()\n\tdefer mu.Unlock()\n\tdefer func() {\n\t\tgo func() {\n\t\t\t<-ctx.Done()\n\t\t}()\n" in fixed
+
+
+def test_other_deferred_call_between_lock_and_defer_withholds_the_fix():
+    messages, fixed = run(
+        """
+        package p
+
+        import "sync"
+
+        func f(mu *sync.Mutex, cancel func()) {
+        	mu.Lock()
+        	defer cancel()
+        	defer func() { go mu.Unlock() }()
+        }
+        """
+    )
+    assert len(messages) == 1 and "no fix: calls deferred between the lock" in messages[0]
+    assert b"go mu.Unlock()" in fixed
