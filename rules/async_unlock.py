@@ -251,9 +251,15 @@ def _is_sleep(source: SourceFile, statement: Node) -> bool:
     return function.type == "selector_expression" and source.text(function) == time_name + b".Sleep"
 
 
-def _may_touch_guarded_state(source: SourceFile, statement: Node, receivers: set[bytes]) -> bool:
+def _root_name(source: SourceFile, release: _Release) -> bytes | None:
+    """The variable that owns the lock: `s` for `s.mu.Unlock()`, `mu` for `mu.Unlock()`."""
+    operand = unparen(release.call.child_by_field_name("function")).child_by_field_name("operand")
+    root = _root_identifier(operand)
+    return source.text(root) if root is not None else None
+
+
+def _may_touch_guarded_state(source: SourceFile, statement: Node, owners: set[bytes | None]) -> bool:
     """Assignments, or any use of a lock owner's name: work that may need the lock held."""
-    owners = {receiver.split(b".")[0].split(b"[")[0].lstrip(b"(*&") for receiver in receivers}
     for node in walk(statement):
         if node.type in ("assignment_statement", "inc_statement", "dec_statement", "short_var_declaration"):
             return True
@@ -282,20 +288,25 @@ def _build_fix(source: SourceFile, statement: Node, deferred: Node, releases: li
         if goroutine.child_by_field_name("parameters").named_child_count:
             return None, "the goroutine takes arguments"
         inner = statements(goroutine.child_by_field_name("body"))
+        inner_spans = {_span(s) for s in inner}
         unlock_statements = []
         for release in group:
+            # `X.Unlock()` as a statement, or `defer X.Unlock()` (then everything else runs before it).
             holder = release.call.parent
-            if holder is None or holder.type != "expression_statement" or _span(holder) not in {_span(s) for s in inner}:
+            if holder is None or holder.type not in ("expression_statement", "defer_statement") or _span(holder) not in inner_spans:
                 return None, f"{release.receiver.decode()}.{release.method.decode()}() is not a plain statement of the goroutine"
             unlock_statements.append(holder)
-        first_unlock = min(s.start_byte for s in unlock_statements)
-        receivers = {r.receiver for r in group}
-        for earlier in inner:
-            if earlier.start_byte >= first_unlock or _is_sleep(source, earlier):
-                continue
-            if _may_touch_guarded_state(source, earlier, receivers):
-                return None, "the goroutine does other work while it still holds the lock; moving the unlock would run it unlocked"
+        if any(s.type == "defer_statement" for s in unlock_statements):
+            first_unlock = goroutine.end_byte
+        else:
+            first_unlock = min(s.start_byte for s in unlock_statements)
         unlock_spans = {_span(s) for s in unlock_statements}
+        owners = {_root_name(source, r) for r in group}
+        for earlier in inner:
+            if earlier.start_byte >= first_unlock or _span(earlier) in unlock_spans or _is_sleep(source, earlier):
+                continue
+            if _may_touch_guarded_state(source, earlier, owners):
+                return None, "the goroutine does other work while it still holds the lock; moving the unlock would run it unlocked"
         remaining = [s for s in inner if _span(s) not in unlock_spans]
         if all(_is_sleep(source, s) for s in remaining):
             removed.add((go_statement.start_byte, go_statement.end_byte))

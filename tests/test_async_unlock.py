@@ -182,3 +182,51 @@ def test_other_deferred_call_between_lock_and_defer_withholds_the_fix():
     )
     assert len(messages) == 1 and "no fix: calls deferred between the lock" in messages[0]
     assert b"go mu.Unlock()" in fixed
+
+
+def test_deferred_unlock_inside_the_goroutine():
+    messages, fixed = run(
+        """
+        package p
+
+        import "sync"
+
+        func f(mu *sync.Mutex, notify func(string)) {
+        	mu.Lock()
+        	defer func() {
+        		go func() {
+        			defer mu.Unlock()
+        			notify("done")
+        		}()
+        	}()
+        }
+        """
+    )
+    assert len(messages) == 1 and "no fix" not in messages[0]
+    assert b"\tdefer mu.Unlock()\n\tdefer func() {\n\t\tgo func() {\n\t\t\tnotify(\"done\")\n\t\t}()\n\t}()\n" in fixed
+
+
+def test_deferred_unlock_after_guarded_work_is_reported_without_fix():
+    messages, _ = run(
+        """
+        package p
+
+        import "sync"
+
+        type S struct {
+        	mu sync.Mutex
+        	n  int
+        }
+
+        func (s *S) f() {
+        	s.mu.Lock()
+        	defer func() {
+        		go func() {
+        			defer s.mu.Unlock()
+        			println(s.n)
+        		}()
+        	}()
+        }
+        """
+    )
+    assert len(messages) == 1 and "no fix: the goroutine does other work while it still holds the lock" in messages[0]
