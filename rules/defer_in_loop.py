@@ -24,18 +24,24 @@ class DeferInLoop(Rule):
     loop can go round again after the defer ran.
 
     Left alone, because holding until the function returns is then what the
-    code means or the defer runs at most once:
-    - the `defer` is the last statement of the loop body (nothing in the
-      iteration uses the resource after it, so releasing it at the end of
-      the iteration would make the acquisition pointless: e.g. locking a
-      list of mutexes for the rest of the function);
-    - every path after the `defer` leaves the function (the rest of its
-      block ends in `return` or `panic(…)` with no `break`, `continue` or
-      `goto` that leads back into the loop);
-    - a variable declared in the loop body that the deferred call uses is
-      stored beyond the iteration (assigned to another variable, appended,
-      sent on a channel, captured by another function literal): the
-      resource is meant to outlive the iteration.
+    code means, or the defer runs at most once:
+    - nothing of the iteration runs after the `defer` (it is the last
+      statement of its block, and that block the last of the body):
+      releasing at the end of the iteration would undo the acquisition at
+      once, e.g. locking every mutex of a list for the rest of the function;
+    - no path after the `defer` leads back into the loop: the statements
+      after it end in `return` or `panic(…)`, or in a `break` of the loop
+      (when no outer loop of the function could bring control back), with
+      no `continue` or `goto` on the way;
+    - the defer sits in a lazy set-up, `if x == nil { x = …; defer … }`,
+      whose condition tests a variable from outside the loop that the
+      branch assigns;
+    - the resource outlives the iteration on purpose: a variable declared
+      in the body that the deferred call uses (or a field of it) is
+      assigned to another variable, appended, sent on a channel, put in a
+      composite literal, captured by a function literal or used by a `go`
+      statement; or the deferred call releases an element of a collection
+      declared outside the loop (`defer servers[i].Close()`).
 
     ## Why is this bad
     Deferred calls run when the surrounding *function* returns, not at the
@@ -51,7 +57,7 @@ class DeferInLoop(Rule):
     for _, name := range names {
         f, err := os.Open(name)
         if err != nil {
-            continue
+            log.Fatal(err)
         }
         defer f.Close() // every file stays open until the function returns
         process(f)
@@ -60,27 +66,29 @@ class DeferInLoop(Rule):
 
     ## Fix
     When nothing in the loop body leaves the iteration early (`break`,
-    `continue`, `return`, `goto` or a jump to a label outside the body;
-    jumps within the body, such as a `break` out of a nested `switch`, are
-    fine), the body is wrapped in a function literal that is called at
-    once, so each iteration's defers run at the end of that iteration:
+    `continue`, `return`, `goto`, or a jump to a label outside the body;
+    jumps that stay within the body, such as a `break` out of a nested
+    `switch` or a `continue` of a nested loop, are fine), the body is
+    wrapped in a function literal that is called at once, so each
+    iteration's defers run at the end of that iteration:
     ```go
     for _, name := range names {
         func() {
             f, err := os.Open(name)
             if err != nil {
-                return
+                log.Fatal(err)
             }
             defer f.Close()
             process(f)
         }()
     }
     ```
-    (The example above has a `continue`, so the tool reports it without a
-    fix: turning `continue` into `return` is left to the author.) The body
-    is re-indented one tab deeper, as gofmt would lay it out. No fix either
-    when the body calls `recover()` (it would stop recovering), or holds a
-    multi-line raw string or block comment (re-indenting would change it).
+    The body is re-indented one tab deeper, as gofmt lays it out. Reported
+    without a fix: bodies that leave the iteration early (turning a
+    `continue` into a `return` is left to the author), bodies that call
+    `recover()` (it would stop recovering), bodies holding a multi-line raw
+    string or block comment (re-indenting would change them), and bodies
+    whose braces do not stand on lines of their own.
 
     ## Fix safety
     Unsafe: the deferred calls now run at the end of each iteration instead
