@@ -163,6 +163,7 @@ class _Consumer:
     loop: Node  # the for statement
     goroutine: Node  # the go-started func literal that holds it
     channel_name: bytes
+    ok_name: bytes | None = None  # for `v, ok := <-ch` loops: the name that turns false on close
 
 
 @dataclass
@@ -279,10 +280,11 @@ def _receive_loop(source: SourceFile, receive: Node, name: bytes, chain: list[No
     left = expression_list_items(statement.child_by_field_name("left"))
     if len(left) != 2 or left[1].type != "identifier":
         return None
-    loop = next((a for a in ancestors(statement) if a.type in ("for_statement",) or a.type in FUNCTION_TYPES), None)
+    loop = next((a for a in ancestors(statement) if a.type == "for_statement" or a.type in FUNCTION_TYPES), None)
     if loop is None or loop.type != "for_statement":
         return None
-    return _Consumer(loop, chain[0], name) if _ok_name_checked(source, loop, source.text(left[1])) else None
+    ok = source.text(left[1])
+    return _Consumer(loop, chain[0], name, ok) if _ok_name_checked(source, loop, ok) else None
 
 
 def _ok_name_checked(source: SourceFile, loop: Node, ok: bytes) -> bool:
@@ -303,7 +305,7 @@ def _waits_for_close(source: SourceFile, consumer: _Consumer) -> bool:
     for node in walk_no_funcs(loop.child_by_field_name("body")):
         if node.type in ("return_statement", "goto_statement") or (node.type == "break_statement" and break_target(node) == loop):
             guard = next((a for a in ancestors(node) if a.type == "if_statement"), None)
-            if guard is None or not source.text(guard.child_by_field_name("condition")).startswith(b"!"):
+            if guard is None or source.text(guard.child_by_field_name("condition")) != b"!" + consumer.ok_name:
                 return False
     return True
 

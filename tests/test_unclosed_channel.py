@@ -132,3 +132,29 @@ def test_crlf_file_keeps_its_line_endings():
     assert len(messages) == 1
     assert b"\t\tch <- item\r\n\t}\r\n\tclose(ch)\r\n}\r\n" in fixed
     assert b"\n" not in fixed.replace(b"\r\n", b"")
+
+
+def test_receive_loop_exit_under_another_negation_is_not_reported():
+    messages, _ = run(
+        """
+        func f(items []int, ready bool) {
+        	ch := make(chan int)
+        	go func() {
+        		for {
+        			v, ok := <-ch
+        			if !ready {
+        				return
+        			}
+        			if !ok {
+        				return
+        			}
+        			println(v)
+        		}
+        	}()
+        	for _, item := range items {
+        		ch <- item
+        	}
+        }
+        """
+    )
+    assert messages == []
