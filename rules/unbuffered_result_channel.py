@@ -4,7 +4,7 @@ function may stop receiving from (timeout, early return, first result wins)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from tree_sitter import Node
 
@@ -456,7 +456,7 @@ def _leak_reason(source: SourceFile, function: Node, channel: _Channel) -> str |
             if _plain_receive_after(select, channel):
                 continue  # the function waits for the sender after the select anyway
             return "the select takes another case"
-        if any(_exits_loop(source, case, function) for case in others):
+        if any(_exits_loop(case) for case in others):
             return "the select takes another case and leaves the loop"
 
     # 2. A return (or a break out of the receiving loop) after a goroutine started
@@ -527,17 +527,13 @@ def _select_of(receive: Node) -> Node | None:
     return None
 
 
-def _exits_loop(source: SourceFile, case: Node, function: Node) -> bool:
-    if case.type == "default_case":
-        return True
+def _exits_loop(case: Node) -> bool:
+    """The select case returns or jumps out (an unlabelled break leaves only the select)."""
     for node in walk_no_funcs(case):
         if node.type in ("return_statement", "goto_statement"):
             return True
-        if node.type == "break_statement":
-            label = node.named_children
-            if label:
-                return True
-            # an unlabelled break in a select case leaves only the select
+        if node.type == "break_statement" and node.named_children:
+            return True
     return False
 
 

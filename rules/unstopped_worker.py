@@ -149,7 +149,6 @@ RULE = UnstoppedWorker()
 
 
 def _worker_types(source: SourceFile) -> dict[bytes, _WorkerType]:
-    data = source.data
     types: dict[bytes, _WorkerType] = {}
     for node in source.root.named_children:
         if node.type == "type_declaration":
