@@ -61,7 +61,20 @@ class DeferredUnblock(Rule):
     ```
 
     ## Fix
-    Release the lock on the path that misses it, just before the exit:
+    When the lock is taken in the function's own body and only a return of
+    plain values follows the final unlock, the unlock is deferred right
+    after the lock and the explicit unlocks of this pair are removed, so
+    every path (panics included) unlocks exactly once:
+    ```go
+    d.Lock()
+    defer d.Unlock()
+    if d.deleted == 0 {
+        return nil
+    }
+    ```
+    Inside a loop body (where a `defer` would hold the lock until the
+    function returns), the lock is released on the path that misses it,
+    just before the exit:
     ```go
             if g.closed {
                 g.mu.Unlock()
