@@ -71,6 +71,10 @@ class DeferLockTypo(Rule):
     fix_availability = "always"
     triggers = (b"defer",)
 
+    def applies_to(self, source) -> bool:
+        # Both words must be there: most files with a defer lock nothing.
+        return super().applies_to(source) and b"Lock" in source.data
+
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         scopes_of: dict[tuple[int, int], FunctionScopes] = {}
         for statement in nodes_of_types(source, ("defer_statement",)):

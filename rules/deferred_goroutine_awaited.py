@@ -108,6 +108,11 @@ class DeferredGoroutineAwaited(Rule):
     fix_availability = "sometimes"
     triggers = (b"defer",)
 
+    def applies_to(self, source) -> bool:
+        # A defer, a go statement, and a wait: X.Wait() or a channel the function makes.
+        data = source.data
+        return super().applies_to(source) and b"go" in data and (b"Wait" in data or b"chan" in data)
+
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         by_function: dict[tuple[int, int], tuple[Node, list[_Goroutine]]] = {}
         for statement in nodes_of_types(source, ("defer_statement",)):

@@ -112,13 +112,17 @@ class WaitGroupAddInGoroutine(Rule):
     name = "waitgroup-add-in-goroutine"
     summary = "wg.Add inside the goroutine it counts races wg.Wait: move the Add before the go statement"
     fix_availability = "sometimes"
-    triggers = (b".Add(",)
+    triggers = (b"Add",)
+
+    def applies_to(self, source) -> bool:
+        # A goroutine that adds, and a Wait: all three words must be there.
+        return super().applies_to(source) and b"go" in source.data and b"Wait" in source.data
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         scopes_of: dict[tuple[int, int], FunctionScopes] = {}
         for go_statement in nodes_of_types(source, ("go_statement",)):
             goroutine = called_func_literal(go_statement)
-            if goroutine is None or b".Add(" not in source.text(goroutine):
+            if goroutine is None or b"Add" not in source.text(goroutine):
                 continue
             function = enclosing_function(go_statement)
             if function is None:
