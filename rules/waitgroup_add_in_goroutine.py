@@ -60,8 +60,10 @@ class WaitGroupAddInGoroutine(Rule):
     of the WaitGroup and a `Done` must follow it: a goroutine that is itself
     counted and adds for the goroutines it starts is correct. `wg.Go(f)`
     (Go 1.25) and a goroutine that adds to and waits on its own WaitGroup
-    are not this bug. go vet (`waitgroup`) and staticcheck (SA2000) report
-    it without a fix.
+    are not this bug, and neither is a goroutine that signals on a channel
+    after its Add while the function receives before it waits (the receive
+    may order the Add first). go vet (`waitgroup`) and staticcheck (SA2000)
+    report it without a fix.
 
     ## Why is this bad
     Nothing orders the goroutine's `Add` before the `Wait`: if `Wait` runs
