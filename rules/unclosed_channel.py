@@ -100,6 +100,13 @@ class UnclosedChannel(Rule):
             return
         name = decl.name.decode()
         line = source.line_col(consumers[0].loop.start_byte)[0]
+        if uses.escapes:
+            yield self.diagnostic(
+                decl.ident,
+                f"channel {name} is not closed in this function and the goroutine waiting on it (line {line}) "
+                f"exits only when it is (no fix: {uses.escapes[0]}, which may or may not close it)",
+            )
+            return
         message = f"channel {name} is never closed: the goroutine waiting on it (line {line}) never exits"
         fix, reason = _build_fix(source, function, decl, uses)
         if fix is None and reason is None:
@@ -173,6 +180,10 @@ class _Uses:
     consumers: list[_Consumer] = field(default_factory=list)
     closed: bool = False
     guarded_by_done: bool = False
+    # Where the channel leaves the function's sight (passed to an unseen call,
+    # stored, sent, assigned): reported without a fix, since whoever receives
+    # it might close it — or might not.
+    escapes: list[str] = field(default_factory=list)
 
 
 def _literal_chain(function: Node, node: Node) -> list[Node]:
@@ -233,14 +244,47 @@ def _collect_uses(source: SourceFile, scopes: FunctionScopes, function: Node, or
             if callee.type == "identifier" and source.text(callee) == b"close" and scopes.resolve(callee) is None:
                 uses.closed = True
                 continue
+            if _in_return(function, call):
+                return False  # handed to the caller, who owns closing it
+            if callee.type == "identifier":
+                # `f := func(c chan int) {…}; f(ch)`: follow the literal f is bound to.
+                bound = scopes.resolve(callee)
+                if bound is not None and bound.value is not None and unparen(bound.value).type == "func_literal":
+                    callee = unparen(bound.value)
             if callee.type != "func_literal":
-                return False  # passed to code the tool cannot see
+                uses.escapes.append(f"it is passed to {_one_line(source, callee)}")
+                continue
             alias = _parameter_for(scopes, callee, arguments.index(node))
             if alias is None or not _collect_uses(source, scopes, function, origin, alias, uses, depth + 1):
-                return False
+                uses.escapes.append("it is passed to a function literal that lets it go")
+        elif _in_return(function, node):
+            return False  # returned (or returned inside a value): the caller owns it
         else:
-            return False  # returned, stored, assigned, sent, compared…
+            uses.escapes.append(f"it escapes in `{_one_line(source, _statement_of(parent))}`")  # stored, assigned, sent…
     return True
+
+
+def _in_return(function: Node, node: Node) -> bool:
+    """Is ``node`` part of a return statement of ``function`` itself (not of a nested literal)?"""
+    for parent in ancestors(node):
+        if parent == function or parent.type == "func_literal":
+            return False
+        if parent.type == "return_statement":
+            return True
+    return False
+
+
+def _statement_of(node: Node) -> Node:
+    """The innermost statement or declaration holding ``node`` (for messages)."""
+    current = node
+    while current.parent is not None and not current.type.endswith(("statement", "declaration", "var_spec")):
+        current = current.parent
+    return current
+
+
+def _one_line(source: SourceFile, node: Node) -> str:
+    text = source.text(node).decode("utf-8", "replace").split("\n", 1)[0].strip()
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _parameter_for(scopes: FunctionScopes, literal: Node, index: int) -> Declaration | None:

@@ -42,11 +42,25 @@ def function(lines: str) -> str:
         "\tother := ch\n\tother <- 1\n",  # assigned to another variable
         "\t*keep = append(*keep, ch)\n",  # stored
         "\tm := map[string]chan int{\"a\": ch}\n\t_ = m\n",  # stored in a map
-        "\tf := func(c chan int) { close(c) }\n\tf(ch)\n",  # passed to a func value, not a literal call
+        "\tfeed := sink\n\t_ = feed\n\tuse(ch)\n",  # passed to a function the tool cannot see
     ],
 )
-def test_escaping_channel_is_not_reported(escape):
+def test_escaping_channel_is_reported_without_a_fix(escape):
+    # Issue 3: no fix when the channel escapes; report it instead.
     messages, fixed = run(function("\tch <- 1\n" + escape))
+    assert len(messages) == 1 and "no fix:" in messages[0] and "may or may not close it" in messages[0]
+    assert fixed == ("package p\n\n" + function("\tch <- 1\n" + escape)).encode()
+
+
+def test_channel_handed_to_the_caller_is_not_reported():
+    body = "func f() chan int {\n\tch := make(chan int)" + CONSUMER + "\tch <- 1\n\treturn ch\n}\n"
+    assert run(body)[0] == []
+    stored = "type box struct{ c chan int }\n\nfunc f() *box {\n\tch := make(chan int)" + CONSUMER + "\treturn &box{c: ch}\n}\n"
+    assert run(stored)[0] == []
+
+
+def test_close_in_a_literal_bound_to_a_name_counts():
+    messages, _ = run(function("\tch <- 1\n\tf := func(c chan int) { close(c) }\n\tf(ch)\n"))
     assert messages == []
 
 
