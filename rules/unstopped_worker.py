@@ -30,6 +30,10 @@ class _WorkerType:
     methods: dict[bytes, _Method] = field(default_factory=dict)
     stop: _Method | None = None  # the Stop (or Close) that ends Start's goroutine
     stop_blocker: str | None = None  # why `defer x.Stop()` would not be provably right
+    loop_body: Node | None = None  # the body of the goroutine Start launches
+    loop_receiver: bytes = b""  # the receiver's name in that body
+    closed: set[bytes] = field(default_factory=set)  # fields Stop closes
+    cancelled: set[bytes] = field(default_factory=set)  # cancel fields Stop calls
 
 
 class UnstoppedWorker(Rule):
@@ -65,10 +69,14 @@ class UnstoppedWorker(Rule):
     stopped on every path out of the function, panics included.
 
     ## Fix safety
-    Unsafe: the worker now stops when the function returns, so work its
-    goroutine would still have done in the background (items left in a
-    buffered queue) is dropped — that is the point, but a user must opt in.
-    Offered only when the value never escapes the function, is started by
+    Safe when stopping cannot drop work: every other channel the worker's
+    goroutine waits on is a field the function made unbuffered in the
+    composite literal (so each item was taken before the sender went on),
+    and nothing else — a timer, a `default` case, an outside channel —
+    wakes it. Otherwise unsafe (the message says why): the worker now stops
+    when the function returns, so work it would still have done in the
+    background (items in a buffered queue, ticks) is dropped — that is the
+    point, but a user must opt in. Offered only when the value never escapes the function, is started by
     exactly one statement outside any loop, and `Stop` does nothing but close
     channels or call cancel functions (directly or in a `sync.Once`), so one
     deferred call cannot block and is the only one. Otherwise the finding is
@@ -78,7 +86,7 @@ class UnstoppedWorker(Rule):
     name = "unstopped-worker"
     summary = "A value whose Start launches a goroutine is never stopped by the function that started it"
     fix_availability = "sometimes"
-    applicability = Applicability.UNSAFE
+    applicability = Applicability.SAFE
     triggers = (b"Start(",)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
@@ -138,8 +146,11 @@ class UnstoppedWorker(Rule):
                 blocker = f"{name}.Start() does not end its line"
         if blocker is not None:
             return self.diagnostic(starts[0].parent, f"{message} (no fix: {blocker})")
-        fix = Fix(f"Defer {name}.{stop}() after {name}.Start()", (edit,), Applicability.UNSAFE)
-        return self.diagnostic(starts[0].parent, f"{message}; defer {name}.{stop}()", fix)
+        unsafe = _unsafe_reason(source, worker, decl)
+        applicability = Applicability.SAFE if unsafe is None else Applicability.UNSAFE
+        fix = Fix(f"Defer {name}.{stop}() after {name}.Start()", (edit,), applicability)
+        note = "" if unsafe is None else f" (unsafe: {unsafe})"
+        return self.diagnostic(starts[0].parent, f"{message}; defer {name}.{stop}(){note}", fix)
 
 
 RULE = UnstoppedWorker()
@@ -183,6 +194,7 @@ def _worker_types(source: SourceFile) -> dict[bytes, _WorkerType]:
             closed, cancelled, blocker = _stop_effects(source, stop)
             if (closed or cancelled) and _goroutine_waits_for(source, worker, start, closed, cancelled):
                 worker.stop = stop
+                worker.closed, worker.cancelled = closed, cancelled
                 worker.stop_blocker = blocker
                 workers[worker.name] = worker
                 break
@@ -257,11 +269,70 @@ def _goroutine_waits_for(source: SourceFile, worker: _WorkerType, start: _Method
             if node.type != "unary_expression" or node.child_by_field_name("operator") is None or node.child_by_field_name("operator").type != "<-":
                 continue
             operand = unparen(node.child_by_field_name("operand"))
-            if _field_of(source, operand, receiver) in closed:
-                return True
-            if cancelled and operand.type == "call_expression" and source.text(operand.child_by_field_name("function")).endswith(b".Done"):
+            if _field_of(source, operand, receiver) in closed or (
+                cancelled and operand.type == "call_expression" and source.text(operand.child_by_field_name("function")).endswith(b".Done")
+            ):
+                worker.loop_body, worker.loop_receiver = body, receiver
                 return True
     return False
+
+
+def _unsafe_reason(source: SourceFile, worker: _WorkerType, decl: Declaration) -> str | None:
+    """Why stopping the worker when the function returns could drop work it would still
+    have done; None when it cannot: every other channel its goroutine waits on is a field
+    this function made unbuffered (each send was taken before the sender went on), and
+    nothing else (a timer, a default case, another channel) wakes it up."""
+    body = worker.loop_body
+    if body is None:
+        return "the worker's goroutine is not in view"
+    literal = _composite_literal(decl)
+    made: dict[bytes, Node] = {}
+    if literal is not None:
+        for element in literal.child_by_field_name("body").named_children:
+            if element.type == "keyed_element" and len(element.named_children) == 2:
+                key = source.text(element.named_children[0])
+                value = element.named_children[1]
+                value = value.named_children[0] if value.type == "literal_element" and value.named_children else value
+                made[key] = value
+    elif decl.value is not None:
+        return "the worker is not made by a composite literal here"
+    method_text = b"".join(source.text(m.node) for m in worker.methods.values())
+    for node in walk(body):
+        if node.type == "default_case":
+            return "its goroutine also runs a default case"
+        if node.type == "range_clause":
+            return "its goroutine ranges over a channel"
+        if node.type != "unary_expression" or node.child_by_field_name("operator") is None or node.child_by_field_name("operator").type != "<-":
+            continue
+        operand = unparen(node.child_by_field_name("operand"))
+        name = _field_of(source, operand, worker.loop_receiver)
+        if name in worker.closed:
+            continue
+        if worker.cancelled and operand.type == "call_expression" and source.text(operand.child_by_field_name("function")).endswith(b".Done"):
+            continue
+        if name is None:
+            return f"its goroutine also waits on {source.text(operand).decode()}"
+        if b"." + name + b" =" in method_text:
+            return f"a method reassigns {name.decode()}"
+        value = made.get(name)
+        if value is None and literal is not None:
+            continue  # a nil channel: receiving from it never wakes the goroutine
+        if value is None or value.type != "call_expression" or source.text(value.child_by_field_name("function")) != b"make":
+            return f"{name.decode()} is not made unbuffered here"
+        arguments = [a for a in value.child_by_field_name("arguments").named_children if a.type != "comment"]
+        if len(arguments) != 1:
+            return f"{name.decode()} is buffered: queued items would be dropped"
+    return None
+
+
+def _composite_literal(decl: Declaration) -> Node | None:
+    value = decl.value
+    if value is None:
+        return None
+    value = unparen(value)
+    if value.type == "unary_expression" and value.child_by_field_name("operand") is not None:
+        value = unparen(value.child_by_field_name("operand"))
+    return value if value.type == "composite_literal" else None
 
 
 def _calls_stop(source: SourceFile, worker: _WorkerType, method: _Method) -> bool:
