@@ -127,6 +127,10 @@ class DeferredGoroutineNoCancel(Rule):
         deferred = called_func_literal(statement)
         leaking: list[tuple[Node, list[BlockingOperation], list[BlockingOperation]]] = []
         for go_statement, literal in _go_literals(deferred):
+            if _releases_a_lock(source, literal):
+                # Cancelling it would skip the unlock and hold the lock for ever;
+                # moving the unlock out is async-unlock's fix.
+                continue
             blocking = classify(source, literal, is_channel)
             if blocking.managed_by is not None:
                 continue
@@ -157,6 +161,19 @@ def _outermost_functions(root: Node) -> Iterator[Node]:
             yield node
             continue
         stack.extend(reversed(node.children))
+
+
+def _releases_a_lock(source: SourceFile, literal: Node) -> bool:
+    """Does the goroutine call `X.Unlock()` / `X.RUnlock()` (directly or deferred)?"""
+    for node in walk_no_funcs(literal.child_by_field_name("body")):
+        if node.type != "call_expression":
+            continue
+        function = node.child_by_field_name("function")
+        if function is not None and function.type == "selector_expression":
+            field = function.child_by_field_name("field")
+            if field is not None and source.text(field) in (b"Unlock", b"RUnlock"):
+                return True
+    return False
 
 
 def _go_literals(deferred: Node) -> list[tuple[Node, Node]]:

@@ -8,6 +8,7 @@ classifier's API, CRLF files, fresh names per function, applicability.
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -217,3 +218,14 @@ def test_goroutine_with_results_or_shared_line_gets_no_fix():
     messages = [d.message for d in process("x.go", text.encode(), Settings(rules=[RULE])).diagnostics if d.fix is None]
     assert any("returns values" in m for m in messages)
     assert any("shares its line" in m for m in messages)
+
+
+def test_goroutine_that_releases_the_functions_lock_is_left_to_async_unlock():
+    # Cancelling it would skip the unlock and hold the lock for ever.
+    from gofix_defer.codemods.engine import Settings, process
+    from gofix_defer.rules import by_name
+
+    path = Path(__file__).resolve().parent.parent / "fixtures" / "async-unlock" / "sleep_then_unlock" / "main.go"
+    data = path.read_bytes()
+    result = process(str(path), data, Settings(rules=[by_name("deferred-goroutine-no-cancel")], unsafe_fixes=True, apply_fixes=True))
+    assert result.diagnostics == [] and result.fixed is None
