@@ -68,6 +68,7 @@ class Bug:
     after: list[int | None] = field(default_factory=list)
     builds: bool | None = None
     changed: bool = False
+    clean: bool | None = None  # the fixed file is as gofmt- and vet-clean as the original
 
 
 # -- locating things -------------------------------------------------------------
@@ -305,6 +306,23 @@ def run_bug(program: Path, bug: Bug, timeout: float) -> int | None:
     return len(LEAKED_HEADER.findall(output))
 
 
+def hygiene_problems(module: Path) -> dict[str, list[str]]:
+    """File name -> what `gofmt -l` and `go vet` say about it (vet's positions dropped,
+    so that a line moved by an insertion above compares equal)."""
+    problems: dict[str, list[str]] = defaultdict(list)
+    gofmt = subprocess.run(
+        [str(gotool.go_bin_dir() / "gofmt"), "-l", "."], cwd=module, capture_output=True, text=True, env=gotool.go_env()
+    )
+    for line in gofmt.stdout.splitlines():
+        problems[Path(line).name].append("gofmt")
+    vet = gotool.go("vet", ".", cwd=module)
+    for line in vet.stderr.splitlines():
+        match = re.match(r"^\.?/?([\w.-]+\.go):\d+:\d+: (.*)$", line)
+        if match:
+            problems[match.group(1)].append("vet: " + match.group(2))
+    return problems
+
+
 # -- reporting ----------------------------------------------------------------------
 
 
@@ -324,7 +342,7 @@ def _max(values: list[int | None]) -> int:
 
 
 def table(bugs: list[Bug], markdown: bool, runs: int) -> str:
-    header = ["bug", "scope", "rules fired", "leaks before", "leaks after", "builds"]
+    header = ["bug", "scope", "rules fired", "leaks before", "leaks after", "builds", "gofmt+vet"]
     rows = []
     for bug in bugs:
         scope = SCOPE.get(bug.name)
@@ -335,7 +353,8 @@ def table(bugs: list[Bug], markdown: bool, runs: int) -> str:
         ) or "—"
         builds = "—" if bug.builds is None else ("yes" if bug.builds else "no")
         after = _count(bug.after) if bug.changed or not bug.builds else "unchanged"
-        rows.append([bug.name, scope_text, rules, _count(bug.before), after, builds])
+        clean = "—" if bug.clean is None else ("yes" if bug.clean else "no")
+        rows.append([bug.name, scope_text, rules, _count(bug.before), after, builds, clean])
 
     lines = []
     if markdown:
@@ -378,12 +397,14 @@ def totals(bugs: list[Bug], runs: int) -> list[str]:
         reduced = [b for b in leaking if b.changed and b.builds and b.after and b not in fixed and _max(b.after) < _max(b.before)]
         fired = [b for b in group if b.rules]
         builds = [b for b in group if b.builds]
+        unclean = [b for b in group if b.clean is False]
         out.append(
             f"- {label}: {len(group)} bugs, {len(leaking)} leak before; rules fired on {len(fired)}; "
             f"leak-free after: {len(fixed)}/{len(leaking)}"
             + (f" ({100 * len(fixed) / len(leaking):.0f}%)" if leaking else "")
             + f"; fewer leaks: {len(reduced)} more; builds after: {len(builds)}/{len(group)}; "
             f"leaked goroutines {sum(_max(b.before) for b in group)} → {sum(_max(b.after) for b in group)}"
+            + (f"; new gofmt/vet findings in: {', '.join(b.name for b in unclean)}" if unclean else "")
         )
     return out
 
@@ -430,6 +451,11 @@ def main() -> int:
                     continue
                 bug.changed = (name, bug.file) in changed_files
                 bug.builds = fixed_ok and bug.file not in broken
+            before_problems = hygiene_problems(modules[name])
+            after_problems = hygiene_problems(fixed_modules[name])
+            for bug in bugs:
+                if bug.module == name and bug.changed and bug.builds:
+                    bug.clean = sorted(after_problems.get(bug.file, [])) == sorted(before_problems.get(bug.file, []))
             if broken or not fixed_ok:
                 print(f"note: fixed {name} files that did not build: {sorted(broken)}\n{fixed_log}", file=sys.stderr)
 
