@@ -69,8 +69,8 @@ def check(
     """Find goroutine and resource leaks from defer and goroutines in Go code, and fix them."""
     from gofix_defer.rules import ALL_RULES, by_name
 
-    out = Console(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False, markup=False)
     if version:
         out.print(f"gofix-defer {__version__}", markup=False)
         raise typer.Exit(EXIT_CLEAN)

@@ -201,3 +201,11 @@ def test_console_script_runs(tmp_path):
     result = subprocess.run([str(script), "--diff", "."], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stdout.startswith("--- a/main.go\n+++ b/main.go\n")
+
+
+def test_paths_and_messages_are_printed_verbatim(tmp_path):
+    # Rich would turn ":100:" into an emoji and "[rule]" into markup.
+    module(tmp_path, files={"smile:100:/main.go": LEAKY})
+    result = invoke(".", cwd=tmp_path)
+    assert "smile:100:/main.go:7:3: loop variable i captured" in result.stdout
+    assert result.stdout.rstrip().endswith("[loop-var-capture]")
