@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rich.console import Console
+from rich.text import Text
 
 from .engine import INTERNAL_ERROR
 from .model import Applicability, Diagnostic, FileResult
@@ -14,9 +15,19 @@ def format_diagnostic(diagnostic: Diagnostic) -> str:
     return f"{diagnostic.path}:{diagnostic.line}:{diagnostic.column}: {diagnostic.message} [{diagnostic.rule}]"
 
 
+def styled_diagnostic(diagnostic: Diagnostic) -> Text:
+    """The same text as format_diagnostic, with styles Rich drops when not on a TTY."""
+    text = Text()
+    text.append(f"{diagnostic.path}:{diagnostic.line}:{diagnostic.column}:", style="bold")
+    text.append(f" {diagnostic.message} ")
+    fixable = diagnostic.fix is not None and diagnostic.fix.applicability is not Applicability.DISPLAY_ONLY
+    text.append(f"[{diagnostic.rule}]", style="cyan" if fixable else "yellow")
+    return text
+
+
 def render_text(console: Console, result: FileResult) -> None:
     for diagnostic in result.diagnostics:
-        console.print(format_diagnostic(diagnostic), markup=False)
+        console.print(styled_diagnostic(diagnostic))
 
 
 @dataclass

@@ -209,3 +209,18 @@ def test_paths_and_messages_are_printed_verbatim(tmp_path):
     result = invoke(".", cwd=tmp_path)
     assert "smile:100:/main.go:7:3: loop variable i captured" in result.stdout
     assert result.stdout.rstrip().endswith("[loop-var-capture]")
+
+
+def test_colour_only_on_a_terminal():
+    import io
+
+    from rich.console import Console
+
+    from gofix_defer.codemods.report import format_diagnostic, styled_diagnostic
+
+    diagnostic = Diagnostic("loop-var-capture", 0, 1, "message", path="a.go", line=1, column=2)
+    for tty, coloured in ((False, False), (True, True)):
+        buffer = io.StringIO()
+        Console(file=buffer, force_terminal=tty, color_system="standard" if tty else None, emoji=False, markup=False).print(styled_diagnostic(diagnostic))
+        assert ("\x1b[" in buffer.getvalue()) is coloured
+        assert format_diagnostic(diagnostic) in buffer.getvalue().replace("\x1b[1m", "").replace("\x1b[0m", "").replace("\x1b[33m", "")
