@@ -11,7 +11,7 @@ change the file's result:
 * the file's content and its path as given (results carry the path),
 * the tool's version *and* a hash of the engine and rule sources, so an edited
   rule never serves stale results during development,
-* the names of the selected rules (in order),
+* the names (and classes) of the selected rules, in order,
 * the file's effective Go version (from ``--go-version`` or its go.mod),
 * the settings that change results: ``unsafe_fixes``, ``apply_fixes`` and
   ``max_iterations``.
@@ -73,7 +73,8 @@ def code_fingerprint() -> str:
 
 def settings_fingerprint(rules: Sequence[Rule], unsafe_fixes: bool, apply_fixes: bool, max_iterations: int) -> bytes:
     """Everything run-wide that the key depends on, computed once per run."""
-    names = ",".join(rule.name for rule in rules)
+    # Name and class: a test's or plugin's rule may reuse a built-in name.
+    names = ",".join(f"{rule.name}={type(rule).__module__}.{type(rule).__qualname__}" for rule in rules)
     return f"{code_fingerprint()}\x00{names}\x00{int(unsafe_fixes)}{int(apply_fixes)}{max_iterations}".encode()
 
 

@@ -377,3 +377,29 @@ def test_node_index_finds_what_a_walk_finds(types: tuple[str, ...]) -> None:
     assert nodes_of_types(source, types) == expected
     for function in nodes_of_types(source, ("function_declaration", "method_declaration", "func_literal")):
         assert descendants_of_types(source, function, types) == [n for n in walk(function) if n.type in types]
+
+
+# -- the progress bar ------------------------------------------------------------
+
+
+def test_progress_bar_only_on_a_terminal_for_long_runs_without_quiet() -> None:
+    import io
+
+    from rich.console import Console
+
+    from gofix_defer.codemods.progress import LONG_RUN_FILES, progress_bar, wanted
+
+    terminal = Console(file=io.StringIO(), force_terminal=True)
+    pipe = Console(file=io.StringIO(), force_terminal=False)
+    assert wanted(terminal, LONG_RUN_FILES + 1, quiet=False)
+    assert not wanted(terminal, LONG_RUN_FILES + 1, quiet=True)
+    assert not wanted(terminal, LONG_RUN_FILES, quiet=False)
+    assert not wanted(pipe, LONG_RUN_FILES + 1, quiet=False)
+    with progress_bar(pipe, 10_000, quiet=False) as advance:
+        for _ in range(3):
+            advance(None)
+    assert pipe.file.getvalue() == ""
+    with progress_bar(terminal, LONG_RUN_FILES + 1, quiet=False) as advance:
+        for _ in range(LONG_RUN_FILES + 1):
+            advance(None)
+    assert "checking" in terminal.file.getvalue()
