@@ -1,0 +1,237 @@
+"""Unit tests for goroutine-no-cancel and the shared codemods.cancel_rewrite.
+
+The fixtures (fixtures/goroutine-no-cancel/) prove the fixes with the Go
+toolchain; these tests pin what a fixture cannot show: opt-in, CRLF files,
+a second run, two goroutines in one function, and where the proof stops.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from gofix_defer.codemods.engine import Settings, process
+from gofix_defer.codemods.model import Applicability
+from gofix_defer.rules import by_name
+
+RULE = by_name("goroutine-no-cancel")
+
+HEADER = 'package p\n\nimport (\n\t"errors"\n\t"fmt"\n)\n\n'
+
+LEAKY = HEADER + textwrap.dedent(
+    """
+    func f(items []int) error {
+    	ch := make(chan int)
+    	go func() {
+    		for v := range ch {
+    			fmt.Println(v)
+    		}
+    	}()
+    	if len(items) == 0 {
+    		return errors.New("empty")
+    	}
+    	for _, v := range items {
+    		ch <- v
+    	}
+    	close(ch)
+    	return nil
+    }
+    """
+).lstrip("\n")
+
+
+def run(text: str | bytes, unsafe: bool = True):
+    data = text.encode() if isinstance(text, str) else text
+    result = process("x.go", data, Settings(rules=[RULE], unsafe_fixes=unsafe, apply_fixes=True))
+    assert not result.errors, result.errors
+    return result
+
+
+def fixed(text: str | bytes) -> bytes:
+    result = run(text)
+    return result.fixed if result.fixed is not None else (text.encode() if isinstance(text, str) else text)
+
+
+def messages(body: str) -> list[str]:
+    return [d.message for d in run(HEADER + textwrap.dedent(body).lstrip("\n"), unsafe=False).diagnostics]
+
+
+def test_reports_and_fixes_the_early_return():
+    result = run(LEAKY)
+    assert [d.line for d in result.applied] == [10]
+    assert "return on line 16 leaves before the function serves ch (line 19)" in result.applied[0].message
+    assert result.diagnostics == []  # nothing left on the fixed text
+    out = result.fixed.decode()
+    assert "ctx, cancel := context.WithCancel(context.Background())\n\tdefer cancel()\n\tgo func() {" in out
+    assert "case v, ok := <-ch:" in out and "case <-ctx.Done():" in out
+    assert '\t"context"\n' in out
+
+
+def test_fix_is_unsafe_and_needs_opt_in():
+    result = run(LEAKY, unsafe=False)
+    assert result.diagnostics[0].fix.applicability == Applicability.UNSAFE
+    assert result.fixed is None or result.fixed == LEAKY.encode()
+
+
+def test_second_run_is_a_no_op():
+    once = fixed(LEAKY)
+    again = run(once)
+    assert again.diagnostics == []
+    assert fixed(once) == once
+
+
+def test_crlf_file_keeps_crlf():
+    crlf = LEAKY.replace("\n", "\r\n").encode()
+    out = fixed(crlf)
+    assert out != crlf
+    assert b"\n" not in out.replace(b"\r\n", b"")
+
+
+def test_two_goroutines_in_one_function_get_distinct_names():
+    out = fixed(
+        HEADER
+        + textwrap.dedent(
+            """
+            func f(items []int) error {
+            	a := make(chan int)
+            	b := make(chan int)
+            	go func() {
+            		fmt.Println("a")
+            		<-a
+            	}()
+            	go func() {
+            		<-b
+            	}()
+            	if len(items) == 0 {
+            		return errors.New("empty")
+            	}
+            	a <- 1
+            	b <- 2
+            	return nil
+            }
+            """
+        ).lstrip("\n")
+    ).decode()
+    assert "ctx, cancel := context.WithCancel" in out
+    assert "ctx2, cancel2 := context.WithCancel" in out
+    assert "case <-ctx.Done():" in out and "case <-ctx2.Done():" in out
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # the return runs before the goroutine starts
+        """
+        func f(items []int) error {
+        	ch := make(chan int)
+        	if len(items) == 0 {
+        		return errors.New("empty")
+        	}
+        	go func() {
+        		<-ch
+        	}()
+        	ch <- 1
+        	return nil
+        }
+        """,
+        # served only by a send before the go statement
+        """
+        func f(items []int) error {
+        	ch := make(chan int, 1)
+        	ch <- 1
+        	go func() {
+        		<-ch
+        	}()
+        	if len(items) == 0 {
+        		return errors.New("empty")
+        	}
+        	return nil
+        }
+        """,
+        # goto defeats the path reasoning
+        """
+        func f(items []int) error {
+        	ch := make(chan int)
+        	go func() {
+        		<-ch
+        	}()
+        	if len(items) == 0 {
+        		goto out
+        	}
+        	if len(items) > 9 {
+        		return errors.New("too many")
+        	}
+        	ch <- 1
+        out:
+        	return nil
+        }
+        """,
+        # the function receives from the channel itself
+        """
+        func f(items []int) error {
+        	ch := make(chan int)
+        	go func() {
+        		<-ch
+        	}()
+        	if len(items) == 0 {
+        		return errors.New("empty")
+        	}
+        	ch <- 1
+        	<-ch
+        	return nil
+        }
+        """,
+        # a receive-only channel type is not one this function serves
+        """
+        func f(items []int, src <-chan int) error {
+        	go func() {
+        		<-src
+        	}()
+        	if len(items) == 0 {
+        		return errors.New("empty")
+        	}
+        	return nil
+        }
+        """,
+        # the channel is reassigned
+        """
+        func f(items []int, other chan int) error {
+        	ch := make(chan int)
+        	go func() {
+        		<-ch
+        	}()
+        	if len(items) == 0 {
+        		return errors.New("empty")
+        	}
+        	ch = other
+        	ch <- 1
+        	return nil
+        }
+        """,
+    ],
+)
+def test_no_report_without_proof(body):
+    assert messages(body) == []
+
+
+def test_return_in_nested_block_after_go_counts():
+    assert len(
+        messages(
+            """
+            func f(items []int) error {
+            	ch := make(chan int)
+            	go func() {
+            		<-ch
+            	}()
+            	for _, v := range items {
+            		if v < 0 {
+            			return errors.New("negative")
+            		}
+            	}
+            	ch <- 1
+            	return nil
+            }
+            """
+        )
+    ) == 1
