@@ -122,7 +122,29 @@ def applicable_rules(path: str, data: bytes, version: tuple[int, int], rules: Se
     files of a large tree go unparsed.
     """
     raw = RawFile(path, data, version)
-    return [rule for rule in rules if rule.applies_to(raw)]  # type: ignore[arg-type]
+    # Rules share triggers (`defer`, `Unlock`, `make(chan`...): search each
+    # distinct one once per file. Same logic as Rule.applies_to, which a
+    # rule that overrides it still gets.
+    present: dict[bytes, bool] = {}
+    chosen = []
+    for rule in rules:
+        if type(rule).applies_to is not Rule.applies_to:
+            if rule.applies_to(raw):  # type: ignore[arg-type]
+                chosen.append(rule)
+            continue
+        if rule.max_go_version is not None and version >= rule.max_go_version:
+            continue
+        for trigger in rule.triggers:
+            found = present.get(trigger)
+            if found is None:
+                found = present[trigger] = trigger in data
+            if found:
+                chosen.append(rule)
+                break
+        else:
+            if not rule.triggers:
+                chosen.append(rule)
+    return chosen
 
 
 def unparsed_result(path: str, data: bytes, settings: Settings) -> FileResult | None:

@@ -403,3 +403,30 @@ def test_progress_bar_only_on_a_terminal_for_long_runs_without_quiet() -> None:
         for _ in range(LONG_RUN_FILES + 1):
             advance(None)
     assert "checking" in terminal.file.getvalue()
+
+
+def test_prefilter_agrees_with_rule_applies_to_and_honours_overrides() -> None:
+    from gofix_defer.codemods.engine import RawFile, applicable_rules
+
+    class Custom(Rule):
+        name = "custom"
+        summary = "applies only to files named special.go"
+        triggers = (b"defer",)
+
+        def applies_to(self, source) -> bool:
+            return source.path.endswith("special.go")
+
+    class NoTriggers(Rule):
+        name = "no-triggers"
+        summary = "runs on every file"
+
+    rules = [*ALL_RULES, Custom(), NoTriggers()]
+    samples = [LEAKY_LOOP.format(n=1).encode(), CLEAN.format(n=1).encode(), b"package p\nvar m = make(chan int)\n",
+               b"package p\nfunc f() { mu.Unlock(); go f() }\n", b""]
+    for data in samples:
+        for version in ((1, 21), (1, 22), (1, 27)):
+            for path in ("a.go", "special.go"):
+                expected = [r for r in rules if r.applies_to(RawFile(path, data, version))]
+                assert applicable_rules(path, data, version, rules) == expected
+    assert applicable_rules("a.go", LEAKY_LOOP.format(n=1).encode(), (1, 21), [Custom()]) == []  # override wins over triggers
+    assert [r.name for r in applicable_rules("special.go", b"", (1, 21), [Custom(), NoTriggers()])] == ["custom", "no-triggers"]
