@@ -14,6 +14,7 @@ from gofix_defer.codemods.model import Applicability, Diagnostic, Rule
 from gofix_defer.codemods.scope import Declaration, FunctionScopes
 from gofix_defer.codemods.source import SourceFile
 from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, called_func_literal, is_inside, unparen, walk, walk_no_funcs
+from gofix_defer.rules.deferred_close import deferrable_closes
 
 # Operations that make a goroutine a background job (a ticker, a poller, a
 # worker waiting on something out of sight) rather than a helper waiting for
@@ -46,7 +47,8 @@ class GoroutineNoCancel(Rule):
     call, assigned, returned, used in another func literal, received by the
     function itself), channels closed by `defer`, a `for range` consumer of
     a channel nothing closes (unclosed-channel's case), and functions with
-    `goto`. The early return must be in the block that starts the goroutine
+    `goto`, and channels whose close deferred-close can defer (its fix is
+    simpler and keeps the goroutine's code as it is). The early return must be in the block that starts the goroutine
     (or nested in it), so it runs after the `go` statement, and not in a
     loop that also serves the channel.
 
@@ -162,6 +164,8 @@ class GoroutineNoCancel(Rule):
             early = _early_return(go_statement, serving.operations[0], serving.operations, returns)
             if early is None:
                 continue
+            if any(proof.declaration.key == decl.key for proof in deferrable_closes(source, function)):
+                continue  # deferred-close moves the close into a defer: the simpler fix
             name = decl.name.decode()
             serve_line = source.line_col(serving.operations[0].start_byte)[0]
             return_line = source.line_col(early.start_byte)[0]

@@ -23,10 +23,12 @@ LEAKY = HEADER + textwrap.dedent(
     """
     func f(items []int) error {
     	ch := make(chan int)
+    	done := make(chan bool)
     	go func() {
     		for v := range ch {
     			fmt.Println(v)
     		}
+    		close(done)
     	}()
     	if len(items) == 0 {
     		return errors.New("empty")
@@ -35,10 +37,14 @@ LEAKY = HEADER + textwrap.dedent(
     		ch <- v
     	}
     	close(ch)
+    	<-done
     	return nil
     }
     """
 ).lstrip("\n")
+
+# The same goroutine, where the close could simply be deferred.
+DEFERRABLE = LEAKY.replace("\t<-done\n", "")
 
 
 def run(text: str | bytes, unsafe: bool = True):
@@ -59,8 +65,8 @@ def messages(body: str) -> list[str]:
 
 def test_reports_and_fixes_the_early_return():
     result = run(LEAKY)
-    assert [d.line for d in result.applied] == [10]
-    assert "return on line 16 leaves before the function serves ch (line 19)" in result.applied[0].message
+    assert [d.line for d in result.applied] == [11]
+    assert "return on line 18 leaves before the function serves ch (line 21)" in result.applied[0].message
     assert result.diagnostics == []  # nothing left on the fixed text
     out = result.fixed.decode()
     assert "ctx, cancel := context.WithCancel(context.Background())\n\tdefer cancel()\n\tgo func() {" in out
@@ -79,6 +85,14 @@ def test_second_run_is_a_no_op():
     again = run(once)
     assert again.diagnostics == []
     assert fixed(once) == once
+
+
+def test_leaves_a_deferrable_close_to_deferred_close():
+    assert run(DEFERRABLE, unsafe=False).diagnostics == []
+    both = Settings(rules=[RULE, by_name("deferred-close")], unsafe_fixes=True, apply_fixes=True)
+    result = process("x.go", DEFERRABLE.encode(), both)
+    assert [d.rule for d in result.applied] == ["deferred-close"]
+    assert b"defer close(ch)" in result.fixed and b"context" not in result.fixed
 
 
 def test_crlf_file_keeps_crlf():
