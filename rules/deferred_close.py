@@ -9,7 +9,7 @@ from typing import Iterable, Iterator
 from tree_sitter import Node
 
 from gofix_defer.codemods.blocking import Kind, channel_predicate, classify
-from gofix_defer.codemods.insertion import insert_after, starts_line
+from gofix_defer.codemods.insertion import ends_line, insert_after, starts_line
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.scope import Declaration, FunctionScopes
 from gofix_defer.codemods.source import SourceFile
@@ -85,7 +85,8 @@ class DeferredClose(Rule):
     ```
     and the explicit `close(ch)` is removed. The normal path closes at the
     same point as before (only the plain return values are evaluated in
-    between); the early return now closes too.
+    between); the early return now closes too. The close's line goes,
+    with any comment at its end.
 
     ## Fix safety
     Safe when every consumer ends with its `for … range ch` loop: on the
@@ -183,8 +184,8 @@ def _prove(source, scopes: FunctionScopes, is_channel, function: Node, top_level
         return None
     if any(d.start_byte > make_statement.start_byte for d in defers):
         return None  # it would run before the deferred close and may wait for the consumer
-    if not starts_line(source, close_statement) or source.data[close_statement.end_byte : source.line_end(close_statement.end_byte)].strip():
-        return None  # the close shares its line: removing it would need a reflow
+    if not (starts_line(source, close_statement) and ends_line(source, close_statement)):
+        return None  # the close shares its line with code: removing it would need a reflow
     if insert_after(source, make_statement, [b"x"]) is None:
         return None
 
@@ -305,9 +306,31 @@ def _consumer(source: SourceFile, is_channel, literal: Node, decl: Declaration, 
 
 
 def _early_return(first_consumer: Node, close_statement: Node, returns: list[Node]) -> Node | None:
-    """A `return` after the first consumer starts (in the block that starts it) and before the close."""
-    block = first_consumer.parent
+    """A `return` that can run after the first consumer starts and before the close."""
     for candidate in returns:
-        if first_consumer.end_byte <= candidate.start_byte < close_statement.start_byte and is_inside(candidate, block):
+        if candidate.start_byte < close_statement.start_byte and runs_after(first_consumer, candidate):
             return candidate
     return None
+
+
+_STATEMENT_LISTS = frozenset({"block", "statement_list", "expression_case", "default_case", "type_case", "communication_case"})
+
+
+def runs_after(statement: Node, later: Node) -> bool:
+    """Can ``later`` run after ``statement`` without jumping back (a loop's next turn)?
+
+    True when ``later`` lies in a statement that follows ``statement``, or
+    follows one of its enclosing statements, in the same statement list —
+    never in a sibling branch (an `else`, another `case`).
+    """
+    node = statement
+    while node.parent is not None and node.type not in FUNCTION_TYPES:
+        parent = node.parent
+        if parent.type in _STATEMENT_LISTS:
+            sibling = node.next_named_sibling
+            while sibling is not None:
+                if is_inside(later, sibling):
+                    return True
+                sibling = sibling.next_named_sibling
+        node = parent
+    return False
