@@ -10,9 +10,9 @@ from rich.console import Console
 
 from . import __version__
 from .diff import unified_diff
-from .engine import INTERNAL_ERROR, Settings
+from .engine import Settings
 from .goversion import GoVersionError, parse_go_version
-from .model import Applicability, FileResult, Rule
+from .model import FileResult, Rule
 from .report import Summary, render_text
 from .cache import CACHE_DIR_ENV, DEFAULT_CACHE_DIR, ResultCache, settings_fingerprint
 from .progress import progress_bar

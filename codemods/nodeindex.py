@@ -124,3 +124,18 @@ def _index(source, types: frozenset[str]) -> tuple[list[int], list[Node]]:
         entry = ([n.start_byte for n in nodes], nodes)
         cache[types] = entry
     return entry
+
+
+def outermost_functions(source) -> list[Node]:
+    """Functions not nested in another function, in document order: function and
+    method declarations, and func literals outside any function (package-level
+    initialisers). Rules that resolve names build one scope per such function."""
+    from .tree import FUNCTION_TYPES
+
+    found: list[Node] = []
+    end = -1
+    for node in nodes_of_types(source, FUNCTION_TYPES):
+        if node.start_byte >= end:
+            found.append(node)
+            end = node.end_byte
+    return found

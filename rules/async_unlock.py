@@ -10,6 +10,7 @@ from tree_sitter import Node
 from gofix_defer.codemods.import_removal import remove_import_if_unused
 from gofix_defer.codemods.imports import imported_name
 from gofix_defer.codemods.insertion import ends_line, insert_before, starts_line
+from gofix_defer.codemods.nodeindex import nodes_of_types
 from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.scope import FunctionScopes
 from gofix_defer.codemods.source import SourceFile
@@ -92,8 +93,8 @@ class AsyncUnlock(Rule):
     triggers = (b"Unlock",)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
-        for function in walk(source.root):
-            if function.type not in FUNCTION_TYPES or function.child_by_field_name("body") is None:
+        for function in nodes_of_types(source, FUNCTION_TYPES):
+            if function.child_by_field_name("body") is None:
                 continue
             defers = [n for n in walk_no_funcs(function.child_by_field_name("body")) if n.type == "defer_statement"]
             defers = [d for d in defers if called_func_literal(d) is not None and b"Unlock" in source.text(d)]

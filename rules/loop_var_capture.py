@@ -8,10 +8,11 @@ from typing import Iterable, Iterator
 from tree_sitter import Node
 
 from gofix_defer.codemods.insertion import insert_before
+from gofix_defer.codemods.nodeindex import descendants_of_types, outermost_functions
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.scope import Declaration, FunctionScopes, identifiers
 from gofix_defer.codemods.source import SourceFile
-from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, called_func_literal, is_inside, statements, unparen, walk
+from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, called_func_literal, is_inside, unparen, walk
 from gofix_defer.codemods.typeinfer import TypeInference
 
 # Expression parents through which a use of `v` still means "v itself"
@@ -80,14 +81,14 @@ class LoopVarCapture(Rule):
     triggers = (b"go ", b"go\t", b"defer")
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
-        for function in _outermost_functions(source.root):
-            if not _has_loop_closure(function):
+        for function in outermost_functions(source):
+            candidates = [s for s in descendants_of_types(source, function, _GO_AND_DEFER) if _enclosing_loops(s)]
+            if not candidates:
                 continue
             scopes = FunctionScopes(source.data, function)
             types = TypeInference(source, scopes)
-            for statement in walk(function):
-                if statement.type in ("go_statement", "defer_statement"):
-                    yield from self._check_statement(source, scopes, types, statement)
+            for statement in candidates:
+                yield from self._check_statement(source, scopes, types, statement)
 
     # -- one go/defer statement -------------------------------------------
     def _check_statement(self, source: SourceFile, scopes: FunctionScopes, types: TypeInference, statement: Node) -> Iterator[Diagnostic]:
@@ -145,20 +146,7 @@ RULE = LoopVarCapture()
 
 
 # -- analysis helpers ------------------------------------------------------
-def _outermost_functions(root: Node) -> Iterator[Node]:
-    """Top-level functions and the outermost func literals outside any function."""
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if node.type in FUNCTION_TYPES:
-            yield node
-            continue
-        stack.extend(reversed(node.children))
-
-
-def _has_loop_closure(function: Node) -> bool:
-    text_types = {"go_statement", "defer_statement"}
-    return any(n.type in text_types and _enclosing_loops(n) for n in walk(function))
+_GO_AND_DEFER = ("go_statement", "defer_statement")
 
 
 def _enclosing_loops(statement: Node) -> list[Node]:

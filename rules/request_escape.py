@@ -8,6 +8,7 @@ from typing import Iterable, Iterator
 from tree_sitter import Node
 
 from gofix_defer.codemods.imports import imported_name
+from gofix_defer.codemods.nodeindex import nodes_of_types
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.scope import Declaration, FunctionScopes, fresh_name, identifiers
 from gofix_defer.codemods.source import SourceFile
@@ -134,8 +135,8 @@ class RequestEscape(Rule):
             return
         writer_type, request_type = http + b".ResponseWriter", b"*" + http + b".Request"
         scopes_by_root: dict[tuple[int, int], FunctionScopes] = {}
-        for function in walk(source.root):
-            if function.type not in FUNCTION_TYPES or not _has_go_statement(function):
+        for function in nodes_of_types(source, FUNCTION_TYPES):
+            if not _has_go_statement(function):
                 continue
             root = _outermost_function(function)
             key = (root.start_byte, root.end_byte)

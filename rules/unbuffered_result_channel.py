@@ -8,6 +8,7 @@ from typing import Iterable
 
 from tree_sitter import Node
 
+from gofix_defer.codemods.nodeindex import nodes_of_types
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.scope import Declaration, FunctionScopes, identifiers
 from gofix_defer.codemods.source import SourceFile
@@ -94,8 +95,8 @@ class UnbufferedResultChannel(Rule):
     triggers = (b"make(chan",)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
-        for function in walk(source.root):
-            if function.type not in FUNCTION_TYPES or function.child_by_field_name("body") is None:
+        for function in nodes_of_types(source, FUNCTION_TYPES):
+            if function.child_by_field_name("body") is None:
                 continue
             if b"make(chan" not in source.text(function):
                 continue

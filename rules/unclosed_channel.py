@@ -9,10 +9,11 @@ from tree_sitter import Node
 
 from gofix_defer.codemods.blocking import break_target, is_done_receive, loop_exits
 from gofix_defer.codemods.insertion import insert_after, insert_before, starts_line
+from gofix_defer.codemods.nodeindex import nodes_of_types
 from gofix_defer.codemods.model import Diagnostic, Fix, Rule
 from gofix_defer.codemods.scope import Declaration, FunctionScopes
 from gofix_defer.codemods.source import SourceFile
-from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, expression_list_items, statements, unparen, walk, walk_no_funcs
+from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, expression_list_items, statements, unparen, walk_no_funcs
 
 
 class UnclosedChannel(Rule):
@@ -77,8 +78,9 @@ class UnclosedChannel(Rule):
     triggers = (b"make(chan",)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
-        for function in walk(source.root):
-            if function.type not in FUNCTION_TYPES or function.child_by_field_name("body") is None:
+        for function in nodes_of_types(source, FUNCTION_TYPES):
+            # Cheap byte test first: most functions make no channel at all.
+            if function.child_by_field_name("body") is None or b"make(chan" not in source.text(function):
                 continue
             made = _channel_declarations(source, function)
             if not made:

@@ -9,6 +9,7 @@ from typing import Iterable, Iterator
 from tree_sitter import Node
 
 from gofix_defer.codemods.insertion import insert_after
+from gofix_defer.codemods.nodeindex import nodes_of_types
 from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, Rule
 from gofix_defer.codemods.scope import Declaration, FunctionScopes
 from gofix_defer.codemods.source import SourceFile
@@ -93,8 +94,8 @@ class UnstoppedWorker(Rule):
         workers = _worker_types(source)
         if not workers:
             return
-        for function in walk(source.root):
-            if function.type in FUNCTION_TYPES and function.child_by_field_name("body") is not None:
+        for function in nodes_of_types(source, FUNCTION_TYPES):
+            if function.child_by_field_name("body") is not None:
                 yield from self._check_function(source, workers, function)
 
     def _check_function(self, source: SourceFile, workers: dict[bytes, _WorkerType], function: Node) -> Iterator[Diagnostic]:
