@@ -12,6 +12,8 @@ Shared by the rules whose fix gives a goroutine a stop signal
   returns. It returns ``(Fix, "")`` or ``(None, reason)``: the reason says why
   no fix can be built (goto, a value-returning literal, an operation buried in
   an expression, an unusual layout, a Wait() no context interrupts).
+- ``cancel_names(source, rule_name)``: the ``taken_by_function`` a rule passes,
+  shared with the other rules checking the same file in the same pass.
 - ``releases_a_lock(source, literal)``: the goroutine calls ``X.Unlock()`` or
   ``X.RUnlock()``; cancelling it would skip the unlock.
 
@@ -68,6 +70,32 @@ class _Names:
         return name
 
 
+_REGISTRY = "_cancel_fix_names_by_rule"
+
+
+def cancel_names(source: SourceFile, rule_name: str) -> dict[tuple[int, int], set[bytes]]:
+    """A fresh ``taken_by_function`` for one rule's check of ``source``, shared with the other rules.
+
+    Every rule that declares ``ctx``/``cancel`` runs over the same SourceFile
+    in one pass and the engine applies their fixes together: a name one rule
+    chose in a function is taken for the others, so two fixes never both
+    declare ``ctx`` in the same scope. The registry lives on the SourceFile
+    (one parse, one pass); a new check by the same rule starts it afresh.
+    """
+    registry = source.__dict__.setdefault(_REGISTRY, {})
+    registry[rule_name] = {}
+    return registry[rule_name]
+
+
+def _chosen_by_other_rules(source: SourceFile, own: dict, function_key: tuple[int, int]) -> set[bytes]:
+    registry = source.__dict__.get(_REGISTRY, {})
+    chosen: set[bytes] = set()
+    for taken in registry.values():
+        if taken is not own:
+            chosen |= taken.get(function_key, set())
+    return chosen
+
+
 def build_cancel_fix(
     source: SourceFile,
     scopes: FunctionScopes,
@@ -97,7 +125,7 @@ def build_cancel_fix(
     context_name, import_edits = add_import(source, "context")
     if import_edits and b"context" in names_used(source.data, source.root):
         return None, "the name context is already used in this file"
-    names = _Names(source, taken)
+    names = _Names(source, taken | _chosen_by_other_rules(source, taken_by_function, _key(function)))
     ctx = names.fresh("ctx")
     cancel = names.fresh("cancel")
     parent = _context_parameter(source, scopes, function, statement, context_name) or context_name + b".Background()"

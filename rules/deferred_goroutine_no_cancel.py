@@ -7,7 +7,7 @@ from typing import Iterable, Iterator
 from tree_sitter import Node
 
 from gofix_defer.codemods.blocking import BlockingOperation, Kind, channel_predicate, classify
-from gofix_defer.codemods.cancel_rewrite import build_cancel_fix, releases_a_lock
+from gofix_defer.codemods.cancel_rewrite import build_cancel_fix, cancel_names, releases_a_lock
 from gofix_defer.codemods.model import Applicability, Diagnostic, Rule
 from gofix_defer.codemods.scope import FunctionScopes
 from gofix_defer.codemods.source import SourceFile
@@ -100,9 +100,9 @@ class DeferredGoroutineNoCancel(Rule):
     triggers = (b"defer",)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
-        # Names chosen by earlier fixes, per enclosing function: two fixes in one
-        # function must not both declare `ctx` in the same scope.
-        taken: dict[tuple[int, int], set[bytes]] = {}
+        # Names chosen by earlier fixes (this rule's and goroutine-no-cancel's), per
+        # enclosing function: two fixes in one function must not both declare `ctx`.
+        taken = cancel_names(source, self.name)
         for function in _outermost_functions(source.root):
             defers = [n for n in walk(function) if n.type == "defer_statement" and called_func_literal(n) is not None]
             if not any(_go_literals(called_func_literal(d)) for d in defers):

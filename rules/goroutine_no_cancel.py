@@ -9,7 +9,7 @@ from typing import Iterable, Iterator
 from tree_sitter import Node
 
 from gofix_defer.codemods.blocking import BlockingOperation, Kind, channel_predicate, classify
-from gofix_defer.codemods.cancel_rewrite import build_cancel_fix, releases_a_lock
+from gofix_defer.codemods.cancel_rewrite import build_cancel_fix, cancel_names, releases_a_lock
 from gofix_defer.codemods.model import Applicability, Diagnostic, Rule
 from gofix_defer.codemods.scope import Declaration, FunctionScopes
 from gofix_defer.codemods.source import SourceFile
@@ -120,7 +120,7 @@ class GoroutineNoCancel(Rule):
     triggers = (b"make(chan",)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
-        taken: dict[tuple[int, int], set[bytes]] = {}
+        taken = cancel_names(source, self.name)
         for function in walk(source.root):
             if function.type not in FUNCTION_TYPES:
                 continue

@@ -249,3 +249,36 @@ def test_return_in_nested_block_after_go_counts():
             """
         )
     ) == 1
+
+
+def test_shares_fresh_names_with_deferred_goroutine_no_cancel():
+    """Both rules' fixes land in one pass: they must not both declare ctx in one function."""
+    text = HEADER + textwrap.dedent(
+        """
+        func f(items []int) error {
+        	keys := make(chan int)
+        	flushed := make(chan struct{})
+        	defer func() {
+        		go func() {
+        			<-flushed
+        			fmt.Println("flushed")
+        		}()
+        	}()
+        	go func() {
+        		k := <-keys
+        		fmt.Println(k)
+        	}()
+        	if len(items) == 0 {
+        		return errors.New("empty")
+        	}
+        	keys <- items[0]
+        	return nil
+        }
+        """
+    ).lstrip("\n")
+    both = Settings(rules=[by_name("deferred-goroutine-no-cancel"), RULE], unsafe_fixes=True, apply_fixes=True)
+    result = process("x.go", text.encode(), both)
+    assert sorted(d.rule for d in result.applied) == ["deferred-goroutine-no-cancel", "goroutine-no-cancel"]
+    out = result.fixed.decode()
+    assert out.count("ctx, cancel := context.WithCancel") == 1
+    assert out.count("ctx2, cancel2 := context.WithCancel") == 1
