@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from concurrent.futures.process import BrokenProcessPool
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -101,7 +102,11 @@ def _run_pool(
             # Settings and the cache travel once per worker (initializer), not
             # per file; rules, parser and compiled queries live on in each worker.
             pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(settings, cache))
-        future = pool.submit(_process_chunk, [path for path, _ in batch])
+        try:
+            future = pool.submit(_process_chunk, [path for path, _ in batch])
+        except BrokenProcessPool as error:  # an earlier batch killed the pool
+            future = Future()
+            future.set_exception(error)
         for index, (_, slot) in enumerate(batch):
             slot.future, slot.index = future, index
         batch.clear()
@@ -116,7 +121,12 @@ def _run_pool(
             else:
                 if not block and not head.future.done():
                     return
-                result = head.future.result()[head.index]
+                try:
+                    result = head.future.result()[head.index]
+                except BrokenProcessPool:
+                    # A worker died (e.g. killed, or a crash in native code):
+                    # its files become errors, the run reports and goes on.
+                    result = FileResult(path=head.path, errors=[f"{head.path}: internal error: the worker process checking it died"])
             pending.popleft()
             if on_result is not None:
                 on_result(result)
@@ -128,7 +138,7 @@ def _run_pool(
             if known is not None:
                 pending.append(_slim(known))
             else:
-                slot = _Slot()
+                slot = _Slot(path)
                 pending.append(slot)
                 batch.append((path, slot))
                 if len(batch) >= BATCH:
@@ -145,9 +155,10 @@ def _run_pool(
 class _Slot:
     """A file's place in the output while a worker parses it."""
 
-    __slots__ = ("future", "index")
+    __slots__ = ("path", "future", "index")
 
-    def __init__(self) -> None:
+    def __init__(self, path: str) -> None:
+        self.path = path
         self.future: Future | None = None  # None until its batch is submitted
         self.index = 0
 

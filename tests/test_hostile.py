@@ -16,6 +16,7 @@ import pytest
 
 from gofix_defer.codemods import runner, write
 from gofix_defer.codemods.engine import Settings, process
+from gofix_defer.codemods.model import Rule
 from gofix_defer.rules import by_name
 
 from .test_cli import FIXED, LEAKY, invoke, module
@@ -179,3 +180,28 @@ def test_sigkill_during_write_leaves_each_file_old_or_new(tmp_path):
     assert all(c in (old, new) for c in contents)
     written = sum(c == new for c in contents)
     assert 0 < written < 400, "the kill should land mid-run"
+
+
+class _KillsItsProcess(Rule):
+    """Test rule: dies like a crash in native code would, on one file."""
+
+    name = "kills-its-process"
+    summary = "test rule"
+
+    def check(self, source):
+        if source.path.endswith("boom.go"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return []
+
+
+def test_a_worker_that_dies_becomes_an_error_not_a_crash(tmp_path):
+    from gofix_defer.codemods.runner import run
+
+    for i in range(40):
+        (tmp_path / f"f{i:02}.go").write_text("package p\n")
+    (tmp_path / "boom.go").write_text("package p\n")
+    paths = sorted(str(p) for p in tmp_path.glob("*.go"))
+    results = list(run(paths, Settings(rules=[_KillsItsProcess()]), jobs=2))
+    assert [r.path for r in results] == paths  # every file accounted for, in order
+    boom = next(r for r in results if r.path.endswith("boom.go"))
+    assert boom.errors and "worker process checking it died" in boom.errors[0]
