@@ -274,3 +274,35 @@ def fresh_name(data: bytes, root: Node, base: str, taken: set[bytes] | None = No
         candidate = f"{base}{number}"
         number += 1
     return candidate
+
+
+def root_identifier(node: Node) -> Node | None:
+    """The variable an operand starts from: `s.mu` -> s, `locks[i]` -> locks, `(*p).mu` -> p."""
+    from .tree import unparen
+
+    node = unparen(node)
+    while node.type in ("selector_expression", "index_expression", "unary_expression", "parenthesized_expression"):
+        child = node.child_by_field_name("operand")
+        if child is None:
+            return None
+        node = unparen(child)
+    return node if node.type == "identifier" else None
+
+
+def same_variable(scopes: FunctionScopes, a: Node, b: Node) -> bool:
+    """Do two operands (`s.mu`, `wg`) start from the same variable?
+
+    Operands containing a call are never the same (`get().Lock()` twice may
+    be two mutexes). Names declared outside the function match by spelling.
+    """
+    from .tree import walk
+
+    if any(n.type == "call_expression" for n in walk(a)) or any(n.type == "call_expression" for n in walk(b)):
+        return False
+    root_a, root_b = root_identifier(a), root_identifier(b)
+    if root_a is None or root_b is None:
+        return False
+    decl_a, decl_b = scopes.resolve(root_a), scopes.resolve(root_b)
+    if decl_a is None and decl_b is None:
+        return scopes.data[root_a.start_byte : root_a.end_byte] == scopes.data[root_b.start_byte : root_b.end_byte]
+    return decl_a is decl_b

@@ -12,7 +12,7 @@ from gofix_defer.codemods.imports import imported_name
 from gofix_defer.codemods.insertion import ends_line, insert_before, starts_line
 from gofix_defer.codemods.nodeindex import nodes_of_types
 from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
-from gofix_defer.codemods.scope import FunctionScopes
+from gofix_defer.codemods.scope import FunctionScopes, root_identifier, same_variable
 from gofix_defer.codemods.source import SourceFile
 from gofix_defer.codemods.tree import (
     FUNCTION_TYPES,
@@ -189,21 +189,8 @@ def _async_releases(source: SourceFile, deferred: Node) -> list[_Release]:
     return found
 
 
-def _root_identifier(node: Node) -> Node | None:
-    node = unparen(node)
-    while node.type in ("selector_expression", "index_expression", "unary_expression", "parenthesized_expression"):
-        child = node.child_by_field_name("operand")
-        if child is None:
-            return None
-        node = unparen(child)
-    return node if node.type == "identifier" else None
 
 
-def _same_variable(scopes: FunctionScopes, a: Node, b: Node) -> bool:
-    root_a, root_b = _root_identifier(a), _root_identifier(b)
-    if root_a is None or root_b is None:
-        return False
-    return scopes.resolve(root_a) is scopes.resolve(root_b)
 
 
 def _held_by(source: SourceFile, scopes: FunctionScopes, function: Node, statement: Node, release: _Release) -> Node | None:
@@ -214,7 +201,7 @@ def _held_by(source: SourceFile, scopes: FunctionScopes, function: Node, stateme
     last_before: tuple[bytes, Node] | None = None
     for node in walk_no_funcs(function.child_by_field_name("body")):
         found = _lock_call(source, node)
-        if found is None or found[0] != release.receiver or not _same_variable(scopes, found[2], release_operand):
+        if found is None or found[0] != release.receiver or not same_variable(scopes, found[2], release_operand):
             continue
         receiver, method, _ = found
         if node.start_byte < statement.start_byte:
@@ -255,7 +242,7 @@ def _is_sleep(source: SourceFile, statement: Node) -> bool:
 def _root_name(source: SourceFile, release: _Release) -> bytes | None:
     """The variable that owns the lock: `s` for `s.mu.Unlock()`, `mu` for `mu.Unlock()`."""
     operand = unparen(release.call.child_by_field_name("function")).child_by_field_name("operand")
-    root = _root_identifier(operand)
+    root = root_identifier(operand)
     return source.text(root) if root is not None else None
 
 

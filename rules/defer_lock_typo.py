@@ -8,7 +8,7 @@ from tree_sitter import Node
 
 from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.nodeindex import nodes_of_types
-from gofix_defer.codemods.scope import FunctionScopes
+from gofix_defer.codemods.scope import FunctionScopes, same_variable
 from gofix_defer.codemods.source import SourceFile
 from gofix_defer.codemods.tree import deferred_or_go_call, enclosing_function, statements, unparen, walk
 
@@ -136,7 +136,7 @@ def _preceding_acquire(source: SourceFile, scopes: FunctionScopes, statement: No
         if earlier.type == "expression_statement" and earlier.named_child_count == 1:
             call = _lock_call(source, unparen(earlier.named_children[0]))
             if call is not None and call[0] == receiver:
-                if not _same_variable(scopes, call[2], operand):
+                if not same_variable(scopes, call[2], operand):
                     return None
                 return call[1]
         if not _cannot_release(source, earlier, receiver):
@@ -170,21 +170,4 @@ def _assigned(node: Node) -> list[Node]:
     return [c for c in left.named_children] if left.type == "expression_list" else [left]
 
 
-def _root_identifier(node: Node) -> Node | None:
-    node = unparen(node)
-    while node.type in ("selector_expression", "index_expression", "unary_expression"):
-        child = node.child_by_field_name("operand")
-        if child is None:
-            return None
-        node = unparen(child)
-    return node if node.type == "identifier" else None
 
-
-def _same_variable(scopes: FunctionScopes, a: Node, b: Node) -> bool:
-    """Both receivers start from the same declaration (or both from outside the function)."""
-    if any(n.type == "call_expression" for n in walk(a)) or any(n.type == "call_expression" for n in walk(b)):
-        return False  # `get().Lock()` twice may be two different mutexes
-    root_a, root_b = _root_identifier(a), _root_identifier(b)
-    if root_a is None or root_b is None:
-        return False
-    return scopes.resolve(root_a) is scopes.resolve(root_b)

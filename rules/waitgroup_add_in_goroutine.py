@@ -10,7 +10,7 @@ from tree_sitter import Node
 from gofix_defer.codemods.insertion import ends_line, insert_before, starts_line
 from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.nodeindex import nodes_of_types
-from gofix_defer.codemods.scope import FunctionScopes, identifiers
+from gofix_defer.codemods.scope import FunctionScopes, identifiers, root_identifier, same_variable
 from gofix_defer.codemods.source import SourceFile
 from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, called_func_literal, enclosing_function, is_inside, statements, unparen, walk, walk_no_funcs
 
@@ -172,21 +172,8 @@ def _wg_call(source: SourceFile, node: Node, methods: tuple[bytes, ...]) -> tupl
     return b"".join(source.text(operand).split()), operand
 
 
-def _root_identifier(node: Node) -> Node | None:
-    node = unparen(node)
-    while node.type in ("selector_expression", "index_expression", "unary_expression"):
-        child = node.child_by_field_name("operand")
-        if child is None:
-            return None
-        node = unparen(child)
-    return node if node.type == "identifier" else None
 
 
-def _same_waitgroup(scopes: FunctionScopes, a: Node, b: Node) -> bool:
-    if any(n.type == "call_expression" for n in walk(a)) or any(n.type == "call_expression" for n in walk(b)):
-        return False
-    root_a, root_b = _root_identifier(a), _root_identifier(b)
-    return root_a is not None and root_b is not None and scopes.resolve(root_a) is scopes.resolve(root_b)
 
 
 def _find(source: SourceFile, scopes: FunctionScopes, function: Node, go_statement: Node, goroutine: Node) -> _Finding | None:
@@ -204,7 +191,7 @@ def _find(source: SourceFile, scopes: FunctionScopes, function: Node, go_stateme
     for index, (call, method, receiver, operand) in enumerate(uses):
         if method != b"Add":
             continue
-        same = [u for u in uses if u[2] == receiver and _same_waitgroup(scopes, u[3], operand)]
+        same = [u for u in uses if u[2] == receiver and same_variable(scopes, u[3], operand)]
         if not same or same[0][0] is not call:
             # (empty: a receiver computed by a call, or with no variable at its root)
             continue  # not the goroutine's first use: it is already counted, or adds for others
@@ -232,7 +219,7 @@ def _find(source: SourceFile, scopes: FunctionScopes, function: Node, go_stateme
 
 
 def _declared_inside(scopes: FunctionScopes, operand: Node, container: Node) -> bool:
-    root = _root_identifier(operand)
+    root = root_identifier(operand)
     if root is None:
         return True
     declaration = scopes.resolve(root)
@@ -246,7 +233,7 @@ def _later_wait(source, scopes, function: Node, go_statement: Node, goroutine: N
         if node.start_byte <= go_statement.start_byte or is_inside(node, goroutine):
             continue
         found = _wg_call(source, node, (b"Wait",))
-        if found is None or found[0] != receiver or not _same_waitgroup(scopes, found[1], operand):
+        if found is None or found[0] != receiver or not same_variable(scopes, found[1], operand):
             continue
         # A Wait inside a func literal that is neither called at once nor
         # started as a goroutine may never run: no evidence.
