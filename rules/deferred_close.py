@@ -11,9 +11,10 @@ from tree_sitter import Node
 from gofix_defer.codemods.blocking import Kind, channel_predicate, classify
 from gofix_defer.codemods.insertion import ends_line, insert_after, starts_line
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
+from gofix_defer.codemods.nodeindex import nodes_of_types
 from gofix_defer.codemods.scope import Declaration, FunctionScopes
 from gofix_defer.codemods.source import SourceFile
-from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, called_func_literal, is_inside, statements, unparen, walk, walk_no_funcs
+from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, called_func_literal, is_inside, statements, unparen, walk_no_funcs
 
 # Return values whose evaluation cannot observe whether the channel is closed yet.
 _PURE_VALUES = frozenset({"identifier", "nil", "true", "false", "int_literal", "float_literal", "interpreted_string_literal", "raw_string_literal", "rune_literal"})
@@ -104,8 +105,10 @@ class DeferredClose(Rule):
     triggers = (b"close(",)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
-        for function in walk(source.root):
-            if function.type not in FUNCTION_TYPES or function.child_by_field_name("body") is None:
+        for function in nodes_of_types(source, FUNCTION_TYPES):
+            body = function.child_by_field_name("body")
+            # Cheap byte test first: most functions close nothing.
+            if body is None or b"close(" not in source.data[body.start_byte : body.end_byte]:
                 continue
             for proof in deferrable_closes(source, function):
                 yield from self._report(source, proof)

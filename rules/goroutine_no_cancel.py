@@ -11,9 +11,10 @@ from tree_sitter import Node
 from gofix_defer.codemods.blocking import BlockingOperation, Kind, channel_predicate, classify
 from gofix_defer.codemods.cancel_rewrite import build_cancel_fix, cancel_names, releases_a_lock
 from gofix_defer.codemods.model import Applicability, Diagnostic, Rule
+from gofix_defer.codemods.nodeindex import nodes_of_types
 from gofix_defer.codemods.scope import Declaration, FunctionScopes
 from gofix_defer.codemods.source import SourceFile
-from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, called_func_literal, is_inside, unparen, walk, walk_no_funcs
+from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, called_func_literal, is_inside, unparen, walk_no_funcs
 from gofix_defer.rules.deferred_close import deferrable_closes
 
 # Operations that make a goroutine a background job (a ticker, a poller, a
@@ -121,11 +122,10 @@ class GoroutineNoCancel(Rule):
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         taken = cancel_names(source, self.name)
-        for function in walk(source.root):
-            if function.type not in FUNCTION_TYPES:
-                continue
+        for function in nodes_of_types(source, FUNCTION_TYPES):
             body = function.child_by_field_name("body")
-            if body is None:
+            # Cheap byte tests first: most functions start no goroutine and make no channel.
+            if body is None or b"make(chan" not in source.data[body.start_byte : body.end_byte] or b"go " not in source.data[body.start_byte : body.end_byte]:
                 continue
             nodes = list(walk_no_funcs(body))
             go_statements = [n for n in nodes if n.type == "go_statement" and called_func_literal(n) is not None]
