@@ -52,7 +52,8 @@ class DeferredClose(Rule):
     sends, so no send can come after the deferred close); the channel goes
     nowhere else (no call, assignment, return); no `defer` is registered
     after the `make` (it would run before the close and could wait for the
-    consumer); the function has no `goto`.
+    consumer); the function has no `goto`. Where this proof fails but the
+    consumer can be cancelled instead, goroutine-no-cancel reports it.
 
     ## Why is this bad
     `for v := range ch` ends only when the channel is closed. The error path

@@ -47,11 +47,12 @@ class GoroutineNoCancel(Rule):
     unbuffered-result-channel's case), channels that escape (passed to a
     call, assigned, returned, used in another func literal, received by the
     function itself), channels closed by `defer`, a `for range` consumer of
-    a channel nothing closes (unclosed-channel's case), and functions with
-    `goto`, and channels whose close deferred-close can defer (its fix is
-    simpler and keeps the goroutine's code as it is). The early return must be in the block that starts the goroutine
-    (or nested in it), so it runs after the `go` statement, and not in a
-    loop that also serves the channel.
+    a channel nothing closes (unclosed-channel's case), channels whose
+    close deferred-close can move into a `defer` (its fix is simpler and
+    keeps the goroutine's code as it is), and functions with `goto`. The
+    early return must be in the block that starts the goroutine (or nested
+    in it), so it runs after the `go` statement, and not in a loop that
+    also serves the channel.
 
     ## Why is this bad
     The goroutine was started to consume what the function sends, but the
@@ -61,21 +62,18 @@ class GoroutineNoCancel(Rule):
 
     ## Example
     ```go
-    func copyLines(lines []string, w io.Writer) error {
-        ch := make(chan string)
+    func lookup(table map[string]int, key string) (int, error) {
+        keys := make(chan string)
+        found := make(chan int, 1)
         go func() {
-            for line := range ch {
-                fmt.Fprintln(w, line)
-            }
+            k := <-keys
+            found <- table[k]
         }()
-        if len(lines) == 0 {
-            return errors.New("no lines")
+        if table == nil {
+            return 0, errors.New("no table") // the helper waits on keys for ever
         }
-        for _, line := range lines {
-            ch <- line
-        }
-        close(ch)
-        return nil
+        keys <- key
+        return <-found, nil
     }
     ```
 
@@ -83,23 +81,22 @@ class GoroutineNoCancel(Rule):
     Give the goroutine a context that ends when the function returns, and
     make each wait on the channel also wait on it:
     ```go
-        ch := make(chan string)
+        keys := make(chan string)
+        found := make(chan int, 1)
         ctx, cancel := context.WithCancel(context.Background())
         defer cancel()
         go func() {
-            for {
-                select {
-                case line, ok := <-ch:
-                    if !ok {
-                        return
-                    }
-                    fmt.Fprintln(w, line)
-                case <-ctx.Done():
-                    return
-                }
+            select {
+            case k := <-keys:
+                found <- table[k]
+            case <-ctx.Done():
+                return
             }
         }()
     ```
+    A `for v := range ch` becomes `for { select { case v, ok := <-ch: if
+    !ok {…} … case <-ctx.Done(): return } }`, as in
+    deferred-goroutine-no-cancel (the rewriting is shared).
     The parent is the function's own `context.Context` parameter when it
     has one, else `context.Background()`; `ctx`/`cancel` get fresh names
     when taken, and the `context` import is added when missing. Only the
