@@ -8,6 +8,7 @@ from tree_sitter import Node
 
 from gofix_defer.codemods.blocking import BlockingOperation, Kind, channel_predicate, classify
 from gofix_defer.codemods.cancel_rewrite import build_cancel_fix, cancel_names, releases_a_lock
+from gofix_defer.codemods.nodeindex import outermost_functions
 from gofix_defer.codemods.model import Applicability, Diagnostic, Rule
 from gofix_defer.codemods.scope import FunctionScopes
 from gofix_defer.codemods.source import SourceFile
@@ -103,7 +104,7 @@ class DeferredGoroutineNoCancel(Rule):
         # Names chosen by earlier fixes (this rule's and goroutine-no-cancel's), per
         # enclosing function: two fixes in one function must not both declare `ctx`.
         taken = cancel_names(source, self.name)
-        for function in _outermost_functions(source.root):
+        for function in outermost_functions(source):
             defers = [n for n in walk(function) if n.type == "defer_statement" and called_func_literal(n) is not None]
             if not any(_go_literals(called_func_literal(d)) for d in defers):
                 continue
@@ -142,16 +143,6 @@ RULE = DeferredGoroutineNoCancel()
 
 
 # -- finding --------------------------------------------------------------------
-def _outermost_functions(root: Node) -> Iterator[Node]:
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if node.type in FUNCTION_TYPES:
-            yield node
-            continue
-        stack.extend(reversed(node.children))
-
-
 def _go_literals(deferred: Node) -> list[tuple[Node, Node]]:
     """`go func(){…}()` statements the deferred literal runs itself (not in nested literals)."""
     body = deferred.child_by_field_name("body")

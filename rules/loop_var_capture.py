@@ -7,9 +7,10 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
+from gofix_defer.codemods.funclit import add_parameters
 from gofix_defer.codemods.insertion import insert_before
 from gofix_defer.codemods.nodeindex import descendants_of_types, outermost_functions
-from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
+from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, Rule
 from gofix_defer.codemods.scope import Declaration, FunctionScopes, identifiers
 from gofix_defer.codemods.source import SourceFile
 from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, called_func_literal, is_inside, unparen, walk
@@ -255,18 +256,6 @@ def _shares_inner_loop(ref: Node, statement: Node, outer: Node) -> bool:
 
 # -- fixes -------------------------------------------------------------------
 def _argument_fix(source, scopes, types, statement, literal, captures) -> Fix | None:
-    parameters = literal.child_by_field_name("parameters")
-    call = literal.parent
-    while call is not None and call.type == "parenthesized_expression":
-        call = call.parent
-    if parameters is None or call is None or call.type != "call_expression":
-        return None
-    arguments = call.child_by_field_name("arguments")
-    if arguments is None:
-        return None
-    declared = [p for p in parameters.named_children if p.type in ("parameter_declaration", "variadic_parameter_declaration")]
-    if any(p.child_by_field_name("name") is None for p in declared):
-        return None  # unnamed parameters cannot be mixed with named ones
     body_scope_names = _names_declared_at_top(scopes, literal)
     typed = []
     for capture in captures:
@@ -274,25 +263,8 @@ def _argument_fix(source, scopes, types, statement, literal, captures) -> Fix | 
         if spelled is None or capture.decl.name in body_scope_names or not _type_visible(scopes, literal, spelled, source):
             return None
         typed.append((capture.decl.name, spelled))
-    new_params = b", ".join(name + b" " + spelled for name, spelled in typed)
-    new_args = b", ".join(name for name, _ in typed)
-    args = [a for a in arguments.named_children if a.type != "comment"]
-    variadic_last = bool(declared) and declared[-1].type == "variadic_parameter_declaration"
-    spread_call = any(c.type == "..." for c in arguments.children)
-    edits = []
-    if not declared:
-        edits.append(Edit(parameters.start_byte + 1, parameters.end_byte - 1, new_params))
-    elif variadic_last:
-        edits.append(Edit.insert(declared[0].start_byte, new_params + b", "))
-    else:
-        edits.append(Edit.insert(declared[-1].end_byte, b", " + new_params))
-    if not args:
-        edits.append(Edit(arguments.start_byte + 1, arguments.end_byte - 1, new_args))
-    elif variadic_last or spread_call:
-        edits.append(Edit.insert(args[0].start_byte, new_args + b", "))
-    else:
-        edits.append(Edit.insert(args[-1].end_byte, b", " + new_args))
-    if spread_call and not variadic_last:
+    edits = add_parameters(literal, typed, [name for name, _ in typed])
+    if edits is None:
         return None
     names = ", ".join(n.decode() for n, _ in typed)
     plural = "as arguments" if len(typed) > 1 else "as an argument"

@@ -7,10 +7,11 @@ from typing import Iterable, Iterator
 from tree_sitter import Node
 
 from gofix_defer.codemods.imports import imported_name
+from gofix_defer.codemods.nodeindex import outermost_functions
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.scope import Declaration, FunctionScopes
 from gofix_defer.codemods.source import SourceFile
-from gofix_defer.codemods.tree import FUNCTION_TYPES, called_func_literal, expression_list_items, is_inside, unparen, walk
+from gofix_defer.codemods.tree import called_func_literal, expression_list_items, is_inside, unparen, walk
 
 # The methods this rule rewrites, and their context-taking variants. The
 # same names exist on *sql.DB, *sql.Tx and *sql.Stmt (and *sql.Conn has only
@@ -103,7 +104,7 @@ class QueryWithoutContext(Rule):
         if sql is None:
             return
         names = _Names(sql, imported_name(source, b"context"), imported_name(source, b"net/http"))
-        for function in _top_level_functions(source.root):
+        for function in outermost_functions(source):
             goroutines = [n for n in walk(function) if n.type == "go_statement" and called_func_literal(n) is not None]
             if not goroutines:
                 continue
@@ -169,16 +170,6 @@ class _Names:
         self.context = context
         self.http = http
         self.sql_types = {b"*" + sql + b"." + t for t in _SQL_TYPES}
-
-
-def _top_level_functions(root: Node) -> Iterator[Node]:
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if node.type in FUNCTION_TYPES:
-            yield node
-            continue
-        stack.extend(reversed(node.children))
 
 
 def _spelled(source: SourceFile, node: Node | None) -> bytes:

@@ -9,6 +9,7 @@ from tree_sitter import Node
 
 from gofix_defer.codemods.imports import imported_name
 from gofix_defer.codemods.nodeindex import nodes_of_types
+from gofix_defer.codemods.funclit import add_parameters
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.scope import Declaration, FunctionScopes, fresh_name, identifiers
 from gofix_defer.codemods.source import SourceFile
@@ -345,18 +346,6 @@ def _escapes_from_go_call(source: SourceFile, ident: Node, statement: Node) -> b
 
 # -- the fix -----------------------------------------------------------------
 def _pass_fields_fix(source: SourceFile, literal: Node, reads: list[_FieldRead]) -> Fix | None:
-    parameters = literal.child_by_field_name("parameters")
-    call = literal.parent
-    while call is not None and call.type == "parenthesized_expression":
-        call = call.parent
-    if parameters is None or call is None or call.type != "call_expression":
-        return None
-    arguments = call.child_by_field_name("arguments")
-    if arguments is None or any(c.type == "..." for c in arguments.children):
-        return None
-    declared = [p for p in parameters.named_children if p.type in ("parameter_declaration", "variadic_parameter_declaration")]
-    if any(p.type == "variadic_parameter_declaration" or p.child_by_field_name("name") is None for p in declared):
-        return None  # new parameters cannot follow a variadic one or mix with unnamed ones
     chosen: dict[bytes, bytes] = {}  # field path (b"URL.Path") -> new name
     order: list[tuple[bytes, bytes, bytes]] = []  # (name, type, argument text)
     taken: set[bytes] = set()
@@ -368,18 +357,10 @@ def _pass_fields_fix(source: SourceFile, literal: Node, reads: list[_FieldRead])
         taken.add(name)
         chosen[read.path] = name
         order.append((name, type_name, b"".join(source.text(read.chain).split())))
-    edits = [Edit(read.chain.start_byte, read.chain.end_byte, chosen[read.path]) for read in reads]
-    new_params = b", ".join(name + b" " + type_name for name, type_name, _ in order)
-    new_args = b", ".join(text for _, _, text in order)
-    args = [a for a in arguments.named_children if a.type != "comment"]
-    if declared:
-        edits.append(Edit.insert(declared[-1].end_byte, b", " + new_params))
-    else:
-        edits.append(Edit(parameters.start_byte + 1, parameters.end_byte - 1, new_params))
-    if args:
-        edits.append(Edit.insert(args[-1].end_byte, b", " + new_args))
-    else:
-        edits.append(Edit(arguments.start_byte + 1, arguments.end_byte - 1, new_args))
+    signature = add_parameters(literal, [(name, type_name) for name, type_name, _ in order], [text for _, _, text in order])
+    if signature is None:
+        return None
+    edits = [Edit(read.chain.start_byte, read.chain.end_byte, chosen[read.path]) for read in reads] + signature
     fields = ", ".join(text.decode() for _, _, text in order)
     return Fix(f"Read {fields} before the goroutine starts and pass them as arguments", tuple(edits), Applicability.SAFE)
 
