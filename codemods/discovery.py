@@ -80,6 +80,10 @@ def discover(paths: list[str]) -> Discovery:
             result.files.append(key)
 
     for argument in paths:
+        # The go tool's "./..." (a folder and everything below it) is how Go
+        # users name a tree; walking a folder already means that here.
+        if argument == "..." or argument.endswith(("/...", os.sep + "...")):
+            argument = argument[: -len("...")].rstrip("/" + os.sep) or "."
         if os.path.isfile(argument):
             add(argument)
             continue

@@ -224,3 +224,11 @@ def test_colour_only_on_a_terminal():
         Console(file=buffer, force_terminal=tty, color_system="standard" if tty else None, emoji=False, markup=False).print(styled_diagnostic(diagnostic))
         assert ("\x1b[" in buffer.getvalue()) is coloured
         assert format_diagnostic(diagnostic) in buffer.getvalue().replace("\x1b[1m", "").replace("\x1b[0m", "").replace("\x1b[33m", "")
+
+
+def test_go_tool_style_dot_dot_dot_paths(tmp_path):
+    module(tmp_path, files={"main.go": LEAKY, "sub/more.go": LEAKY})
+    plain = invoke(".", cwd=tmp_path)
+    for spelling in ("./...", "..."):
+        assert invoke(spelling, cwd=tmp_path).stdout == plain.stdout
+    assert invoke("sub/...", cwd=tmp_path).stdout.startswith("sub/more.go:7:3:")
