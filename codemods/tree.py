@@ -105,3 +105,30 @@ def expression_list_items(node: Node | None) -> list[Node]:
     if node.type == "expression_list":
         return [c for c in node.named_children if c.type != "comment"]
     return [node]
+
+
+def sibling_statements(statement: Node) -> list[Node] | None:
+    """The statements of the block or case clause holding ``statement`` (None if it is not a statement of one)."""
+    block = statement.parent
+    if block is not None and block.type == "statement_list":
+        block = block.parent
+    if block is None:
+        return None
+    items = statements(block)
+    return items if statement in items else None
+
+
+def next_statement(statement: Node) -> Node | None:
+    items = sibling_statements(statement)
+    if items is None:
+        return None
+    index = items.index(statement)
+    return items[index + 1] if index + 1 < len(items) else None
+
+
+def previous_statement(statement: Node) -> Node | None:
+    items = sibling_statements(statement)
+    if items is None:
+        return None
+    index = items.index(statement)
+    return items[index - 1] if index > 0 else None

@@ -12,7 +12,7 @@ from tree_sitter import Node
 from gofix_defer.codemods.insertion import insert_after, insert_before, starts_line
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.source import SourceFile
-from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, statements, unparen, walk, walk_no_funcs
+from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, next_statement, previous_statement, statements, unparen, walk, walk_no_funcs
 
 _RELEASE = {b"Lock": b"Unlock", b"RLock": b"RUnlock"}
 _LOOPS = frozenset({"for_statement"})
@@ -218,23 +218,10 @@ def _touches_lock_elsewhere(source: SourceFile, statement: Node, pair: _Pair) ->
     for use in _mentions_lock_call(source, statement, pair):
         if use.type != "expression_statement" or _lock_call(source, use)[1] != pair.release:
             return True
-        following = _next_statement(use)
+        following = next_statement(use)
         if following is None or following.type not in ("return_statement", "break_statement", "continue_statement"):
             return True
     return False
-
-
-def _next_statement(statement: Node) -> Node | None:
-    block = statement.parent
-    if block is not None and block.type == "statement_list":
-        block = block.parent
-    if block is None:
-        return None
-    items = statements(block)
-    if statement not in items:
-        return None
-    index = items.index(statement)
-    return items[index + 1] if index + 1 < len(items) else None
 
 
 def _exits(statement: Node, block: Node) -> list[Node]:
@@ -277,24 +264,11 @@ def _carried_out(source: SourceFile, function: Node, exit_node: Node, pair: _Pai
 
 
 def _released_before(source: SourceFile, exit_node: Node, pair: _Pair) -> bool:
-    previous = _previous_statement(exit_node)
+    previous = previous_statement(exit_node)
     if previous is None:
         return False
     call = _lock_call(source, previous)
     return call is not None and call[0] == pair.receiver and call[1] == pair.release
-
-
-def _previous_statement(statement: Node) -> Node | None:
-    block = statement.parent
-    if block is not None and block.type == "statement_list":
-        block = block.parent
-    if block is None:
-        return None
-    items = statements(block)
-    if statement not in items:
-        return None
-    index = items.index(statement)
-    return items[index - 1] if index > 0 else None
 
 
 # -- is the fix right? ------------------------------------------------------------
@@ -315,7 +289,7 @@ def _defer_fix(source: SourceFile, function: Node, pair: _Pair, exits: list[Node
     if after:
         if len(after) != 1 or after[0].type != "return_statement" or _fix_blocker(source, function, after[0], values_only=True):
             return None
-    removals = [pair.unlock] + [_previous_statement(e) for e in exits if _released_before(source, e, pair)]
+    removals = [pair.unlock] + [previous_statement(e) for e in exits if _released_before(source, e, pair)]
     edits = []
     for statement in removals:
         edit = _delete_line(source, statement)
