@@ -4,6 +4,7 @@ Go toolchain proves the result (gofmt, vet, run, goroutineleak profile)."""
 from __future__ import annotations
 
 import re
+import subprocess
 import shutil
 from pathlib import Path
 
@@ -121,3 +122,32 @@ def test_runtime_before_and_after(case: Case, tmp_path: Path) -> None:
         leaked_after = gotool.leaked_goroutines(after_err)
         assert leaked_before, f"expected a leak before the fix:\n{before_err}"
         assert leaked_after == 0, f"still leaking after the fix:\n{after_err}"
+
+
+def _compiles(module: Path) -> subprocess.CompletedProcess:
+    # Compile the package and its tests; vet stays off because report-only
+    # and must-not-touch fixtures hold the very bugs vet warns about.
+    return gotool.go("test", "-vet=off", "-count=1", "-run", "^$", ".", cwd=module)
+
+
+@needs_go
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_fixture_compiles_before_and_after_every_rule(case: Case, tmp_path: Path) -> None:
+    """Fixtures are real Go; and all rules' fixes together (not only the
+    fixture's own rule) still give code that compiles and is gofmt-clean."""
+    original = gotool.copy_module(case.directory, tmp_path / "original", SUPPORT)
+    before = _compiles(original)
+    assert before.returncode == 0, before.stdout + before.stderr
+    fixed = gotool.copy_module(case.directory, tmp_path / "fixed", SUPPORT)
+    everything = Settings(rules=list(ALL_RULES), unsafe_fixes=True, apply_fixes=True)
+    changed = []
+    for go_file in case.go_files:
+        result = process(str(go_file), go_file.read_bytes(), everything)
+        assert not result.errors, result.errors
+        if result.fixed is not None:
+            (fixed / go_file.name).write_bytes(result.fixed)
+            changed.append(fixed / go_file.name)
+    after = _compiles(fixed)
+    assert after.returncode == 0, after.stdout + after.stderr
+    if changed:
+        assert gotool.gofmt_unformatted(changed) == []
