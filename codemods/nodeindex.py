@@ -139,3 +139,21 @@ def outermost_functions(source) -> list[Node]:
             found.append(node)
             end = node.end_byte
     return found
+
+
+def own_descendants(source, node: Node, types: Iterable[str]) -> list[Node]:
+    """Like descendants_of_types, but without those inside func literals nested in ``node``
+    (the same nodes, in the same order, as ``walk_no_funcs(node)`` filtered by type)."""
+    from .tree import FUNCTION_TYPES
+
+    found = []
+    for candidate in descendants_of_types(source, node, types):
+        if candidate == node:
+            found.append(candidate)
+            continue
+        parent = candidate.parent
+        while parent is not None and parent != node and parent.type not in FUNCTION_TYPES:
+            parent = parent.parent
+        if parent is None or parent == node:
+            found.append(candidate)
+    return found

@@ -10,7 +10,7 @@ from tree_sitter import Node
 from gofix_defer.codemods.import_removal import remove_import_if_unused
 from gofix_defer.codemods.imports import imported_name
 from gofix_defer.codemods.insertion import ends_line, insert_before, starts_line
-from gofix_defer.codemods.nodeindex import nodes_of_types
+from gofix_defer.codemods.nodeindex import nodes_of_types, own_descendants
 from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.scope import FunctionScopes, root_identifier, same_variable
 from gofix_defer.codemods.source import SourceFile
@@ -96,7 +96,7 @@ class AsyncUnlock(Rule):
         for function in nodes_of_types(source, FUNCTION_TYPES):
             if function.child_by_field_name("body") is None:
                 continue
-            defers = [n for n in walk_no_funcs(function.child_by_field_name("body")) if n.type == "defer_statement"]
+            defers = own_descendants(source, function.child_by_field_name("body"), ("defer_statement",))
             defers = [d for d in defers if called_func_literal(d) is not None and b"Unlock" in source.text(d)]
             if not defers:
                 continue

@@ -8,11 +8,11 @@ from tree_sitter import Node
 
 from gofix_defer.codemods.blocking import BlockingOperation, Kind, channel_predicate, classify
 from gofix_defer.codemods.cancel_rewrite import build_cancel_fix, cancel_names, releases_a_lock
-from gofix_defer.codemods.nodeindex import outermost_functions
+from gofix_defer.codemods.nodeindex import descendants_of_types, outermost_functions
 from gofix_defer.codemods.model import Applicability, Diagnostic, Rule
 from gofix_defer.codemods.scope import FunctionScopes
 from gofix_defer.codemods.source import SourceFile
-from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, called_func_literal, is_inside, unparen, walk, walk_no_funcs
+from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, called_func_literal, is_inside, unparen, walk_no_funcs
 
 
 class DeferredGoroutineNoCancel(Rule):
@@ -105,7 +105,7 @@ class DeferredGoroutineNoCancel(Rule):
         # enclosing function: two fixes in one function must not both declare `ctx`.
         taken = cancel_names(source, self.name)
         for function in outermost_functions(source):
-            defers = [n for n in walk(function) if n.type == "defer_statement" and called_func_literal(n) is not None]
+            defers = [n for n in descendants_of_types(source, function, ("defer_statement",)) if called_func_literal(n) is not None]
             if not any(_go_literals(called_func_literal(d)) for d in defers):
                 continue
             scopes = FunctionScopes(source.data, function)

@@ -10,6 +10,7 @@ from typing import Iterable, Iterator
 from tree_sitter import Node
 
 from gofix_defer.codemods.insertion import insert_after, insert_before, starts_line
+from gofix_defer.codemods.nodeindex import nodes_of_types, own_descendants
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.source import SourceFile
 from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, next_statement, previous_statement, statements, unparen, walk, walk_no_funcs
@@ -105,13 +106,13 @@ class DeferredUnblock(Rule):
     triggers = (b"Unlock()",)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
-        for function in walk(source.root):
-            if function.type not in FUNCTION_TYPES or function.child_by_field_name("body") is None:
+        for function in nodes_of_types(source, FUNCTION_TYPES):
+            # A cheap byte test first: most functions release no lock.
+            if function.child_by_field_name("body") is None or b"Unlock()" not in source.text(function):
                 continue
-            for block in walk_no_funcs(function.child_by_field_name("body")):
-                if block.type == "block":
-                    for pair in _pairs(source, block):
-                        yield from self._check_pair(source, function, pair)
+            for block in own_descendants(source, function.child_by_field_name("body"), ("block",)):
+                for pair in _pairs(source, block):
+                    yield from self._check_pair(source, function, pair)
 
     def _check_pair(self, source: SourceFile, function: Node, pair: _Pair) -> Iterator[Diagnostic]:
         between = _statements_between(pair)

@@ -8,7 +8,7 @@ from typing import Iterable, Iterator
 from tree_sitter import Node
 
 from gofix_defer.codemods.imports import imported_name
-from gofix_defer.codemods.nodeindex import nodes_of_types
+from gofix_defer.codemods.nodeindex import descendants_of_types, nodes_of_types
 from gofix_defer.codemods.funclit import add_parameters
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.scope import Declaration, FunctionScopes, fresh_name, identifiers
@@ -137,7 +137,7 @@ class RequestEscape(Rule):
         writer_type, request_type = http + b".ResponseWriter", b"*" + http + b".Request"
         scopes_by_root: dict[tuple[int, int], FunctionScopes] = {}
         for function in nodes_of_types(source, FUNCTION_TYPES):
-            if not _has_go_statement(function):
+            if not descendants_of_types(source, function, ("go_statement",)):
                 continue
             root = _outermost_function(function)
             key = (root.start_byte, root.end_byte)
@@ -214,10 +214,6 @@ def _handed_over_message(source: SourceFile, uses: list[Node]) -> str:
 
 
 # -- finding handlers ---------------------------------------------------------
-def _has_go_statement(function: Node) -> bool:
-    return any(n.type == "go_statement" for n in walk(function))
-
-
 def _outermost_function(function: Node) -> Node:
     outer = function
     for parent in ancestors(function):

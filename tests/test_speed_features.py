@@ -379,6 +379,19 @@ def test_node_index_finds_what_a_walk_finds(types: tuple[str, ...]) -> None:
         assert descendants_of_types(source, function, types) == [n for n in walk(function) if n.type in types]
 
 
+@pytest.mark.parametrize("types", [("block",), ("defer_statement",), ("go_statement", "return_statement")])
+def test_own_descendants_find_what_a_walk_outside_nested_literals_finds(types: tuple[str, ...]) -> None:
+    from gofix_defer.codemods.nodeindex import nodes_of_types, own_descendants
+    from gofix_defer.codemods.source import SourceFile
+    from gofix_defer.codemods.tree import walk_no_funcs
+
+    source = SourceFile("x.go", INDEX_SOURCE, (1, 22))
+    for function in nodes_of_types(source, ("function_declaration", "method_declaration", "func_literal")):
+        body = function.child_by_field_name("body")
+        # The body itself counts when it is of the type (a block): rules walk blocks from it.
+        assert own_descendants(source, body, types) == [n for n in walk_no_funcs(body) if n.type in types]
+
+
 # -- the progress bar ------------------------------------------------------------
 
 
