@@ -17,6 +17,7 @@ class SourceFile:
     go_version: tuple[int, int]
     tree: tree_sitter.Tree = field(init=False, repr=False)
     _line_starts: list[int] = field(init=False, repr=False)
+    _scopes: dict = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.tree = parsing.parse(self.data)
@@ -27,6 +28,16 @@ class SourceFile:
             starts.append(pos + 1)
             pos = find(b"\n", pos + 1)
         self._line_starts = starts
+
+    def scopes(self, function: tree_sitter.Node):
+        """The FunctionScopes of ``function``, built once per file and shared by every rule."""
+        from .scope import FunctionScopes
+
+        key = (function.start_byte, function.end_byte, function.type)
+        found = self._scopes.get(key)
+        if found is None:
+            found = self._scopes[key] = FunctionScopes(self.data, function)
+        return found
 
     @property
     def root(self) -> tree_sitter.Node:

@@ -100,7 +100,7 @@ class AsyncUnlock(Rule):
             defers = [d for d in defers if called_func_literal(d) is not None and b"Unlock" in source.text(d)]
             if not defers:
                 continue
-            scopes = FunctionScopes(source.data, function)
+            scopes = source.scopes(function)
             for statement in defers:
                 yield from self._check_defer(source, scopes, function, statement)
 

@@ -118,7 +118,7 @@ class DeferInLoop(Rule):
                 continue
             key = (function.start_byte, function.end_byte)
             if key not in scopes_by_function:
-                scopes_by_function[key] = FunctionScopes(source.data, function)
+                scopes_by_function[key] = source.scopes(function)
             scopes = scopes_by_function[key]
             if _runs_once_or_on_purpose(source, scopes, node, loop, body):
                 continue

@@ -86,7 +86,7 @@ class DeferLockTypo(Rule):
                 continue
             key = (function.start_byte, function.end_byte)
             if key not in scopes_of:
-                scopes_of[key] = FunctionScopes(source.data, function)
+                scopes_of[key] = source.scopes(function)
             yield from self._check_defer(source, scopes_of[key], statement, deferred)
 
     def _check_defer(self, source: SourceFile, scopes: FunctionScopes, statement: Node, deferred: tuple) -> Iterator[Diagnostic]:

@@ -149,7 +149,7 @@ def deferrable_closes(source: SourceFile, function: Node) -> list[DeferrableClos
         return []
     returns = [n for n in own_nodes if n.type == "return_statement"]
     defers = [n for n in own_nodes if n.type == "defer_statement"]
-    scopes = FunctionScopes(source.data, function)
+    scopes = source.scopes(function)
     is_channel = channel_predicate(source, scopes)
     found = []
     for close_statement in closes:

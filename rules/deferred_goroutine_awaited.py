@@ -131,7 +131,7 @@ class DeferredGoroutineAwaited(Rule):
                 key = (function.start_byte, function.end_byte)
                 by_function.setdefault(key, (function, []))[1].append(_Goroutine(statement, deferred, go_statement, literal))
         for function, goroutines in by_function.values():
-            scopes = FunctionScopes(source.data, function)
+            scopes = source.scopes(function)
             for goroutine in goroutines:
                 finding = _waitgroup_finding(source, scopes, function, goroutine, goroutines) or _channel_finding(
                     source, scopes, function, goroutine, goroutines

@@ -108,7 +108,7 @@ class DeferredGoroutineNoCancel(Rule):
             defers = [n for n in descendants_of_types(source, function, ("defer_statement",)) if called_func_literal(n) is not None]
             if not any(_go_literals(called_func_literal(d)) for d in defers):
                 continue
-            scopes = FunctionScopes(source.data, function)
+            scopes = source.scopes(function)
             is_channel = channel_predicate(source, scopes)
             for statement in defers:
                 yield from self._check_defer(source, scopes, is_channel, statement, taken)

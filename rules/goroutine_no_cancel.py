@@ -131,7 +131,7 @@ class GoroutineNoCancel(Rule):
             if any(n.type == "goto_statement" for n in nodes):
                 continue  # jumps defeat the textual path reasoning below
             returns = [n for n in nodes if n.type == "return_statement"]
-            scopes = FunctionScopes(source.data, function)
+            scopes = source.scopes(function)
             is_channel = channel_predicate(source, scopes)
             for go_statement in go_statements:
                 yield from self._check_go(source, function, scopes, is_channel, go_statement, returns, taken)

@@ -86,7 +86,7 @@ class LoopVarCapture(Rule):
             candidates = [s for s in descendants_of_types(source, function, _GO_AND_DEFER) if _enclosing_loops(s)]
             if not candidates:
                 continue
-            scopes = FunctionScopes(source.data, function)
+            scopes = source.scopes(function)
             types = TypeInference(source, scopes)
             for statement in candidates:
                 yield from self._check_statement(source, scopes, types, statement)

@@ -108,7 +108,7 @@ class QueryWithoutContext(Rule):
             goroutines = [n for n in walk(function) if n.type == "go_statement" and called_func_literal(n) is not None]
             if not goroutines:
                 continue
-            scopes = FunctionScopes(source.data, function)
+            scopes = source.scopes(function)
             seen: set[tuple[int, int]] = set()
             for statement in goroutines:
                 literal = called_func_literal(statement)

@@ -82,7 +82,7 @@ class RelockBeforeReturn(Rule):
                 continue
             key = (function.start_byte, function.end_byte)
             if key not in scopes_of:
-                scopes_of[key] = FunctionScopes(source.data, function)
+                scopes_of[key] = source.scopes(function)
             yield from self._check(source, scopes_of[key], function, previous, second)
 
     def _check(self, source: SourceFile, scopes: FunctionScopes, function: Node, statement: Node, second: tuple) -> Iterator[Diagnostic]:

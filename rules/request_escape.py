@@ -142,7 +142,7 @@ class RequestEscape(Rule):
             root = _outermost_function(function)
             key = (root.start_byte, root.end_byte)
             if key not in scopes_by_root:
-                scopes_by_root[key] = FunctionScopes(source.data, root)
+                scopes_by_root[key] = source.scopes(root)
             handler = _handler(source, scopes_by_root[key], function, writer_type, request_type)
             if handler is None:
                 continue

@@ -104,7 +104,7 @@ class UnbufferedResultChannel(Rule):
             for make in walk_no_funcs(function.child_by_field_name("body")):
                 if make.type != "call_expression" or not _is_unbuffered_make(source, make):
                     continue
-                scopes = scopes or FunctionScopes(source.data, function)
+                scopes = scopes or source.scopes(function)
                 channel = _channel_declared_by(scopes, function, make)
                 if channel is None:
                     continue
@@ -246,7 +246,7 @@ def _sends_per_run(source: SourceFile, literal: Node, refs: list[Node]) -> tuple
     parameter = _parameter_at(callee, index)
     if parameter is None:
         return None
-    scopes = FunctionScopes(source.data, callee)
+    scopes = source.scopes(callee)
     decl = scopes.resolve(parameter)
     if decl is None or decl.kind != "param":
         return None

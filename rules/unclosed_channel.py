@@ -85,7 +85,7 @@ class UnclosedChannel(Rule):
             made = _channel_declarations(source, function)
             if not made:
                 continue
-            scopes = FunctionScopes(source.data, function)
+            scopes = source.scopes(function)
             for declaration_ident in made:
                 decl = _declaration_of(scopes, declaration_ident)
                 if decl is not None:

@@ -101,7 +101,7 @@ class UnstoppedWorker(Rule):
     def _check_function(self, source: SourceFile, workers: dict[bytes, _WorkerType], function: Node) -> Iterator[Diagnostic]:
         if b".Start(" not in source.text(function):
             return
-        scopes = FunctionScopes(source.data, function)
+        scopes = source.scopes(function)
         for decl in scopes.declarations():
             if enclosing_function(decl.statement) != function:
                 continue

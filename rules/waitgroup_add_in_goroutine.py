@@ -132,7 +132,7 @@ class WaitGroupAddInGoroutine(Rule):
             outermost = _outermost_function(go_statement)
             key = (outermost.start_byte, outermost.end_byte)
             if key not in scopes_of:
-                scopes_of[key] = FunctionScopes(source.data, outermost)
+                scopes_of[key] = source.scopes(outermost)
             finding = _find(source, scopes_of[key], function, go_statement, goroutine)
             if finding is not None:
                 yield self._report(source, scopes_of[key], finding)
