@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 
@@ -43,6 +44,12 @@ def go_env() -> dict[str, str]:
         GOWORK="off",
     )
     env.pop("GOROOT", None)
+    # The go command needs a build cache and a GOPATH; both default under
+    # $HOME, which a CI runner may not set.
+    if not env.get("HOME"):
+        scratch = os.path.join(tempfile.gettempdir(), "gofix-defer-go")
+        env.setdefault("GOCACHE", os.path.join(scratch, "cache"))
+        env.setdefault("GOPATH", os.path.join(scratch, "path"))
     env["PATH"] = f"{go_bin_dir()}{os.pathsep}{env.get('PATH', '')}"
     return env
 
