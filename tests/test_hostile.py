@@ -205,3 +205,23 @@ def test_a_worker_that_dies_becomes_an_error_not_a_crash(tmp_path):
     assert [r.path for r in results] == paths  # every file accounted for, in order
     boom = next(r for r in results if r.path.endswith("boom.go"))
     assert boom.errors and "worker process checking it died" in boom.errors[0]
+
+
+def test_file_edited_between_read_and_write_is_reported_not_overwritten(tmp_path, monkeypatch):
+    from gofix_defer.codemods import cli
+
+    module(tmp_path, files={"a.go": LEAKY, "b.go": LEAKY})
+    real_run = cli.run
+
+    def run_then_edit(*args, **kwargs):
+        for result in real_run(*args, **kwargs):
+            if result.path.endswith("a.go"):  # someone saves the file meanwhile
+                (tmp_path / "a.go").write_text(LEAKY + "\n// edited\n")
+            yield result
+
+    monkeypatch.setattr(cli, "run", run_then_edit)
+    result = invoke(".", "--write", "--no-cache", cwd=tmp_path)
+    assert result.exit_code == 2
+    assert "a.go: changed on disk since it was read; not overwritten" in result.stderr
+    assert (tmp_path / "a.go").read_text() == LEAKY + "\n// edited\n"
+    assert (tmp_path / "b.go").read_text() == FIXED
