@@ -50,7 +50,7 @@ from tree_sitter import Node
 from .imports import imported_name
 from .scope import FunctionScopes
 from .source import SourceFile
-from .tree import FUNCTION_TYPES, ancestors, unparen, walk_no_funcs
+from .tree import FUNCTION_TYPES, ancestors, selector_call, unparen, walk_no_funcs
 from .typeinfer import TypeInference
 
 
@@ -111,37 +111,17 @@ def is_done_receive(source: SourceFile, node: Node) -> bool:
 
 
 def _is_method_call(source: SourceFile, node: Node | None, method: bytes) -> bool:
-    if node is None:
-        return False
-    node = unparen(node)
-    if node.type != "call_expression":
-        return False
-    function = node.child_by_field_name("function")
-    if function is None or function.type != "selector_expression":
-        return False
-    field_node = function.child_by_field_name("field")
-    return field_node is not None and source.text(field_node) == method
+    parts = selector_call(node)
+    return parts is not None and source.text(parts[1]) == method
 
 
 def _package_call(source: SourceFile, node: Node | None, package: bytes | None, names: tuple[bytes, ...]) -> bool:
     """``package.Name(…)`` for one of ``names`` (``package`` is the file's import name)."""
-    if node is None or package is None:
+    parts = selector_call(node) if package is not None else None
+    if parts is None:
         return False
-    node = unparen(node)
-    if node.type != "call_expression":
-        return False
-    function = node.child_by_field_name("function")
-    if function is None or function.type != "selector_expression":
-        return False
-    operand = function.child_by_field_name("operand")
-    field_node = function.child_by_field_name("field")
-    return (
-        operand is not None
-        and operand.type == "identifier"
-        and source.text(operand) == package
-        and field_node is not None
-        and source.text(field_node) in names
-    )
+    operand, field_node, _ = parts
+    return operand.type == "identifier" and source.text(operand) == package and source.text(field_node) in names
 
 
 def _in_statement_list(statement: Node) -> bool:

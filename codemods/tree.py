@@ -132,3 +132,21 @@ def previous_statement(statement: Node) -> Node | None:
         return None
     index = items.index(statement)
     return items[index - 1] if index > 0 else None
+
+
+def selector_call(node: Node | None) -> tuple[Node, Node, Node] | None:
+    """For a call `operand.field(args)` (parentheses around it allowed):
+    (operand, field, call). None for any other node."""
+    if node is None:
+        return None
+    node = unparen(node)
+    if node.type != "call_expression":
+        return None
+    function = node.child_by_field_name("function")
+    if function is None or function.type != "selector_expression":
+        return None
+    operand = function.child_by_field_name("operand")
+    field = function.child_by_field_name("field")
+    if operand is None or field is None:
+        return None
+    return operand, field, node

@@ -11,7 +11,7 @@ from gofix_defer.codemods.nodeindex import outermost_functions
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.scope import Declaration, FunctionScopes
 from gofix_defer.codemods.source import SourceFile
-from gofix_defer.codemods.tree import called_func_literal, expression_list_items, is_inside, unparen, walk
+from gofix_defer.codemods.tree import called_func_literal, expression_list_items, is_inside, selector_call, unparen, walk
 
 # The methods this rule rewrites, and their context-taking variants. The
 # same names exist on *sql.DB, *sql.Tx and *sql.Stmt (and *sql.Conn has only
@@ -208,16 +208,10 @@ def _is_sql_value(source: SourceFile, scopes: FunctionScopes, names: _Names, nod
 
 
 def _returns_sql_value(source: SourceFile, scopes: FunctionScopes, names: _Names, value: Node, depth: int) -> bool:
-    value = unparen(value)
-    if value.type != "call_expression":
+    parts = selector_call(value)
+    if parts is None:
         return False
-    function = value.child_by_field_name("function")
-    if function is None or function.type != "selector_expression":
-        return False
-    operand = function.child_by_field_name("operand")
-    field = function.child_by_field_name("field")
-    if operand is None or field is None:
-        return False
+    operand, field, _ = parts
     if source.text(operand) == names.sql and scopes.resolve(operand) is None:
         return source.text(field) in (b"Open", b"OpenDB")
     return source.text(field) in _SQL_RESULTS and _is_sql_value(source, scopes, names, operand, depth)
@@ -277,16 +271,10 @@ def _is_context(source: SourceFile, scopes: FunctionScopes, names: _Names, decl:
     value, index = _initialiser(decl)
     if value is None or index != 0:
         return False
-    value = unparen(value)
-    if value.type != "call_expression":
+    parts = selector_call(value)
+    if parts is None or parts[0].type != "identifier":
         return False
-    function = value.child_by_field_name("function")
-    if function is None or function.type != "selector_expression":
-        return False
-    operand = function.child_by_field_name("operand")
-    field = function.child_by_field_name("field")
-    if operand is None or field is None or operand.type != "identifier":
-        return False
+    operand, field, _ = parts
     if names.context is not None and source.text(operand) == names.context and scopes.resolve(operand) is None:
         return source.text(field) in _CONTEXT_CONSTRUCTORS
     if source.text(field) == b"Context" and names.http is not None:

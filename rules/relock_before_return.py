@@ -10,7 +10,7 @@ from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.nodeindex import nodes_of_types
 from gofix_defer.codemods.scope import FunctionScopes, same_variable
 from gofix_defer.codemods.source import SourceFile
-from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, unparen, walk
+from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, selector_call, unparen, walk
 
 # Nodes that may stand between the two Lock calls without casting doubt on
 # the typo must not release the lock or jump: no calls (other than len/cap),
@@ -111,16 +111,12 @@ def _lock_call(source: SourceFile, statement: Node | None) -> tuple[Node, Node] 
     """(operand, field) for a statement `operand.Lock()`, else None."""
     if statement is None or statement.type != "expression_statement" or statement.named_child_count != 1:
         return None
-    call = unparen(statement.named_children[0])
-    if call.type != "call_expression":
+    parts = selector_call(statement.named_children[0])
+    if parts is None:
         return None
-    function = call.child_by_field_name("function")
+    operand, field, call = parts
     arguments = call.child_by_field_name("arguments")
-    if function is None or function.type != "selector_expression" or arguments is None or arguments.named_child_count:
-        return None
-    field = function.child_by_field_name("field")
-    operand = function.child_by_field_name("operand")
-    if field is None or operand is None or source.text(field) != b"Lock":
+    if arguments is None or arguments.named_child_count or source.text(field) != b"Lock":
         return None
     return operand, field
 
