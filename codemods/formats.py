@@ -14,7 +14,6 @@ With --write it is the fixed file, and the diagnostics are what is left.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import json
 import re
@@ -23,6 +22,7 @@ from typing import Callable, Iterable, Sequence
 
 from . import __version__
 from .engine import INTERNAL_ERROR, SYNTAX_ERROR
+from .lines import LineIndex
 from .model import Diagnostic, Edit, FileResult, Rule
 
 TOOL_NAME = "gofix-defer"
@@ -34,30 +34,6 @@ ENGINE_RULES = {
     SYNTAX_ERROR: "The file does not parse as Go; it is reported and never changed.",
     INTERNAL_ERROR: "A rule crashed on this file; the other rules still ran.",
 }
-
-
-class LineIndex:
-    """1-based line and column positions of byte offsets in one file's bytes."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.starts = [0] + [m.end() for m in re.finditer(b"\n", data)]
-
-    def line_col(self, offset: int) -> tuple[int, int]:
-        """Line and byte column (1-based, as the go tool and reviewdog count)."""
-        index = bisect.bisect_right(self.starts, offset) - 1
-        return index + 1, offset - self.starts[index] + 1
-
-    def char_col(self, offset: int) -> int:
-        """1-based column in Unicode code points (SARIF's unicodeCodePoints)."""
-        line, _ = self.line_col(offset)
-        prefix = self.data[self.starts[line - 1] : offset]
-        return len(prefix.decode("utf-8", "replace")) + 1
-
-    def line_text(self, line: int) -> bytes:
-        start = self.starts[line - 1]
-        end = self.data.find(b"\n", start)
-        return self.data[start : len(self.data) if end == -1 else end].rstrip(b"\r")
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass, field
 
 import tree_sitter
 
 from . import parsing
+from .lines import LineIndex
 
 
 @dataclass
@@ -16,18 +16,12 @@ class SourceFile:
     data: bytes
     go_version: tuple[int, int]
     tree: tree_sitter.Tree = field(init=False, repr=False)
-    _line_starts: list[int] = field(init=False, repr=False)
+    lines: LineIndex = field(init=False, repr=False)
     _scopes: dict = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.tree = parsing.parse(self.data)
-        starts = [0]
-        find = self.data.find
-        pos = find(b"\n")
-        while pos != -1:
-            starts.append(pos + 1)
-            pos = find(b"\n", pos + 1)
-        self._line_starts = starts
+        self.lines = LineIndex(self.data)
 
     def scopes(self, function: tree_sitter.Node):
         """The FunctionScopes of ``function``, built once per file and shared by every rule."""
@@ -54,27 +48,14 @@ class SourceFile:
 
     def line_col(self, offset: int) -> tuple[int, int]:
         """1-based line and 1-based byte column of ``offset`` (as the go tool reports)."""
-        index = bisect.bisect_right(self._line_starts, offset) - 1
-        return index + 1, offset - self._line_starts[index] + 1
+        return self.lines.line_col(offset)
 
     def line_start(self, offset: int) -> int:
-        index = bisect.bisect_right(self._line_starts, offset) - 1
-        return self._line_starts[index]
+        return self.lines.line_start(offset)
 
     def line_end(self, offset: int) -> int:
         """Offset of the newline ending the line holding ``offset`` (or EOF)."""
-        end = self.data.find(b"\n", offset)
-        return len(self.data) if end == -1 else end
-
-    def line_of(self, line: int) -> bytes:
-        """The bytes of 1-based ``line`` without its line ending."""
-        start = self._line_starts[line - 1]
-        end = self.line_end(start)
-        return self.data[start:end].rstrip(b"\r")
-
-    @property
-    def line_count(self) -> int:
-        return len(self._line_starts)
+        return self.lines.line_end(offset)
 
     def indentation(self, offset: int) -> bytes:
         """The leading whitespace of the line holding ``offset``."""

@@ -1,0 +1,45 @@
+"""Line and column positions of byte offsets in one file's bytes.
+
+Shared by SourceFile (rules, text output) and the machine output formats,
+which index the fixed file's bytes without parsing them.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+
+class LineIndex:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        starts = [0]
+        find = data.find
+        position = find(b"\n")
+        while position != -1:
+            starts.append(position + 1)
+            position = find(b"\n", position + 1)
+        self.starts = starts
+
+    def line_col(self, offset: int) -> tuple[int, int]:
+        """1-based line and 1-based byte column (as the go tool and reviewdog count)."""
+        index = bisect.bisect_right(self.starts, offset) - 1
+        return index + 1, offset - self.starts[index] + 1
+
+    def char_col(self, offset: int) -> int:
+        """1-based column in Unicode code points (SARIF's unicodeCodePoints)."""
+        line, _ = self.line_col(offset)
+        prefix = self.data[self.starts[line - 1] : offset]
+        return len(prefix.decode("utf-8", "replace")) + 1
+
+    def line_start(self, offset: int) -> int:
+        return self.starts[bisect.bisect_right(self.starts, offset) - 1]
+
+    def line_end(self, offset: int) -> int:
+        """Offset of the newline ending the line holding ``offset`` (or EOF)."""
+        end = self.data.find(b"\n", offset)
+        return len(self.data) if end == -1 else end
+
+    def line_text(self, line: int) -> bytes:
+        """The bytes of 1-based ``line`` without its line ending."""
+        start = self.starts[line - 1]
+        return self.data[start : self.line_end(start)].rstrip(b"\r")
