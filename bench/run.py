@@ -44,7 +44,7 @@ import time
 import psutil
 
 PATTERN = "defer func() { $$$ }()"
-GOFIX = [sys.executable, "-c", "from gofix_defer.codemods.cli import main; main()"]
+GOFIX = [sys.executable, "-c", "from gofix_defer.codemods.cli.check import main; main()"]
 TARGETS = (
     ("all rules, cold", 0.25),
     ("all rules, warm", 0.05),
@@ -125,7 +125,7 @@ def main() -> None:
 
 
 def report(args: argparse.Namespace, work: str) -> None:
-    from gofix_defer.codemods.discovery import discover
+    from gofix_defer.codemods.run.discovery import discover
     from gofix_defer.rules import ALL_RULES
 
     root = os.path.abspath(args.root or go_root_src())

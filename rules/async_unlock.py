@@ -7,14 +7,14 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.import_removal import remove_import_if_unused
-from gofix_defer.codemods.imports import imported_name
-from gofix_defer.codemods.insertion import ends_line, insert_before, starts_line
-from gofix_defer.codemods.nodeindex import nodes_of_types, own_descendants
+from gofix_defer.codemods.edits.import_removal import remove_import_if_unused
+from gofix_defer.codemods.edits.imports import imported_name
+from gofix_defer.codemods.edits.insertion import ends_line, insert_before, starts_line
+from gofix_defer.codemods.analysis.nodeindex import nodes_of_types, own_descendants
 from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
-from gofix_defer.codemods.scope import FunctionScopes, root_identifier, same_variable
-from gofix_defer.codemods.source import SourceFile
-from gofix_defer.codemods.tree import (
+from gofix_defer.codemods.analysis.scope import FunctionScopes, root_identifier, same_variable
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.analysis.tree import (
     FUNCTION_TYPES,
     called_func_literal,
     deferred_or_go_call,

@@ -6,11 +6,11 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.nodeindex import nodes_of_types
+from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
-from gofix_defer.codemods.scope import FunctionScopes, identifiers
-from gofix_defer.codemods.source import SourceFile
-from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, expression_list_items, is_inside, statements, unparen, walk_no_funcs
+from gofix_defer.codemods.analysis.scope import FunctionScopes, identifiers
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, ancestors, expression_list_items, is_inside, statements, unparen, walk_no_funcs
 
 # Statements an unlabelled `break` can leave, and those a `continue` can resume.
 _BREAKABLE = frozenset({"for_statement", "expression_switch_statement", "type_switch_statement", "select_statement"})

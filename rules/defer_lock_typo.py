@@ -7,10 +7,10 @@ from typing import Iterable, Iterator
 from tree_sitter import Node
 
 from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
-from gofix_defer.codemods.nodeindex import nodes_of_types
-from gofix_defer.codemods.scope import FunctionScopes, same_variable
-from gofix_defer.codemods.source import SourceFile
-from gofix_defer.codemods.tree import deferred_or_go_call, enclosing_function, statements, unparen, walk
+from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
+from gofix_defer.codemods.analysis.scope import FunctionScopes, same_variable
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.analysis.tree import deferred_or_go_call, enclosing_function, statements, unparen, walk
 
 # The release each acquire method pairs with.
 _RELEASE_OF = {b"Lock": b"Unlock", b"RLock": b"RUnlock"}

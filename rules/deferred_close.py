@@ -8,13 +8,13 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.blocking import Kind, channel_predicate, classify
-from gofix_defer.codemods.insertion import ends_line, insert_after, starts_line
+from gofix_defer.codemods.analysis.blocking import Kind, channel_predicate, classify
+from gofix_defer.codemods.edits.insertion import ends_line, insert_after, starts_line
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
-from gofix_defer.codemods.nodeindex import nodes_of_types
-from gofix_defer.codemods.scope import Declaration, FunctionScopes
-from gofix_defer.codemods.source import SourceFile
-from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, called_func_literal, is_inside, statements, unparen, walk_no_funcs
+from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
+from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, ancestors, called_func_literal, is_inside, statements, unparen, walk_no_funcs
 
 # Return values whose evaluation cannot observe whether the channel is closed yet.
 _PURE_VALUES = frozenset({"identifier", "nil", "true", "false", "int_literal", "float_literal", "interpreted_string_literal", "raw_string_literal", "rune_literal"})

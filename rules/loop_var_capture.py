@@ -7,14 +7,14 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.funclit import add_parameters
-from gofix_defer.codemods.insertion import insert_before
-from gofix_defer.codemods.nodeindex import descendants_of_types, outermost_functions
+from gofix_defer.codemods.edits.parameters import add_parameters
+from gofix_defer.codemods.edits.insertion import insert_before
+from gofix_defer.codemods.analysis.nodeindex import descendants_of_types, outermost_functions
 from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, Rule
-from gofix_defer.codemods.scope import Declaration, FunctionScopes, identifiers
-from gofix_defer.codemods.source import SourceFile
-from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, called_func_literal, is_inside, unparen, walk
-from gofix_defer.codemods.typeinfer import TypeInference
+from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, identifiers
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, ancestors, called_func_literal, is_inside, unparen, walk
+from gofix_defer.codemods.analysis.typeinfer import TypeInference
 
 # Expression parents through which a use of `v` still means "v itself"
 # (v.f, v[i], v[a:b], (v)) when deciding whether a statement writes v.

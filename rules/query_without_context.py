@@ -6,12 +6,12 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.imports import imported_name
-from gofix_defer.codemods.nodeindex import outermost_functions
+from gofix_defer.codemods.edits.imports import imported_name
+from gofix_defer.codemods.analysis.nodeindex import outermost_functions
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
-from gofix_defer.codemods.scope import Declaration, FunctionScopes
-from gofix_defer.codemods.source import SourceFile
-from gofix_defer.codemods.tree import called_func_literal, expression_list_items, is_inside, selector_call, unparen, walk
+from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.analysis.tree import called_func_literal, expression_list_items, is_inside, selector_call, unparen, walk
 
 # The methods this rule rewrites, and their context-taking variants. The
 # same names exist on *sql.DB, *sql.Tx and *sql.Stmt (and *sql.Conn has only

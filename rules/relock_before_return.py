@@ -7,10 +7,10 @@ from typing import Iterable, Iterator
 from tree_sitter import Node
 
 from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
-from gofix_defer.codemods.nodeindex import nodes_of_types
-from gofix_defer.codemods.scope import FunctionScopes, same_variable
-from gofix_defer.codemods.source import SourceFile
-from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, selector_call, unparen, walk
+from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
+from gofix_defer.codemods.analysis.scope import FunctionScopes, same_variable
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, ancestors, selector_call, unparen, walk
 
 # Nodes that may stand between the two Lock calls without casting doubt on
 # the typo must not release the lock or jump: no calls (other than len/cap),

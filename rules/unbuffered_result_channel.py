@@ -8,12 +8,12 @@ from typing import Iterable
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.nodeindex import nodes_of_types
+from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
-from gofix_defer.codemods.scope import Declaration, FunctionScopes, identifiers
-from gofix_defer.codemods.source import SourceFile
-from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, called_func_literal, enclosing_function, is_inside, statements, unparen, walk, walk_no_funcs
-from gofix_defer.codemods.typeinfer import TypeInference
+from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, identifiers
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, ancestors, called_func_literal, enclosing_function, is_inside, statements, unparen, walk, walk_no_funcs
+from gofix_defer.codemods.analysis.typeinfer import TypeInference
 
 # Statements whose branches are alternatives: two nodes whose nearest common
 # ancestor is one of these lie on different paths.

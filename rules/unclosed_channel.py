@@ -7,13 +7,13 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.blocking import break_target, is_done_receive, loop_exits
-from gofix_defer.codemods.insertion import insert_after, insert_before, starts_line
-from gofix_defer.codemods.nodeindex import nodes_of_types
+from gofix_defer.codemods.analysis.blocking import break_target, is_done_receive, loop_exits
+from gofix_defer.codemods.edits.insertion import insert_after, insert_before, starts_line
+from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.model import Diagnostic, Fix, Rule
-from gofix_defer.codemods.scope import Declaration, FunctionScopes
-from gofix_defer.codemods.source import SourceFile
-from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, expression_list_items, statements, unparen, walk_no_funcs
+from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, ancestors, expression_list_items, statements, unparen, walk_no_funcs
 
 
 class UnclosedChannel(Rule):

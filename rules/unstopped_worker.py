@@ -8,12 +8,12 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.insertion import insert_after
-from gofix_defer.codemods.nodeindex import nodes_of_types
+from gofix_defer.codemods.edits.insertion import insert_after
+from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, Rule
-from gofix_defer.codemods.scope import Declaration, FunctionScopes
-from gofix_defer.codemods.source import SourceFile
-from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, called_func_literal, deferred_or_go_call, enclosing_function, statements, unparen, walk
+from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, ancestors, called_func_literal, deferred_or_go_call, enclosing_function, statements, unparen, walk
 
 _STOP_NAMES = (b"Stop", b"Close")
 

@@ -7,12 +7,12 @@ from typing import Iterable
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.insertion import ends_line, insert_before, starts_line
+from gofix_defer.codemods.edits.insertion import ends_line, insert_before, starts_line
 from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
-from gofix_defer.codemods.nodeindex import nodes_of_types
-from gofix_defer.codemods.scope import FunctionScopes, identifiers, root_identifier, same_variable
-from gofix_defer.codemods.source import SourceFile
-from gofix_defer.codemods.tree import FUNCTION_TYPES, ancestors, called_func_literal, enclosing_function, is_inside, statements, unparen, walk, walk_no_funcs
+from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
+from gofix_defer.codemods.analysis.scope import FunctionScopes, identifiers, root_identifier, same_variable
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, ancestors, called_func_literal, enclosing_function, is_inside, statements, unparen, walk, walk_no_funcs
 
 # Expression nodes an Add argument may be built from and still be evaluated
 # just as well before the `go` statement: no calls except len/cap.

@@ -148,7 +148,7 @@ def _top_level_owners(path: Path, bugs: list[Bug]) -> tuple[list[int], list[str 
     workerLifecycle, worker, worker.Start and worker.Stop all belong to
     MethodContractViolation). Returns line starts and owners, for bisecting.
     """
-    from gofix_defer.codemods.parsing import parse
+    from gofix_defer.codemods.analysis.grammar import parse
 
     data = path.read_bytes()
     root = parse(data).root_node

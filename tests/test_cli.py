@@ -14,9 +14,9 @@ import unidiff
 from typer.testing import CliRunner
 
 from gofix_defer.codemods.cli import app
-from gofix_defer.codemods.engine import Settings, process
+from gofix_defer.codemods.engine.process import Settings, process
 from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
-from gofix_defer.codemods.write import WriteError, write_atomically
+from gofix_defer.codemods.run.write import WriteError, write_atomically
 
 LEAKY = """package main
 
@@ -216,7 +216,7 @@ def test_colour_only_on_a_terminal():
 
     from rich.console import Console
 
-    from gofix_defer.codemods.report import format_diagnostic, styled_diagnostic
+    from gofix_defer.codemods.output.text import format_diagnostic, styled_diagnostic
 
     diagnostic = Diagnostic("loop-var-capture", 0, 1, "message", path="a.go", line=1, column=2)
     for tty, coloured in ((False, False), (True, True)):

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from gofix_defer.codemods.blocking import Kind, classify, loop_exits, unlabelled_breaks_of
-from gofix_defer.codemods.engine import Settings, process
+from gofix_defer.codemods.analysis.blocking import Kind, classify, loop_exits, unlabelled_breaks_of
+from gofix_defer.codemods.engine.process import Settings, process
 from gofix_defer.codemods.model import Applicability
-from gofix_defer.codemods.source import SourceFile
-from gofix_defer.codemods.tree import walk
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.analysis.tree import walk
 from gofix_defer.rules import by_name
 
 RULE = by_name("deferred-goroutine-no-cancel")
@@ -222,7 +222,7 @@ def test_goroutine_with_results_or_shared_line_gets_no_fix():
 
 def test_goroutine_that_releases_the_functions_lock_is_left_to_async_unlock():
     # Cancelling it would skip the unlock and hold the lock for ever.
-    from gofix_defer.codemods.engine import Settings, process
+    from gofix_defer.codemods.engine.process import Settings, process
     from gofix_defer.rules import by_name
 
     path = Path(__file__).resolve().parent.parent / "fixtures" / "async-unlock" / "sleep_then_unlock" / "main.go"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gofix_defer.codemods.engine import Settings, process
+from gofix_defer.codemods.engine.process import Settings, process
 from gofix_defer.rules import ALL_RULES, by_name
 
 from . import gotool

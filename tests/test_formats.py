@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gofix_defer.codemods.cli import app
-from gofix_defer.codemods.formats import doc_sections, github_annotation
+from gofix_defer.codemods.output.formats import doc_sections, github_annotation
 from gofix_defer.codemods.model import Applicability, Edit, Fix, Rule
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -130,8 +130,8 @@ def test_json_after_write_reports_what_is_left(with_test_rule, go_file):
 
 
 def test_failed_write_reports_the_file_as_it_stayed(with_test_rule, go_file, monkeypatch):
-    import gofix_defer.codemods.cli as cli
-    from gofix_defer.codemods.write import WriteError
+    import gofix_defer.codemods.cli.check as cli
+    from gofix_defer.codemods.run.write import WriteError
 
     def refuse(path, original, fixed):
         raise WriteError(f"{path}: changed since it was read; not written")

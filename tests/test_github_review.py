@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from typer.testing import CliRunner
 
-import gofix_defer.codemods.github.cli as review_cli
+import gofix_defer.codemods.cli.review as review_cli
+from gofix_defer.codemods.cli import app as cli_app
 import gofix_defer.rules as registry
 from gofix_defer.codemods.github.anchoring import fits, hunk_ranges_from_patch
 from gofix_defer.codemods.github.suggestions import Block, apply_blocks, change_blocks, fence_for
@@ -167,7 +168,7 @@ def run_review(fake: FakeGitHub, pr_repo: PullRequestRepo, tmp_path: Path, *args
            "GITHUB_EVENT_PATH": str(event_path) if event else ""}
     # Only the scenario's rule, so rules added later cannot change the counts.
     select = [] if "--select" in args else ["--select", pr_repo.scenario.rule]
-    result = CliRunner().invoke(review_cli.app, ["--repo-root", str(pr_repo.root), *select, *args], env=env)
+    result = CliRunner().invoke(cli_app, ["review", "--repo-root", str(pr_repo.root), *select, *args], env=env)
     assert TOKEN not in result.output and TOKEN not in (result.stderr or "")
     return result
 

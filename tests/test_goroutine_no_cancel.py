@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from gofix_defer.codemods.engine import Settings, process
+from gofix_defer.codemods.engine.process import Settings, process
 from gofix_defer.codemods.model import Applicability
 from gofix_defer.rules import by_name
 

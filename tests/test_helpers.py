@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from gofix_defer.codemods.goversion import GoVersionError, effective_go_version, go_mod_version, parse_go_version
-from gofix_defer.codemods.imports import add_import
-from gofix_defer.codemods.insertion import insert_after, insert_before
-from gofix_defer.codemods.merge import apply_edits
-from gofix_defer.codemods.scope import FunctionScopes, fresh_name, identifiers
-from gofix_defer.codemods.source import SourceFile
-from gofix_defer.codemods.suppress import Suppressions, is_generated
-from gofix_defer.codemods.tree import walk
+from gofix_defer.codemods.analysis.goversion import GoVersionError, effective_go_version, go_mod_version, parse_go_version
+from gofix_defer.codemods.edits.imports import add_import
+from gofix_defer.codemods.edits.insertion import insert_after, insert_before
+from gofix_defer.codemods.engine.merge import apply_edits
+from gofix_defer.codemods.analysis.scope import FunctionScopes, fresh_name, identifiers
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.engine.suppress import Suppressions, is_generated
+from gofix_defer.codemods.analysis.tree import walk
 
 
 def src(text: str) -> SourceFile:

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from gofix_defer.codemods import runner, write
-from gofix_defer.codemods.engine import Settings, process
+from gofix_defer.codemods.run import workers as runner
+from gofix_defer.codemods.run import write
+from gofix_defer.codemods.engine.process import Settings, process
 from gofix_defer.codemods.model import Rule
 from gofix_defer.rules import by_name
 
@@ -147,7 +148,7 @@ _WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from gofix_defer.codemods.write import write_atomically
+    from gofix_defer.codemods.run.write import write_atomically
     folder = Path(sys.argv[1])
     old, new = Path(sys.argv[2]).read_bytes(), Path(sys.argv[3]).read_bytes()
     print("ready", flush=True)
@@ -195,7 +196,7 @@ class _KillsItsProcess(Rule):
 
 
 def test_a_worker_that_dies_becomes_an_error_not_a_crash(tmp_path):
-    from gofix_defer.codemods.runner import run
+    from gofix_defer.codemods.run.workers import run
 
     for i in range(40):
         (tmp_path / f"f{i:02}.go").write_text("package p\n")
@@ -208,7 +209,7 @@ def test_a_worker_that_dies_becomes_an_error_not_a_crash(tmp_path):
 
 
 def test_file_edited_between_read_and_write_is_reported_not_overwritten(tmp_path, monkeypatch):
-    from gofix_defer.codemods import cli
+    from gofix_defer.codemods.cli import check as cli
 
     module(tmp_path, files={"a.go": LEAKY, "b.go": LEAKY})
     real_run = cli.run

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gofix_defer.codemods.merge import apply_edits, merge
+from gofix_defer.codemods.engine.merge import apply_edits, merge
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix
 
 DATA = b"0123456789abcdefghij"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gofix_defer.codemods.engine import Settings, process
+from gofix_defer.codemods.engine.process import Settings, process
 from gofix_defer.rules import by_name
 
 RULE = by_name("query-without-context")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gofix_defer.codemods.engine import Settings, process
+from gofix_defer.codemods.engine.process import Settings, process
 from gofix_defer.rules import by_name
 from gofix_defer.rules.request_escape import REQUEST_FIELDS
 

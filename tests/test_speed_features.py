@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from gofix_defer.codemods import cache as cache_module
-from gofix_defer.codemods import engine, parsing, runner
-from gofix_defer.codemods.cache import ResultCache, decode, encode, settings_fingerprint
-from gofix_defer.codemods.engine import Settings, process
+from gofix_defer.codemods.run import cache as cache_module
+from gofix_defer.codemods.engine import process as engine
+from gofix_defer.codemods.analysis import grammar as parsing
+from gofix_defer.codemods.run import workers as runner
+from gofix_defer.codemods.run.cache import ResultCache, decode, encode, settings_fingerprint
+from gofix_defer.codemods.engine.process import Settings, process
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, FileResult, Fix, Rule
 from gofix_defer.rules import ALL_RULES, by_name
 
@@ -180,7 +182,7 @@ def test_cache_misses_when_content_rules_version_or_settings_change(tmp_path: Pa
     again(Settings(rules=list(ALL_RULES), apply_fixes=True, go_version=(1, 20)))  # --go-version
     assert len(counter.calls) == 4
     (tmp_path / "go.mod").write_text("module example.com/m\n\ngo 1.19\n")  # go.mod's version (1.20 above was --go-version)
-    engine_version_cache = __import__("gofix_defer.codemods.goversion", fromlist=["_version_for_dir"])
+    engine_version_cache = __import__("gofix_defer.codemods.analysis.goversion", fromlist=["_version_for_dir"])
     engine_version_cache._version_for_dir.cache_clear()
     again(settings)
     assert len(counter.calls) == 5
@@ -367,9 +369,9 @@ func gopher(deferred, forward int) func() { return func() {} }
      ("for_statement",), ("goto_statement", "return_statement"), ("call_expression",)],
 )
 def test_node_index_finds_what_a_walk_finds(types: tuple[str, ...]) -> None:
-    from gofix_defer.codemods.nodeindex import descendants_of_types, nodes_of_types
-    from gofix_defer.codemods.source import SourceFile
-    from gofix_defer.codemods.tree import walk
+    from gofix_defer.codemods.analysis.nodeindex import descendants_of_types, nodes_of_types
+    from gofix_defer.codemods.analysis.source import SourceFile
+    from gofix_defer.codemods.analysis.tree import walk
 
     source = SourceFile("x.go", INDEX_SOURCE, (1, 22))
     expected = [n for n in walk(source.root) if n.type in types]
@@ -381,9 +383,9 @@ def test_node_index_finds_what_a_walk_finds(types: tuple[str, ...]) -> None:
 
 @pytest.mark.parametrize("types", [("block",), ("defer_statement",), ("go_statement", "return_statement")])
 def test_own_descendants_find_what_a_walk_outside_nested_literals_finds(types: tuple[str, ...]) -> None:
-    from gofix_defer.codemods.nodeindex import nodes_of_types, own_descendants
-    from gofix_defer.codemods.source import SourceFile
-    from gofix_defer.codemods.tree import walk_no_funcs
+    from gofix_defer.codemods.analysis.nodeindex import nodes_of_types, own_descendants
+    from gofix_defer.codemods.analysis.source import SourceFile
+    from gofix_defer.codemods.analysis.tree import walk_no_funcs
 
     source = SourceFile("x.go", INDEX_SOURCE, (1, 22))
     for function in nodes_of_types(source, ("function_declaration", "method_declaration", "func_literal")):
@@ -400,7 +402,7 @@ def test_progress_bar_only_on_a_terminal_for_long_runs_without_quiet() -> None:
 
     from rich.console import Console
 
-    from gofix_defer.codemods.progress import LONG_RUN_FILES, progress_bar, wanted
+    from gofix_defer.codemods.output.progress import LONG_RUN_FILES, progress_bar, wanted
 
     terminal = Console(file=io.StringIO(), force_terminal=True)
     pipe = Console(file=io.StringIO(), force_terminal=False)
@@ -419,7 +421,7 @@ def test_progress_bar_only_on_a_terminal_for_long_runs_without_quiet() -> None:
 
 
 def test_prefilter_agrees_with_rule_applies_to_and_honours_overrides() -> None:
-    from gofix_defer.codemods.engine import RawFile, applicable_rules
+    from gofix_defer.codemods.engine.process import RawFile, applicable_rules
 
     class Custom(Rule):
         name = "custom"

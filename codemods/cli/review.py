@@ -9,11 +9,9 @@ from typing import List, Optional
 
 import typer
 
-from .client import GitHubClient, RetryPolicy
-from .review import PullRequest, run_review
-
-app = typer.Typer(add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})
-
+from gofix_defer.codemods.github.client import GitHubClient, RetryPolicy
+from gofix_defer.codemods.github.review import PullRequest, run_review
+from gofix_defer.codemods.cli.options import select_rules, split_names
 
 def event_payload(path: str | None) -> dict:
     if not path:
@@ -36,7 +34,6 @@ def redacting_log(token: str | None):
     return log
 
 
-@app.command()
 def review(
     repository: Optional[str] = typer.Option(None, "--repo", help="owner/name (default: $GITHUB_REPOSITORY)."),
     pr_number: Optional[int] = typer.Option(None, "--pr", help="Pull request number (default: from $GITHUB_EVENT_PATH)."),
@@ -53,8 +50,6 @@ def review(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the review as JSON instead of posting it."),
 ) -> None:
     """Post gofix-defer's fixes on a pull request as one review with suggestions."""
-    from ..cli import _split, select_rules
-
     env = os.environ
     token = env.get(token_env) or None
     log = redacting_log(token)
@@ -73,7 +68,7 @@ def review(
         log(f"error: missing {', '.join(missing)}")
         raise typer.Exit(2)
     try:
-        rules = select_rules(_split(select), _split(ignore))
+        rules = select_rules(split_names(select), split_names(ignore))
     except typer.BadParameter as error:
         log(f"error: {error}")
         raise typer.Exit(2)

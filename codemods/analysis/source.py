@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import tree_sitter
 
-from . import parsing
-from .lines import LineIndex
+from gofix_defer.codemods.analysis import grammar as parsing
+from gofix_defer.codemods.model.lines import LineIndex
 
 
 @dataclass
@@ -25,7 +25,7 @@ class SourceFile:
 
     def scopes(self, function: tree_sitter.Node):
         """The FunctionScopes of ``function``, built once per file and shared by every rule."""
-        from .scope import FunctionScopes
+        from gofix_defer.codemods.analysis.scope import FunctionScopes
 
         key = (function.start_byte, function.end_byte, function.type)
         found = self._scopes.get(key)

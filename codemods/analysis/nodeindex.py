@@ -24,7 +24,7 @@ from typing import Iterable
 
 from tree_sitter import Node, QueryCursor
 
-from . import parsing
+from gofix_defer.codemods.analysis import grammar as parsing
 
 _INDEX_ATTRIBUTE = "_gofix_defer_node_index"
 
@@ -130,7 +130,7 @@ def outermost_functions(source) -> list[Node]:
     """Functions not nested in another function, in document order: function and
     method declarations, and func literals outside any function (package-level
     initialisers). Rules that resolve names build one scope per such function."""
-    from .tree import FUNCTION_TYPES
+    from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES
 
     found: list[Node] = []
     end = -1
@@ -144,7 +144,7 @@ def outermost_functions(source) -> list[Node]:
 def own_descendants(source, node: Node, types: Iterable[str]) -> list[Node]:
     """Like descendants_of_types, but without those inside func literals nested in ``node``
     (the same nodes, in the same order, as ``walk_no_funcs(node)`` filtered by type)."""
-    from .tree import FUNCTION_TYPES
+    from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES
 
     found = []
     for candidate in descendants_of_types(source, node, types):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from tree_sitter import Node
 
-from .tree import expression_list_items
+from gofix_defer.codemods.analysis.tree import expression_list_items
 
 _SCOPE_TYPES = frozenset(
     {
@@ -278,7 +278,7 @@ def fresh_name(data: bytes, root: Node, base: str, taken: set[bytes] | None = No
 
 def root_identifier(node: Node) -> Node | None:
     """The variable an operand starts from: `s.mu` -> s, `locks[i]` -> locks, `(*p).mu` -> p."""
-    from .tree import unparen
+    from gofix_defer.codemods.analysis.tree import unparen
 
     node = unparen(node)
     while node.type in ("selector_expression", "index_expression", "unary_expression", "parenthesized_expression"):
@@ -295,7 +295,7 @@ def same_variable(scopes: FunctionScopes, a: Node, b: Node) -> bool:
     Operands containing a call are never the same (`get().Lock()` twice may
     be two mutexes). Names declared outside the function match by spelling.
     """
-    from .tree import walk
+    from gofix_defer.codemods.analysis.tree import walk
 
     if any(n.type == "call_expression" for n in walk(a)) or any(n.type == "call_expression" for n in walk(b)):
         return False

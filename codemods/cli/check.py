@@ -1,4 +1,4 @@
-"""The `gofix-defer` command line."""
+"""`gofix-defer [PATH…]`: report, diff or fix the Go files under the paths."""
 
 from __future__ import annotations
 
@@ -8,42 +8,20 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
-from . import __version__
-from .diff import unified_diff
-from .engine import Settings
-from .goversion import GoVersionError, parse_go_version
-from .model import FileResult, Rule
-from .report import Summary, render_text
-from .cache import CACHE_DIR_ENV, DEFAULT_CACHE_DIR, ResultCache, settings_fingerprint
-from .progress import progress_bar
-from .runner import run
-from .discovery import discover
-from .write import WriteError, write_atomically
-
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
-
-app = typer.Typer(add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})
+from gofix_defer.codemods import __version__
+from gofix_defer.codemods.output.diff import unified_diff
+from gofix_defer.codemods.engine.process import Settings
+from gofix_defer.codemods.analysis.goversion import GoVersionError, parse_go_version
+from gofix_defer.codemods.model import FileResult
+from gofix_defer.codemods.output.text import Summary, render_text
+from gofix_defer.codemods.run.cache import CACHE_DIR_ENV, DEFAULT_CACHE_DIR, ResultCache, settings_fingerprint
+from gofix_defer.codemods.output.progress import progress_bar
+from gofix_defer.codemods.run.workers import run
+from gofix_defer.codemods.run.discovery import discover
+from gofix_defer.codemods.run.write import WriteError, write_atomically
+from gofix_defer.codemods.cli.options import EXIT_CLEAN, EXIT_ERROR, select_rules, split_names
 
 
-def _split(values: Optional[List[str]]) -> list[str]:
-    names: list[str] = []
-    for value in values or []:
-        names.extend(part.strip() for part in value.split(",") if part.strip())
-    return names
-
-
-def select_rules(select: list[str], ignore: list[str]) -> list[Rule]:
-    from gofix_defer.rules import ALL_RULES
-
-    known = {rule.name for rule in ALL_RULES}
-    unknown = sorted(set(select + ignore) - known)
-    if unknown:
-        raise typer.BadParameter(f"unknown rule(s): {', '.join(unknown)} (see --list-rules)")
-    chosen = [r for r in ALL_RULES if (not select or r.name in select) and r.name not in ignore]
-    return chosen
-
-
-@app.command(epilog="The GitHub pull-request bot: gofix-defer review --help")
 def check(
     paths: Optional[List[str]] = typer.Argument(None, help="Files and folders to check (default: .)."),
     diff: bool = typer.Option(False, "--diff", help="Print a unified diff of the fixes; write nothing."),
@@ -89,7 +67,7 @@ def check(
     if diff and write:
         err.print("error: --diff and --write cannot be combined", markup=False)
         raise typer.Exit(EXIT_ERROR)
-    from .formats import FORMATS, render as render_format
+    from gofix_defer.codemods.output.formats import FORMATS, render as render_format
 
     if output_format not in FORMATS:
         err.print(f"error: unknown --output-format {output_format!r} (one of {', '.join(FORMATS)})", markup=False)
@@ -100,7 +78,7 @@ def check(
     collected: list[FileResult] = []
     try:
         override = parse_go_version(go_version) if go_version else None
-        rules = select_rules(_split(select), _split(ignore))
+        rules = select_rules(split_names(select), split_names(ignore))
     except (GoVersionError, typer.BadParameter) as error:
         err.print(f"error: {error}", markup=False)
         raise typer.Exit(EXIT_ERROR)
@@ -131,7 +109,7 @@ def check(
                         # The file on disk is still the original: report its findings with their fixes.
                         from dataclasses import replace
 
-                        from .engine import process
+                        from gofix_defer.codemods.engine.process import process
 
                         result = process(result.path, result.original, replace(settings, apply_fixes=False))
             if output_format != "text":
@@ -146,16 +124,3 @@ def check(
     if not quiet:
         err.print(summary.render(), markup=False)
     raise typer.Exit(summary.exit_code(exit_zero))
-
-
-def main() -> None:
-    """Console-script entry point; `gofix-defer review ...` is the GitHub bot."""
-    try:
-        if len(sys.argv) > 1 and sys.argv[1] == "review":
-            from .github.cli import app as review_app
-
-            review_app(args=sys.argv[2:], prog_name="gofix-defer review")
-            return
-        app(prog_name="gofix-defer")
-    except KeyboardInterrupt:  # pragma: no cover
-        sys.exit(130)

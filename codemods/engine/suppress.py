@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .source import SourceFile
+from gofix_defer.codemods.analysis.source import SourceFile
 
 _IGNORE = re.compile(rb"//\s*gofix-defer:ignore(?:[ \t]+([\w\-, \t]+))?")
 _NOLINT = re.compile(rb"//\s*nolint:([\w\-,]+)")

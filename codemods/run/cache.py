@@ -39,8 +39,8 @@ import os
 import tempfile
 from typing import Sequence
 
-from . import __version__
-from .model import Applicability, Diagnostic, Edit, FileResult, Fix, Rule
+from gofix_defer.codemods import __version__
+from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, FileResult, Fix, Rule
 
 DEFAULT_CACHE_DIR = ".gofix-defer-cache"
 CACHE_DIR_ENV = "GOFIX_DEFER_CACHE_DIR"
@@ -58,11 +58,16 @@ def code_fingerprint() -> str:
 
     digest = hashlib.blake2b(digest_size=16)
     digest.update(f"{__version__}\x00{FORMAT_VERSION}\x00".encode())
-    for package in (os.path.dirname(__file__), os.path.dirname(rules_package.__file__)):
-        for name in sorted(os.listdir(package)):
-            if name.endswith(".py"):
-                with open(os.path.join(package, name), "rb") as handle:
-                    digest.update(name.encode() + b"\x00" + handle.read() + b"\x00")
+    codemods = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for package in (codemods, os.path.dirname(rules_package.__file__)):
+        for folder, subfolders, names in os.walk(package):
+            subfolders.sort()
+            for name in sorted(names):
+                if name.endswith(".py"):
+                    path = os.path.join(folder, name)
+                    with open(path, "rb") as handle:
+                        relative = os.path.relpath(path, package)
+                        digest.update(relative.encode() + b"\x00" + handle.read() + b"\x00")
     for distribution in ("tree-sitter", "tree-sitter-go"):
         try:
             digest.update(metadata.version(distribution).encode() + b"\x00")
@@ -151,7 +156,7 @@ class ResultCache:
 
 
 def cacheable(result: FileResult) -> bool:
-    from .engine import INTERNAL_ERROR
+    from gofix_defer.codemods.model import INTERNAL_ERROR
 
     return not result.errors and not any(d.rule == INTERNAL_ERROR for d in result.diagnostics)
 

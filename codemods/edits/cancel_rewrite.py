@@ -31,14 +31,14 @@ from typing import Iterator
 
 from tree_sitter import Node
 
-from .blocking import SELECTABLE, BlockingOperation, Kind, loop_label, unlabelled_breaks_of
-from .imports import add_import
-from .insertion import insert_before
-from .merge import apply_edits
-from .model import Applicability, Edit, Fix
-from .scope import FunctionScopes, fresh_name, names_used
-from .source import SourceFile
-from .tree import FUNCTION_TYPES, called_func_literal, enclosing_function, is_inside, statements, unparen, walk, walk_no_funcs
+from gofix_defer.codemods.analysis.blocking import SELECTABLE, BlockingOperation, Kind, loop_label, unlabelled_breaks_of
+from gofix_defer.codemods.edits.imports import add_import
+from gofix_defer.codemods.edits.insertion import insert_before
+from gofix_defer.codemods.engine.merge import apply_edits
+from gofix_defer.codemods.model import Applicability, Edit, Fix
+from gofix_defer.codemods.analysis.scope import FunctionScopes, fresh_name, names_used
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, called_func_literal, enclosing_function, is_inside, statements, unparen, walk, walk_no_funcs
 
 
 def releases_a_lock(source: SourceFile, literal: Node) -> bool:

@@ -20,10 +20,10 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
-from . import __version__
-from .engine import INTERNAL_ERROR, SYNTAX_ERROR
-from .lines import LineIndex
-from .model import Diagnostic, Edit, FileResult, Rule
+from gofix_defer.codemods import __version__
+from gofix_defer.codemods.model import INTERNAL_ERROR, SYNTAX_ERROR
+from gofix_defer.codemods.model.lines import LineIndex
+from gofix_defer.codemods.model import Diagnostic, Edit, FileResult, Rule
 
 TOOL_NAME = "gofix-defer"
 JSON_SCHEMA_VERSION = 1

@@ -47,11 +47,11 @@ from typing import Callable
 
 from tree_sitter import Node
 
-from .imports import imported_name
-from .scope import FunctionScopes
-from .source import SourceFile
-from .tree import FUNCTION_TYPES, ancestors, selector_call, unparen, walk_no_funcs
-from .typeinfer import TypeInference
+from gofix_defer.codemods.edits.imports import imported_name
+from gofix_defer.codemods.analysis.scope import FunctionScopes
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, ancestors, selector_call, unparen, walk_no_funcs
+from gofix_defer.codemods.analysis.typeinfer import TypeInference
 
 
 class Kind(str, enum.Enum):

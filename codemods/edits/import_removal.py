@@ -10,10 +10,10 @@ withheld-looking but never breaks compilation of code that used it).
 
 from __future__ import annotations
 
-from .imports import import_specs
-from .model import Edit
-from .source import SourceFile
-from .tree import walk
+from gofix_defer.codemods.edits.imports import import_specs
+from gofix_defer.codemods.model import Edit
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.analysis.tree import walk
 
 
 def remove_import_if_unused(source: SourceFile, path: bytes, deleted: list[tuple[int, int]]) -> list[Edit] | None:

@@ -13,7 +13,7 @@ import bisect
 from dataclasses import dataclass
 from typing import Sequence
 
-from .model import Diagnostic, Edit
+from gofix_defer.codemods.model import Diagnostic, Edit
 
 
 @dataclass

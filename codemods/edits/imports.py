@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from tree_sitter import Node
 
-from .model import Edit
-from .source import SourceFile
+from gofix_defer.codemods.model import Edit
+from gofix_defer.codemods.analysis.source import SourceFile
 
 
 @dataclass(frozen=True)

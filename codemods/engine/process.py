@@ -11,14 +11,12 @@ import traceback
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
-from . import parsing
-from .merge import apply_edits, merge
-from .model import Applicability, Diagnostic, FileResult, Rule
-from .source import SourceFile
-from .suppress import Suppressions, is_generated
+from gofix_defer.codemods.analysis import grammar as parsing
+from gofix_defer.codemods.engine.merge import apply_edits, merge
+from gofix_defer.codemods.model import INTERNAL_ERROR, SYNTAX_ERROR, Applicability, Diagnostic, FileResult, Rule
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.engine.suppress import Suppressions, is_generated
 
-SYNTAX_ERROR = "syntax-error"
-INTERNAL_ERROR = "internal-error"
 MAX_ITERATIONS = 8
 
 
@@ -154,7 +152,7 @@ def unparsed_result(path: str, data: bytes, settings: Settings) -> FileResult | 
     these bytes at this Go version, the file is never parsed (so a syntax
     error in it goes unreported).
     """
-    from .goversion import effective_go_version
+    from gofix_defer.codemods.analysis.goversion import effective_go_version
 
     if is_generated(data):
         return FileResult(path=path, original=data, skipped="generated")
@@ -166,7 +164,7 @@ def unparsed_result(path: str, data: bytes, settings: Settings) -> FileResult | 
 
 def process(path: str, data: bytes, settings: Settings) -> FileResult:
     """Check one file, and when asked, fix it to a fixpoint."""
-    from .goversion import effective_go_version
+    from gofix_defer.codemods.analysis.goversion import effective_go_version
 
     unparsed = unparsed_result(path, data, settings)
     if unparsed is not None:

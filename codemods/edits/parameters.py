@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from tree_sitter import Node
 
-from .model import Edit
+from gofix_defer.codemods.model import Edit
 
 
 def called_in_place(literal: Node) -> Node | None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from tree_sitter import Node
 
-from .scope import Declaration, FunctionScopes
-from .source import SourceFile
-from .tree import unparen
+from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.analysis.tree import unparen
 
 PREDECLARED_TYPES = frozenset(
     b"bool byte complex64 complex128 error float32 float64 int int8 int16 int32 int64 "

@@ -1,0 +1,54 @@
+"""The base class of every rule: metadata plus one `check`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, Iterable
+
+from gofix_defer.codemods.model.diagnostic import Diagnostic
+from gofix_defer.codemods.model.fix import Applicability, Fix
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gofix_defer.codemods.analysis.source import SourceFile
+
+
+class Rule:
+    """Base class for rules: declarative metadata plus one ``check``.
+
+    Subclasses set the class attributes and implement ``check``. The doc
+    (``__doc__``) carries the sections What it does / Why is this bad /
+    Example / Fix / Fix safety; ``gofix-defer explain RULE`` prints it.
+    """
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    # "always", "sometimes" or "never": whether findings carry a fix.
+    fix_availability: ClassVar[str] = "sometimes"
+    # Default applicability of this rule's fixes (for docs and harness checks).
+    applicability: ClassVar[Applicability] = Applicability.SAFE
+    # The rule only runs on files whose Go version is strictly below this.
+    max_go_version: ClassVar[tuple[int, int] | None] = None
+    # A file lacking every one of these byte strings cannot match: the engine
+    # skips parsing it for this rule.
+    triggers: ClassVar[tuple[bytes, ...]] = ()
+
+    def check(self, source: "SourceFile") -> Iterable[Diagnostic]:  # pragma: no cover
+        raise NotImplementedError
+
+    @classmethod
+    def doc(cls) -> str:
+        import inspect
+
+        return inspect.cleandoc(cls.__doc__ or cls.summary)
+
+    def applies_to(self, source: "SourceFile") -> bool:
+        if self.max_go_version is not None and source.go_version >= self.max_go_version:
+            return False
+        return not self.triggers or any(t in source.data for t in self.triggers)
+
+    def diagnostic(self, node_or_range, message: str, fix: Fix | None = None) -> Diagnostic:
+        """Build a diagnostic for a tree-sitter node or a (start, end) pair."""
+        if isinstance(node_or_range, tuple):
+            start, end = node_or_range
+        else:
+            start, end = node_or_range.start_byte, node_or_range.end_byte
+        return Diagnostic(rule=self.name, start=start, end=end, message=message, fix=fix)
