@@ -8,16 +8,17 @@ from typing import Iterable, Iterator
 from tree_sitter import Node
 
 from gofix_defer.codemods.edits.import_removal import remove_import_if_unused
-from gofix_defer.codemods.edits.imports import imported_name
+from gofix_defer.codemods.analysis.imports import imported_name
 from gofix_defer.codemods.edits.insertion import ends_line, insert_before, starts_line
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types, own_descendants
 from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
-from gofix_defer.codemods.analysis.scope import FunctionScopes, root_identifier, same_variable
+from gofix_defer.codemods.analysis.scope import FunctionScopes, same_variable
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.tree import (
-    FUNCTION_TYPES,
-    called_func_literal,
-    deferred_or_go_call,
+from gofix_defer.codemods.analysis.syntax import (
+    root_identifier,
+    FUNCTION_KINDS,
+    called_function_literal,
+    call_of,
     expression_list_items,
     statements,
     unparen,
@@ -93,11 +94,11 @@ class AsyncUnlock(Rule):
     triggers = (b"Unlock",)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
-        for function in nodes_of_types(source, FUNCTION_TYPES):
+        for function in nodes_of_types(source, FUNCTION_KINDS):
             if function.child_by_field_name("body") is None:
                 continue
             defers = own_descendants(source, function.child_by_field_name("body"), ("defer_statement",))
-            defers = [d for d in defers if called_func_literal(d) is not None and b"Unlock" in source.text(d)]
+            defers = [d for d in defers if called_function_literal(d) is not None and b"Unlock" in source.text(d)]
             if not defers:
                 continue
             scopes = source.scopes(function)
@@ -105,7 +106,7 @@ class AsyncUnlock(Rule):
                 yield from self._check_defer(source, scopes, function, statement)
 
     def _check_defer(self, source: SourceFile, scopes: FunctionScopes, function: Node, statement: Node) -> Iterator[Diagnostic]:
-        deferred = called_func_literal(statement)
+        deferred = called_function_literal(statement)
         releases, locks = [], []
         for release in _async_releases(source, deferred):
             lock = _held_by(source, scopes, function, statement, release)
@@ -165,7 +166,7 @@ def _async_releases(source: SourceFile, deferred: Node) -> list[_Release]:
     for node in walk_no_funcs(deferred.child_by_field_name("body")):
         if node.type != "go_statement":
             continue
-        call = deferred_or_go_call(node)
+        call = call_of(node)
         if call is None:
             continue
         direct = _lock_call(source, call)
@@ -173,7 +174,7 @@ def _async_releases(source: SourceFile, deferred: Node) -> list[_Release]:
             if direct[1] in _RELEASE_OF:
                 found.append(_Release(call, direct[0], direct[1], node, None))
             continue
-        goroutine = called_func_literal(node)
+        goroutine = called_function_literal(node)
         if goroutine is None:
             continue
         calls = []
@@ -249,7 +250,7 @@ def _root_name(source: SourceFile, release: _Release) -> bytes | None:
 def _may_touch_guarded_state(source: SourceFile, statement: Node, owners: set[bytes | None]) -> bool:
     """Assignments, or any use of a lock owner's name: work that may need the lock held."""
     for node in walk(statement):
-        if node.type in ("assignment_statement", "inc_statement", "dec_statement", "short_var_declaration"):
+        if node.type in ("assignment", "inc_dec_statement", "short_var_declaration"):
             return True
         if node.type == "identifier" and source.text(node) in owners:
             return True
@@ -308,7 +309,7 @@ def _build_fix(source: SourceFile, statement: Node, deferred: Node, releases: li
     direct_unlocks = [f"defer {r.receiver.decode()}.{r.method.decode()}()".encode() for r in releases]
     direct_unlocks = list(dict.fromkeys(direct_unlocks))
     edits: list[Edit] = []
-    arguments = deferred_or_go_call(statement).child_by_field_name("arguments")
+    arguments = call_of(statement).child_by_field_name("arguments")
     if all(_span(s) in removed for s in top_level) and not _has_comments(body, removed) and not arguments.named_child_count:
         # Nothing else happened in the deferred function: it becomes the direct unlock.
         indent = source.indentation(statement.start_byte)
@@ -351,7 +352,7 @@ def _span(node: Node) -> tuple[int, int]:
 def _is_context_cancel(source: SourceFile, scopes: FunctionScopes, defer_statement: Node) -> bool:
     """`defer cancel()` for the cancel function of `ctx, cancel := context.With…(…)`: it
     touches no guarded state, so it may run after the direct unlock."""
-    call = deferred_or_go_call(defer_statement)
+    call = call_of(defer_statement)
     callee = unparen(call.child_by_field_name("function")) if call is not None else None
     context_name = imported_name(source, b"context")
     if callee is None or callee.type != "identifier" or context_name is None:

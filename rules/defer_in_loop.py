@@ -8,13 +8,14 @@ from tree_sitter import Node
 
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
-from gofix_defer.codemods.analysis.scope import FunctionScopes, identifiers
+from gofix_defer.codemods.analysis.scope import FunctionScopes
+from gofix_defer.codemods.analysis.syntax import identifiers
+from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, ancestors, expression_list_items, is_inside, statements, unparen, walk_no_funcs
+from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, expression_list_items, is_inside, statements, unparen, walk_no_funcs
 
 # Statements an unlabelled `break` can leave, and those a `continue` can resume.
 _BREAKABLE = frozenset({"for_statement", "expression_switch_statement", "type_switch_statement", "select_statement"})
-_STATEMENT_CONTAINERS = frozenset({"block", "statement_list", "expression_case", "type_case", "default_case", "communication_case"})
 
 
 class DeferInLoop(Rule):
@@ -145,7 +146,7 @@ RULE = DeferInLoop()
 def _function_of(node: Node) -> Node | None:
     """The function holding ``node`` (None only in code that does not parse)."""
     for parent in ancestors(node):
-        if parent.type in FUNCTION_TYPES:
+        if parent.type in FUNCTION_KINDS:
             return parent
     return None
 
@@ -153,7 +154,7 @@ def _function_of(node: Node) -> Node | None:
 def _innermost_loop(node: Node) -> Node | None:
     """The nearest for statement around ``node`` within its own function."""
     for parent in ancestors(node):
-        if parent.type in FUNCTION_TYPES:
+        if parent.type in FUNCTION_KINDS:
             return None
         if parent.type == "for_statement":
             return parent
@@ -185,15 +186,12 @@ def _ends_iteration(defer: Node, body: Node) -> bool:
         if container is None:
             return False
         siblings = [c for c in container.named_children if c.type != "comment"]
-        if siblings and siblings[-1] != node and container.type in ("statement_list", "block"):
+        if siblings and siblings[-1] != node and syntax.is_block(container):
             return False
-        if container.type not in ("statement_list", "block", "if_statement", "labeled_statement"):
+        if not (syntax.is_block(container) or syntax.is_if(container) or syntax.is_labeled(container)):
             return False  # a case clause or other construct: do not guess
         node = container
     return True
-
-
-_CASE_TYPES = frozenset({"expression_case", "type_case", "default_case", "communication_case"})
 
 
 def _may_run_again(source: SourceFile, defer: Node, loop: Node, body: Node) -> bool:
@@ -216,7 +214,7 @@ def _may_run_again(source: SourceFile, defer: Node, loop: Node, body: Node) -> b
         verdict = _rest_verdict(source, rest, loop, in_outer_loop)
         if verdict != "falls through":
             return verdict == "loops"
-        holder = container.parent if container.type == "statement_list" else container
+        holder = container
         if holder is None or holder == body:
             return True
         if holder.type == "block":
@@ -225,11 +223,11 @@ def _may_run_again(source: SourceFile, defer: Node, loop: Node, body: Node) -> b
                 node = parent
                 while node.parent is not None and node.parent.type == "if_statement":
                     node = node.parent  # an else-if chain falls through as one statement
-            elif parent is not None and parent.type in ("statement_list", "block"):
+            elif syntax.holds_statements(parent):
                 node = holder
             else:
                 return True
-        elif holder.type in _CASE_TYPES and holder.parent is not None:
+        elif syntax.is_case_clause(holder) and holder.parent is not None:
             node = holder.parent  # falling off a case clause continues after the switch/select
         else:
             return True
@@ -267,13 +265,12 @@ def _resolve_jump(source: SourceFile, jump: Node) -> Node | None:
     if label is None:
         return _jump_target(jump, continue_only=jump.type == "continue_statement")
     for parent in ancestors(jump):
-        if parent.type in FUNCTION_TYPES:
+        if parent.type in FUNCTION_KINDS:
             return None
         if parent.type == "labeled_statement":
             name = parent.child_by_field_name("label")
             if name is not None and source.text(name) == label:
-                inner = [c for c in parent.named_children if c.type not in ("label_name", "comment")]
-                return inner[0] if inner else None
+                return syntax.labeled_body(parent)
     return None
 
 
@@ -288,13 +285,13 @@ def _guarded_once(source: SourceFile, scopes: FunctionScopes, defer: Node, body:
             return False
         if parent.type != "if_statement":
             continue
-        consequence = parent.child_by_field_name("consequence")
+        consequence = parent.child_by_field_name("body")
         condition = parent.child_by_field_name("condition")
         if consequence is None or condition is None or not is_inside(defer, consequence):
             continue
         tested = {source.text(i) for i in identifiers(condition) if _declared_outside(scopes, i, loop)}
         for node in walk_no_funcs(consequence):
-            if node.type == "assignment_statement":
+            if node.type == "assignment":
                 for target in expression_list_items(node.child_by_field_name("left")):
                     if target.type == "identifier" and source.text(target) in tested:
                         return True
@@ -320,8 +317,8 @@ def _terminates(source: SourceFile, statement: Node) -> bool:
         inner = statements(statement)
         return bool(inner) and _terminates(source, inner[-1])
     if statement.type == "if_statement":
-        consequence = statement.child_by_field_name("consequence")
-        alternative = statement.child_by_field_name("alternative")
+        consequence = statement.child_by_field_name("body")
+        alternative = statement.child_by_field_name("else")
         if consequence is None or alternative is None:
             return False
         return _terminates(source, consequence) and _terminates(source, alternative)
@@ -365,7 +362,7 @@ def _stored(source: SourceFile, ref: Node, body: Node) -> bool:
     for parent in ancestors(ref):
         if parent == body:
             break
-        if parent.type in ("func_literal", "go_statement"):
+        if parent.type in ("function_literal", "go_statement"):
             return True
     node = ref
     parent = node.parent
@@ -379,15 +376,15 @@ def _stored(source: SourceFile, ref: Node, body: Node) -> bool:
         return False
     if parent.type == "send_statement" and parent.child_by_field_name("value") == node:
         return True
-    if parent.type in ("keyed_element", "literal_value", "literal_element"):
+    if parent.type in ("keyed_element", "literal_value"):
         return True
-    if parent.type == "argument_list":
+    if parent.type == "arguments":
         call = parent.parent
         function = call.child_by_field_name("function") if call is not None else None
         return function is not None and source.text(function) == b"append"
     if parent.type == "expression_list":
         holder = parent.parent
-        if holder is None or holder.type != "assignment_statement" or holder.child_by_field_name("right") != parent:
+        if holder is None or holder.type != "assignment" or holder.child_by_field_name("right") != parent:
             return False
         targets = expression_list_items(holder.child_by_field_name("left"))
         return any(source.text(t) != b"_" for t in targets)  # `_ = f` keeps nothing
@@ -429,14 +426,14 @@ def _fix_blocker(source: SourceFile, body: Node) -> str | None:
 
 
 def _label_of(source: SourceFile, jump: Node) -> bytes | None:
-    label = next((c for c in jump.named_children if c.type == "label_name"), None)
+    label = next((c for c in jump.named_children if c.type == "label"), None)
     return source.text(label) if label is not None else None
 
 
 def _jump_target(jump: Node, continue_only: bool) -> Node | None:
     """The statement an unlabelled break/continue leaves (None: none in this function)."""
     for parent in ancestors(jump):
-        if parent.type in FUNCTION_TYPES:
+        if parent.type in FUNCTION_KINDS:
             return None
         if parent.type == "for_statement" or (not continue_only and parent.type in _BREAKABLE):
             return parent

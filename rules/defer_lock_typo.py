@@ -10,7 +10,7 @@ from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import FunctionScopes, same_variable
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.tree import deferred_or_go_call, enclosing_function, statements, unparen, walk
+from gofix_defer.codemods.analysis.syntax import call_of, enclosing_function, statements, unparen, walk
 
 # The release each acquire method pairs with.
 _RELEASE_OF = {b"Lock": b"Unlock", b"RLock": b"RUnlock"}
@@ -19,7 +19,7 @@ _LOCK_METHODS = frozenset({b"Lock", b"RLock", b"Unlock", b"RUnlock", b"TryLock",
 # casting doubt on the typo: they cannot release the lock (no calls), and
 # they do not jump (a label could make the defer reachable another way).
 _JUMPS = frozenset({"goto_statement", "labeled_statement"})
-_ASSIGNMENTS = frozenset({"assignment_statement", "short_var_declaration", "inc_statement", "dec_statement", "var_declaration"})
+_ASSIGNMENTS = frozenset({"assignment", "short_var_declaration", "inc_dec_statement", "var_declaration"})
 
 
 class DeferLockTypo(Rule):
@@ -78,7 +78,7 @@ class DeferLockTypo(Rule):
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         scopes_of: dict[tuple[int, int], FunctionScopes] = {}
         for statement in nodes_of_types(source, ("defer_statement",)):
-            deferred = _lock_call(source, deferred_or_go_call(statement))
+            deferred = _lock_call(source, call_of(statement))
             if deferred is None or deferred[1] not in _RELEASE_OF:
                 continue
             function = enclosing_function(statement)
@@ -147,7 +147,7 @@ def _preceding_acquire(source: SourceFile, scopes: FunctionScopes, statement: No
 def _cannot_release(source: SourceFile, statement: Node, receiver: bytes) -> bool:
     """True when ``statement`` cannot unlock the mutex or change what ``receiver`` names."""
     for node in walk(statement):
-        if node.type in ("call_expression", "func_literal", "go_statement", "defer_statement") or node.type in _JUMPS:
+        if node.type in ("call_expression", "function_literal", "go_statement", "defer_statement") or node.type in _JUMPS:
             return False
         if node.type in _ASSIGNMENTS:
             for target in _assigned(node):
@@ -160,7 +160,7 @@ def _cannot_release(source: SourceFile, statement: Node, receiver: bytes) -> boo
 
 
 def _assigned(node: Node) -> list[Node]:
-    if node.type in ("inc_statement", "dec_statement"):
+    if node.type in ("inc_dec_statement",):
         return list(node.named_children[:1])
     if node.type == "var_declaration":
         return [name for spec in walk(node) if spec.type == "var_spec" for name in spec.children_by_field_name("name")]

@@ -13,11 +13,12 @@ from gofix_defer.codemods.edits.insertion import ends_line, insert_after, starts
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
+from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, ancestors, called_func_literal, is_inside, statements, unparen, walk_no_funcs
+from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, called_function_literal, is_inside, statements, unparen, walk_no_funcs
 
 # Return values whose evaluation cannot observe whether the channel is closed yet.
-_PURE_VALUES = frozenset({"identifier", "nil", "true", "false", "int_literal", "float_literal", "interpreted_string_literal", "raw_string_literal", "rune_literal"})
+_PURE_VALUES = frozenset({"identifier", "int_literal", "float_literal", "interpreted_string_literal", "raw_string_literal", "rune_literal"})
 
 
 @dataclass
@@ -106,7 +107,7 @@ class DeferredClose(Rule):
     triggers = (b"close(",)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
-        for function in nodes_of_types(source, FUNCTION_TYPES):
+        for function in nodes_of_types(source, FUNCTION_KINDS):
             body = function.child_by_field_name("body")
             # Cheap byte test first: most functions close nothing.
             if body is None or b"close(" not in source.data[body.start_byte : body.end_byte]:
@@ -204,7 +205,7 @@ def _prove(source, scopes: FunctionScopes, is_channel, function: Node, top_level
                 return None
             continue
         go_statement = literal.parent.parent if literal.parent is not None and literal.parent.type == "call_expression" else None
-        if go_statement is None or go_statement.type != "go_statement" or called_func_literal(go_statement) != literal:
+        if go_statement is None or go_statement.type != "go_statement" or called_function_literal(go_statement) != literal:
             return None  # a callback or deferred literal: it may send or close at any time
         if _enclosing_literal(go_statement, function) is not None or go_statement.start_byte > close_statement.start_byte:
             return None
@@ -256,7 +257,7 @@ def _enclosing_literal(node: Node, function: Node) -> Node | None:
     for parent in ancestors(node):
         if parent == function:
             return outermost
-        if parent.type == "func_literal":
+        if parent.type == "function_literal":
             outermost = parent
     return outermost
 
@@ -270,7 +271,7 @@ def _own_use(source: SourceFile, use: Node, close_statement: Node) -> bool:
         return False
     if parent.type == "send_statement" and unparen(parent.child_by_field_name("channel")) == use:
         return parent.end_byte <= close_statement.start_byte
-    if parent.type == "argument_list":
+    if parent.type == "arguments":
         return source.text(parent.parent.child_by_field_name("function")) in (b"len", b"cap")
     return False
 
@@ -305,7 +306,7 @@ def _consumer(source: SourceFile, is_channel, literal: Node, decl: Declaration, 
     own = [s for s in statements(literal.child_by_field_name("body")) if s.type != "comment"]
     last = own[-1] if own else None
     if last is not None and last.type == "labeled_statement":
-        last = next((c for c in last.named_children if c.type != "label_name"), last)
+        last = next((c for c in last.named_children if c.type != "label"), last)
     return first, not receives and len(ranges) == 1 and last == ranges[0]
 
 
@@ -317,9 +318,6 @@ def _early_return(first_consumer: Node, close_statement: Node, returns: list[Nod
     return None
 
 
-_STATEMENT_LISTS = frozenset({"block", "statement_list", "expression_case", "default_case", "type_case", "communication_case"})
-
-
 def runs_after(statement: Node, later: Node) -> bool:
     """Can ``later`` run after ``statement`` without jumping back (a loop's next turn)?
 
@@ -328,9 +326,9 @@ def runs_after(statement: Node, later: Node) -> bool:
     never in a sibling branch (an `else`, another `case`).
     """
     node = statement
-    while node.parent is not None and node.type not in FUNCTION_TYPES:
+    while node.parent is not None and node.type not in FUNCTION_KINDS:
         parent = node.parent
-        if parent.type in _STATEMENT_LISTS:
+        if syntax.holds_statements(parent):
             sibling = node.next_named_sibling
             while sibling is not None:
                 if is_inside(later, sibling):

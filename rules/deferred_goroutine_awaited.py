@@ -10,9 +10,10 @@ from tree_sitter import Node
 from gofix_defer.codemods.edits.insertion import ends_line, starts_line
 from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
-from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, identifiers
+from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
+from gofix_defer.codemods.analysis.syntax import identifiers
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, ancestors, called_func_literal, enclosing_function, is_inside, statements, walk, walk_no_funcs
+from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, called_function_literal, enclosing_function, is_inside, statements, walk, walk_no_funcs
 
 _WAITGROUP_METHODS = frozenset({b"Add", b"Done", b"Wait"})
 
@@ -116,7 +117,7 @@ class DeferredGoroutineAwaited(Rule):
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         by_function: dict[tuple[int, int], tuple[Node, list[_Goroutine]]] = {}
         for statement in nodes_of_types(source, ("defer_statement",)):
-            deferred = called_func_literal(statement)
+            deferred = called_function_literal(statement)
             if deferred is None or b"go" not in source.text(deferred):
                 continue
             function = enclosing_function(statement)
@@ -125,7 +126,7 @@ class DeferredGoroutineAwaited(Rule):
             for go_statement in walk_no_funcs(deferred.child_by_field_name("body")):
                 if go_statement.type != "go_statement":
                     continue
-                literal = called_func_literal(go_statement)
+                literal = called_function_literal(go_statement)
                 if literal is None:
                     continue
                 key = (function.start_byte, function.end_byte)
@@ -163,7 +164,7 @@ def _runs_in_function(node: Node, function: Node) -> bool:
     for parent in ancestors(node):
         if parent == function:
             return True
-        if parent.type in FUNCTION_TYPES or parent.type in ("defer_statement", "go_statement"):
+        if parent.type in FUNCTION_KINDS or parent.type in ("defer_statement", "go_statement"):
             return False
     return False
 
@@ -177,7 +178,7 @@ def _local_declaration(scopes: FunctionScopes, function: Node, ident: Node) -> D
     declaration = scopes.resolve(ident)
     if declaration is None or declaration.kind not in ("var", "short"):
         return None
-    if any(p.type == "func_literal" and p != function for p in ancestors(declaration.ident) if is_inside(p, function)):
+    if any(p.type == "function_literal" and p != function for p in ancestors(declaration.ident) if is_inside(p, function)):
         return None  # declared in a nested literal: another function's variable
     return declaration
 
@@ -252,7 +253,7 @@ def _channel_use(source: SourceFile, ident: Node) -> tuple[str, Node] | None:
         return "receive", parent
     if parent.type == "range_clause" and parent.child_by_field_name("right") == ident:
         return "range", parent
-    if parent.type == "argument_list" and parent.named_child_count == 1:
+    if parent.type == "arguments" and parent.named_child_count == 1:
         call = parent.parent
         callee = source.text(call.child_by_field_name("function"))
         if callee == b"close":
@@ -397,19 +398,19 @@ def _may_write(source: SourceFile, reference: Node) -> bool:
     parent = node.parent
     if parent is None:
         return True
-    if parent.type in ("inc_statement", "dec_statement"):
+    if parent.type in ("inc_dec_statement",):
         return True
-    if parent.type in ("assignment_statement", "short_var_declaration"):
+    if parent.type in ("assignment", "short_var_declaration"):
         left = parent.child_by_field_name("left")
         return left is not None and is_inside(node, left)
-    if parent.type == "expression_list" and parent.parent is not None and parent.parent.type in ("assignment_statement", "short_var_declaration"):
+    if parent.type == "expression_list" and parent.parent is not None and parent.parent.type in ("assignment", "short_var_declaration"):
         left = parent.parent.child_by_field_name("left")
         return left is not None and is_inside(node, left)
     if parent.type == "unary_expression" and source.text(parent).startswith(b"&"):
         return True
     if parent.type == "call_expression" and parent.child_by_field_name("function") == node:
         return node.type == "selector_expression"  # a method call may change its receiver
-    if parent.type == "argument_list":
+    if parent.type == "arguments":
         call = parent.parent
         return source.text(call.child_by_field_name("function")) not in (b"len", b"cap")
     if parent.type == "range_clause":

@@ -12,7 +12,7 @@ from gofix_defer.codemods.analysis.nodeindex import descendants_of_types, outerm
 from gofix_defer.codemods.model import Applicability, Diagnostic, Rule
 from gofix_defer.codemods.analysis.scope import FunctionScopes
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, ancestors, called_func_literal, is_inside, unparen, walk_no_funcs
+from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, called_function_literal, is_inside, unparen, walk_no_funcs
 
 
 class DeferredGoroutineNoCancel(Rule):
@@ -105,8 +105,8 @@ class DeferredGoroutineNoCancel(Rule):
         # enclosing function: two fixes in one function must not both declare `ctx`.
         taken = cancel_names(source, self.name)
         for function in outermost_functions(source):
-            defers = [n for n in descendants_of_types(source, function, ("defer_statement",)) if called_func_literal(n) is not None]
-            if not any(_go_literals(called_func_literal(d)) for d in defers):
+            defers = [n for n in descendants_of_types(source, function, ("defer_statement",)) if called_function_literal(n) is not None]
+            if not any(_go_literals(called_function_literal(d)) for d in defers):
                 continue
             scopes = source.scopes(function)
             is_channel = channel_predicate(source, scopes)
@@ -114,7 +114,7 @@ class DeferredGoroutineNoCancel(Rule):
                 yield from self._check_defer(source, scopes, is_channel, statement, taken)
 
     def _check_defer(self, source, scopes, is_channel, statement: Node, taken: dict) -> Iterator[Diagnostic]:
-        deferred = called_func_literal(statement)
+        deferred = called_function_literal(statement)
         leaking: list[tuple[Node, list[BlockingOperation], list[BlockingOperation]]] = []
         for go_statement, literal in _go_literals(deferred):
             if releases_a_lock(source, literal):
@@ -149,7 +149,7 @@ def _go_literals(deferred: Node) -> list[tuple[Node, Node]]:
     found = []
     for node in walk_no_funcs(body) if body is not None else ():
         if node.type == "go_statement":
-            literal = called_func_literal(node)
+            literal = called_function_literal(node)
             if literal is not None:
                 found.append((node, literal))
     return found
@@ -195,7 +195,7 @@ def _unserved_local_channel(source: SourceFile, scopes: FunctionScopes, op: Bloc
             return False  # a send into a buffer does not block
     elif decl.type_node is None or decl.type_node.type != "channel_type":
         return False
-    literal = called_func_literal(go_statement)
+    literal = called_function_literal(go_statement)
     for use in scopes.references(decl):
         if is_inside(use, literal):
             continue
@@ -218,7 +218,7 @@ def _harmless_use(source: SourceFile, use: Node, deferred: Node, go_statement: N
         parent = parent.parent
     if parent is None:
         return False
-    if parent.type == "argument_list":
+    if parent.type == "arguments":
         call = parent.parent
         return source.text(call.child_by_field_name("function")) in (b"len", b"cap")
     is_channel_op = (parent.type == "send_statement" and parent.child_by_field_name("channel") is not None) or (
@@ -234,7 +234,7 @@ def _inside_literal_other_than(node: Node, deferred: Node) -> bool:
     for parent in ancestors(node):
         if parent == deferred:
             return False
-        if parent.type == "func_literal":
+        if parent.type == "function_literal":
             return True
     return False
 
@@ -242,7 +242,7 @@ def _inside_literal_other_than(node: Node, deferred: Node) -> bool:
 def _acts_afterwards(op: BlockingOperation) -> bool:
     """A sleep matters when something runs after it: a later statement, or the next turn of a loop."""
     node = op.statement
-    while node is not None and node.type not in FUNCTION_TYPES:
+    while node is not None and node.type not in FUNCTION_KINDS:
         sibling = node.next_named_sibling
         while sibling is not None and sibling.type == "comment":
             sibling = sibling.next_named_sibling

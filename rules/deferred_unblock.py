@@ -13,7 +13,7 @@ from gofix_defer.codemods.edits.insertion import insert_after, insert_before, st
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types, own_descendants
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, ancestors, next_statement, previous_statement, statements, unparen, walk, walk_no_funcs
+from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, next_statement, previous_statement, statements, unparen, walk, walk_no_funcs
 
 _RELEASE = {b"Lock": b"Unlock", b"RLock": b"RUnlock"}
 _LOOPS = frozenset({"for_statement"})
@@ -106,7 +106,7 @@ class DeferredUnblock(Rule):
     triggers = (b"Unlock()",)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
-        for function in nodes_of_types(source, FUNCTION_TYPES):
+        for function in nodes_of_types(source, FUNCTION_KINDS):
             # A cheap byte test first: most functions release no lock.
             if function.child_by_field_name("body") is None or b"Unlock()" not in source.text(function):
                 continue
@@ -329,7 +329,7 @@ def _fix_blocker(source: SourceFile, function: Node, exit_node: Node, values_onl
         return None
     if values and _is_error_value(source, values[-1]):
         return None
-    name = function.child_by_field_name("name") if function.type != "func_literal" else None
+    name = function.child_by_field_name("name") if function.type != "function_literal" else None
     if name is None:
         return "the function may hand the lock to its caller"
     if _ACQUIRING_NAME.search(source.text(name)):
@@ -346,14 +346,14 @@ def _result_count(function: Node) -> int:
     result = function.child_by_field_name("result")
     if result is None:
         return 0
-    if result.type == "parameter_list":
+    if result.type == "parameters":
         return max(1, result.named_child_count)
     return 1
 
 
 def _reads_no_shared_state(source: SourceFile, value: Node) -> bool:
     value = unparen(value)
-    if value.type in ("identifier", "nil", "true", "false", "int_literal", "float_literal", "interpreted_string_literal", "raw_string_literal", "rune_literal"):
+    if value.type in ("identifier", "int_literal", "float_literal", "interpreted_string_literal", "raw_string_literal", "rune_literal"):
         return True
     if value.type == "call_expression" and source.text(value.child_by_field_name("function")) in _ERROR_CONSTRUCTORS:
         return all(_reads_no_shared_state(source, a) for a in value.child_by_field_name("arguments").named_children)
@@ -384,7 +384,7 @@ def _callers(source: SourceFile, name: bytes) -> list[Node]:
 
 
 def _unlocks_after(source: SourceFile, call: Node) -> bool:
-    owner = next((a for a in ancestors(call) if a.type in FUNCTION_TYPES), None)
+    owner = next((a for a in ancestors(call) if a.type in FUNCTION_KINDS), None)
     if owner is None:
         return False
     body = owner.child_by_field_name("body")

@@ -14,7 +14,7 @@ from gofix_defer.codemods.model import Applicability, Diagnostic, Rule
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, ancestors, called_func_literal, is_inside, unparen, walk_no_funcs
+from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, called_function_literal, is_inside, unparen, walk_no_funcs
 from gofix_defer.rules.deferred_close import deferrable_closes
 
 # Operations that make a goroutine a background job (a ticker, a poller, a
@@ -119,13 +119,13 @@ class GoroutineNoCancel(Rule):
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         taken = cancel_names(source, self.name)
-        for function in nodes_of_types(source, FUNCTION_TYPES):
+        for function in nodes_of_types(source, FUNCTION_KINDS):
             body = function.child_by_field_name("body")
             # Cheap byte tests first: most functions start no goroutine and make no channel.
             if body is None or b"make(chan" not in source.data[body.start_byte : body.end_byte] or b"go " not in source.data[body.start_byte : body.end_byte]:
                 continue
             nodes = list(walk_no_funcs(body))
-            go_statements = [n for n in nodes if n.type == "go_statement" and called_func_literal(n) is not None]
+            go_statements = [n for n in nodes if n.type == "go_statement" and called_function_literal(n) is not None]
             if not go_statements or not any(n.type == "return_statement" for n in nodes):
                 continue
             if any(n.type == "goto_statement" for n in nodes):
@@ -139,7 +139,7 @@ class GoroutineNoCancel(Rule):
     def _check_go(self, source, function: Node, scopes: FunctionScopes, is_channel, go_statement: Node, returns: list[Node], taken) -> Iterator[Diagnostic]:
         if _inside_loop(go_statement, function):
             return  # one goroutine per turn: a context per turn would be deferred in a loop
-        literal = called_func_literal(go_statement)
+        literal = called_function_literal(go_statement)
         if releases_a_lock(source, literal):
             return  # cancelling it would skip the unlock
         blocking = classify(source, literal, is_channel)
@@ -237,7 +237,7 @@ def _serving(source: SourceFile, scopes: FunctionScopes, decl: Declaration, func
             parent = parent.parent
         if parent is None:
             return None
-        if parent.type == "argument_list":
+        if parent.type == "arguments":
             call = parent.parent
             callee = source.text(call.child_by_field_name("function"))
             if callee in (b"len", b"cap"):
@@ -266,7 +266,7 @@ def _inside_func_literal(node: Node, function: Node) -> bool:
     for parent in ancestors(node):
         if parent == function:
             return False
-        if parent.type == "func_literal":
+        if parent.type == "function_literal":
             return True
     return False
 

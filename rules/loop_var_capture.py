@@ -11,9 +11,10 @@ from gofix_defer.codemods.edits.parameters import add_parameters
 from gofix_defer.codemods.edits.insertion import insert_before
 from gofix_defer.codemods.analysis.nodeindex import descendants_of_types, outermost_functions
 from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, Rule
-from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, identifiers
+from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
+from gofix_defer.codemods.analysis.syntax import identifiers
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, ancestors, called_func_literal, is_inside, unparen, walk
+from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, called_function_literal, is_inside, unparen, walk
 from gofix_defer.codemods.analysis.typeinfer import TypeInference
 
 # Expression parents through which a use of `v` still means "v itself"
@@ -97,7 +98,7 @@ class LoopVarCapture(Rule):
         if not loops:
             return
         keyword = source.text(statement).split(None, 1)[0].decode()
-        literal = called_func_literal(statement)
+        literal = called_function_literal(statement)
         if literal is None:
             yield from self._check_bound_literal(source, scopes, statement, loops, keyword)
             return
@@ -126,7 +127,7 @@ class LoopVarCapture(Rule):
         if function is None or function.type != "identifier":
             return
         decl = scopes.resolve(function)
-        if decl is None or decl.value is None or unparen(decl.value).type != "func_literal":
+        if decl is None or decl.value is None or unparen(decl.value).type != "function_literal":
             return
         previous = statement.prev_named_sibling
         while previous is not None and previous.type == "comment":
@@ -154,7 +155,7 @@ def _enclosing_loops(statement: Node) -> list[Node]:
     """for_statements around ``statement`` within its own function, innermost first."""
     loops = []
     for parent in ancestors(statement):
-        if parent.type in FUNCTION_TYPES:
+        if parent.type in FUNCTION_KINDS:
             break
         if parent.type == "for_statement":
             loops.append(parent)
@@ -167,7 +168,7 @@ def _loop_variable_declarations(scopes: FunctionScopes, loop: Node) -> list[Decl
     if clause is None:
         return []
     if clause.type == "for_clause":
-        init = clause.child_by_field_name("initializer")
+        init = clause.child_by_field_name("init_statement")
         if init is None or init.type != "short_var_declaration":
             return []
         owners = {(init.start_byte, init.end_byte)}
@@ -211,11 +212,11 @@ def _use_kind(source: SourceFile, ident: Node) -> str:
         return "read"
     if parent.type == "unary_expression" and source.text(parent.child_by_field_name("operator")) == b"&":
         return "address"
-    if parent.type in ("inc_statement", "dec_statement"):
+    if parent.type in ("inc_dec_statement",):
         return "write"
     if parent.type == "expression_list":
         holder = parent.parent
-        if holder is not None and holder.type in ("assignment_statement", "short_var_declaration", "range_clause", "receive_statement"):
+        if holder is not None and holder.type in ("assignment", "short_var_declaration", "range_clause", "receive_statement"):
             if holder.child_by_field_name("left") == parent:
                 return "write"
     return "read"
@@ -307,6 +308,5 @@ def _copy_fix(source: SourceFile, scopes: FunctionScopes, statement: Node, captu
 
 
 def _scope_node(container: Node) -> Node:
-    # Statements sit in a statement_list inside a block or case clause; the
-    # resolver records the block/clause itself as the scope.
-    return container.parent if container.type == "statement_list" and container.parent is not None else container
+    # The resolver records the block or case clause holding the statements as the scope.
+    return container

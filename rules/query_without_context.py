@@ -6,12 +6,12 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.edits.imports import imported_name
+from gofix_defer.codemods.analysis.imports import imported_name
 from gofix_defer.codemods.analysis.nodeindex import outermost_functions
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.tree import called_func_literal, expression_list_items, is_inside, selector_call, unparen, walk
+from gofix_defer.codemods.analysis.syntax import called_function_literal, expression_list_items, is_inside, selector_call, unparen, walk
 
 # The methods this rule rewrites, and their context-taking variants. The
 # same names exist on *sql.DB, *sql.Tx and *sql.Stmt (and *sql.Conn has only
@@ -105,13 +105,13 @@ class QueryWithoutContext(Rule):
             return
         names = _Names(sql, imported_name(source, b"context"), imported_name(source, b"net/http"))
         for function in outermost_functions(source):
-            goroutines = [n for n in walk(function) if n.type == "go_statement" and called_func_literal(n) is not None]
+            goroutines = [n for n in walk(function) if n.type == "go_statement" and called_function_literal(n) is not None]
             if not goroutines:
                 continue
             scopes = source.scopes(function)
             seen: set[tuple[int, int]] = set()
             for statement in goroutines:
-                literal = called_func_literal(statement)
+                literal = called_function_literal(statement)
                 for call in walk(literal):
                     key = (call.start_byte, call.end_byte)
                     if call.type != "call_expression" or key in seen:

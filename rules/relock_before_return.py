@@ -9,13 +9,14 @@ from tree_sitter import Node
 from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import FunctionScopes, same_variable
+from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, ancestors, selector_call, unparen, walk
+from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, selector_call, unparen, walk
 
 # Nodes that may stand between the two Lock calls without casting doubt on
 # the typo must not release the lock or jump: no calls (other than len/cap),
 # no defers, no labels or gotos, no func literals.
-_BLOCKING_NODES = frozenset({"call_expression", "defer_statement", "go_statement", "goto_statement", "labeled_statement", "func_literal"})
+_BLOCKING_NODES = frozenset({"call_expression", "defer_statement", "go_statement", "goto_statement", "labeled_statement", "function_literal"})
 _HARMLESS_CALLS = frozenset({b"len", b"cap"})
 
 
@@ -104,7 +105,7 @@ RULE = RelockBeforeReturn()
 
 
 def _enclosing_function(node: Node) -> Node | None:
-    return next((a for a in ancestors(node) if a.type in FUNCTION_TYPES), None)
+    return next((a for a in ancestors(node) if a.type in FUNCTION_KINDS), None)
 
 
 def _lock_call(source: SourceFile, statement: Node | None) -> tuple[Node, Node] | None:
@@ -126,9 +127,9 @@ def _held_since(source: SourceFile, scopes: FunctionScopes, function: Node, stat
     for block in ancestors(statement):
         if block == function:
             return None
-        if block.type != "statement_list":
+        if not syntax.holds_statements(block):
             continue
-        earlier = [s for s in statements_of(block) if s.end_byte <= statement.start_byte]
+        earlier = [s for s in syntax.statements(block) if s.end_byte <= statement.start_byte]
         for candidate in reversed(earlier):
             found = _lock_call(source, candidate)
             if found is not None and same_variable(scopes, found[0], operand):
@@ -136,10 +137,6 @@ def _held_since(source: SourceFile, scopes: FunctionScopes, function: Node, stat
                     return candidate
                 return None
     return None
-
-
-def statements_of(statement_list: Node) -> list[Node]:
-    return [c for c in statement_list.named_children if c.type != "comment"]
 
 
 def _nothing_can_release(source: SourceFile, start: int, end: int, function: Node) -> bool:

@@ -7,13 +7,14 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.edits.imports import imported_name
+from gofix_defer.codemods.analysis.imports import imported_name
 from gofix_defer.codemods.analysis.nodeindex import descendants_of_types, nodes_of_types
 from gofix_defer.codemods.edits.parameters import add_parameters
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
-from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, fresh_name, identifiers
+from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, fresh_name
+from gofix_defer.codemods.analysis.syntax import identifiers
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, ancestors, called_func_literal, is_inside, walk, walk_no_funcs
+from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, called_function_literal, is_inside, walk, walk_no_funcs
 
 # Fields of *http.Request (and of its *url.URL) that hold plain values: read
 # before the goroutine starts, they can be passed as arguments of these
@@ -136,7 +137,7 @@ class RequestEscape(Rule):
             return
         writer_type, request_type = http + b".ResponseWriter", b"*" + http + b".Request"
         scopes_by_root: dict[tuple[int, int], FunctionScopes] = {}
-        for function in nodes_of_types(source, FUNCTION_TYPES):
+        for function in nodes_of_types(source, FUNCTION_KINDS):
             if not descendants_of_types(source, function, ("go_statement",)):
                 continue
             root = _outermost_function(function)
@@ -162,7 +163,7 @@ class RequestEscape(Rule):
             return
         if _waits_after(source, statement):
             return
-        literal = called_func_literal(statement)
+        literal = called_function_literal(statement)
         if literal is None:
             # Arguments are evaluated now; only a request or writer handed over as a value escapes.
             escaping = [u for u in writer_uses + request_uses if _escapes_from_go_call(source, u, statement)]
@@ -217,7 +218,7 @@ def _handed_over_message(source: SourceFile, uses: list[Node]) -> str:
 def _outermost_function(function: Node) -> Node:
     outer = function
     for parent in ancestors(function):
-        if parent.type in FUNCTION_TYPES:
+        if parent.type in FUNCTION_KINDS:
             outer = parent
     return outer
 
@@ -253,7 +254,7 @@ def _handler(source: SourceFile, scopes: FunctionScopes, function: Node, writer_
 # -- does the handler wait? ---------------------------------------------------
 def _waits_after(source: SourceFile, statement: Node) -> bool:
     """True when the function holding ``statement`` waits (Wait(), a receive, a select) after it."""
-    holder = next((p for p in ancestors(statement) if p.type in FUNCTION_TYPES), None)
+    holder = next((p for p in ancestors(statement) if p.type in FUNCTION_KINDS), None)
     body = holder.child_by_field_name("body") if holder is not None else None
     if body is None:
         return False
@@ -303,11 +304,11 @@ def _is_written(source: SourceFile, node: Node) -> bool:
     parent = node.parent
     if parent is None:
         return False
-    if parent.type in ("inc_statement", "dec_statement"):
+    if parent.type in ("inc_dec_statement",):
         return True
     if parent.type == "unary_expression" and source.text(parent).startswith(b"&"):
         return True
-    if parent.type == "expression_list" and parent.parent is not None and parent.parent.type == "assignment_statement":
+    if parent.type == "expression_list" and parent.parent is not None and parent.parent.type == "assignment":
         return parent.parent.child_by_field_name("left") == parent
     return False
 

@@ -10,9 +10,11 @@ from tree_sitter import Node
 
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
-from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, identifiers
+from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
+from gofix_defer.codemods.analysis.syntax import identifiers
+from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, ancestors, called_func_literal, enclosing_function, is_inside, statements, unparen, walk, walk_no_funcs
+from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, called_function_literal, enclosing_function, is_inside, statements, unparen, walk, walk_no_funcs
 from gofix_defer.codemods.analysis.typeinfer import TypeInference
 
 # Statements whose branches are alternatives: two nodes whose nearest common
@@ -20,7 +22,7 @@ from gofix_defer.codemods.analysis.typeinfer import TypeInference
 _BRANCHING = frozenset({"if_statement", "expression_switch_statement", "type_switch_statement", "select_statement"})
 _BREAKABLE = frozenset({"for_statement", "expression_switch_statement", "type_switch_statement", "select_statement"})
 _INT_TYPES = frozenset(b"int int8 int16 int32 int64 uint uint8 uint16 uint32 uint64 uintptr".split())
-_ASSIGNING = frozenset({"assignment_statement", "inc_statement", "dec_statement"})
+_ASSIGNING = frozenset({"assignment", "inc_dec_statement"})
 
 
 @dataclass
@@ -95,7 +97,7 @@ class UnbufferedResultChannel(Rule):
     triggers = (b"make(chan",)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
-        for function in nodes_of_types(source, FUNCTION_TYPES):
+        for function in nodes_of_types(source, FUNCTION_KINDS):
             if function.child_by_field_name("body") is None:
                 continue
             if b"make(chan" not in source.text(function):
@@ -181,7 +183,7 @@ def _classify_references(source: SourceFile, scopes: FunctionScopes, function: N
         uses.setdefault(go.start_byte, []).append(ref)
     for key, refs in uses.items():
         go = gos[key]
-        literal = called_func_literal(go)
+        literal = called_function_literal(go)
         counted = _sends_per_run(source, literal, refs)
         if counted is None:
             return False
@@ -200,7 +202,7 @@ def _is_receive_operand(ident: Node) -> bool:
 
 def _direct_goroutine(function: Node, literal: Node | None) -> Node | None:
     """The `go func(){…}()` statement, directly in ``function``, that runs ``literal``."""
-    if literal is None or literal.type != "func_literal":
+    if literal is None or literal.type != "function_literal":
         return None
     call = literal.parent
     while call is not None and call.type == "parenthesized_expression":
@@ -208,7 +210,7 @@ def _direct_goroutine(function: Node, literal: Node | None) -> Node | None:
     if call is None or call.type != "call_expression":
         return None
     go = call.parent
-    if go is None or go.type != "go_statement" or called_func_literal(go) != literal:
+    if go is None or go.type != "go_statement" or called_function_literal(go) != literal:
         return None
     args = call.child_by_field_name("arguments")
     if args is not None and args.named_child_count:
@@ -234,7 +236,7 @@ def _sends_per_run(source: SourceFile, literal: Node, refs: list[Node]) -> tuple
     # go func() { helper(ch, …) }(): the call must end the goroutine, and the helper
     # (a function of this file) may only send on its parameter.
     call = refs[0].parent.parent if refs[0].parent is not None else None
-    if call is None or call.type != "call_expression" or refs[0].parent.type != "argument_list":
+    if call is None or call.type != "call_expression" or refs[0].parent.type != "arguments":
         return None
     statement = call.parent
     if statement is None or statement.type != "expression_statement" or not _only_sends_follow(statement, body, set()):
@@ -283,7 +285,7 @@ def _checked_count(body: Node, sends: set, closes: set = frozenset()) -> int | N
 def _close_statement(ident: Node) -> Node | None:
     """The `close(ch)` statement when ``ident`` is its argument."""
     arguments = ident.parent
-    if arguments is None or arguments.type != "argument_list" or arguments.named_child_count != 1:
+    if arguments is None or arguments.type != "arguments" or arguments.named_child_count != 1:
         return None
     call = arguments.parent
     if call is None or call.type != "call_expression" or call.child_by_field_name("function").type != "identifier":
@@ -313,14 +315,7 @@ def _same_file_function(source: SourceFile, call: Node) -> Node | None:
 
 
 def _parameter_at(function: Node, index: int) -> Node | None:
-    names = []
-    for declaration in function.child_by_field_name("parameters").named_children:
-        if declaration.type == "variadic_parameter_declaration":
-            return None
-        if declaration.type == "parameter_declaration":
-            idents = declaration.children_by_field_name("name")
-            names.extend(idents if idents else [None])
-    return names[index] if index < len(names) else None
+    return syntax.parameter_name_at(syntax.parameter_list(function), index)
 
 
 def _only_sends_follow(statement: Node, body: Node, sends: set) -> bool:
@@ -329,8 +324,6 @@ def _only_sends_follow(statement: Node, body: Node, sends: set) -> bool:
     current = statement
     while True:
         block = current.parent
-        if block is not None and block.type == "statement_list":
-            block = block.parent
         if block is None:
             return False
         siblings = statements(block)
@@ -345,7 +338,7 @@ def _only_sends_follow(statement: Node, body: Node, sends: set) -> bool:
         if block == body:
             return True
         holder = block.parent
-        if block.type in ("expression_case", "default_case", "type_case"):
+        if syntax.is_case_clause(block) and not syntax.is_select_case(block):
             if holder is not None and holder.type in ("expression_switch_statement", "type_switch_statement"):
                 current = holder
                 continue
@@ -386,20 +379,20 @@ def _path_counts(node: Node, sends: set) -> tuple[float, float] | None:
     if not any(is_inside(send, node) for send in sends):
         returns = any(n.type == "return_statement" for n in walk_no_funcs(node))
         return (0, 0 if returns else _NEVER)
-    if node.type in ("for_statement", "select_statement", "func_literal", "go_statement", "defer_statement", "labeled_statement"):
+    if node.type in ("for_statement", "select_statement", "function_literal", "go_statement", "defer_statement", "labeled_statement"):
         return None
     if node.type == "if_statement":
-        branches = [node.child_by_field_name("consequence"), node.child_by_field_name("alternative")]
+        branches = [node.child_by_field_name("body"), node.child_by_field_name("else")]
         counts = [_path_counts(b, sends) if b is not None else (0, _NEVER) for b in branches]
         if None in counts:
             return None
         return (max(c[0] for c in counts), max(c[1] for c in counts))
     if node.type in ("expression_switch_statement", "type_switch_statement"):
-        cases = [c for c in node.named_children if c.type in ("expression_case", "default_case", "type_case")]
+        cases = syntax.switch_cases(node)
         counts = [_path_counts(c, sends) for c in cases]
         if None in counts:
             return None
-        if not any(c.type == "default_case" for c in cases):
+        if not any(syntax.is_default_clause(c) for c in cases):
             counts.append((0, _NEVER))
         return (max(c[0] for c in counts), max(c[1] for c in counts))
     # A block, statement list or case clause: its statements in sequence.
@@ -416,14 +409,14 @@ def _path_counts(node: Node, sends: set) -> tuple[float, float] | None:
 
 
 def _is_statement(node: Node) -> bool:
-    return node.type.endswith("statement") or node.type in ("block", "statement_list")
+    return syntax.is_statement_kind(node) or syntax.is_block(node)
 
 
 def _loops_between(go: Node, make: Node) -> list[Node]:
     """Loops around the go statement that do not also hold the make (those multiply senders)."""
     loops = []
     for parent in ancestors(go):
-        if parent.type in FUNCTION_TYPES:
+        if parent.type in FUNCTION_KINDS:
             break
         if parent.type == "for_statement" and not is_inside(make, parent):
             loops.append(parent)
@@ -446,9 +439,8 @@ def _leak_reason(source: SourceFile, function: Node, channel: _Channel) -> str |
         # own body, as `case <-timer.C: kill(); <-done` does, leaves no one behind).
         others = [
             c
-            for c in select.named_children
-            if c.type in ("communication_case", "default_case")
-            and not is_inside(receive, c)
+            for c in syntax.switch_cases(select)
+            if not is_inside(receive, c)
             and not any(is_inside(r, c) for r in channel.receives)
         ]
         if not others:
@@ -520,12 +512,8 @@ def _plain_receive_after(select: Node, channel: _Channel) -> bool:
 
 def _select_of(receive: Node) -> Node | None:
     """The select statement when ``receive`` is a case's communication."""
-    parent = receive.parent
-    if parent is not None and parent.type in ("receive_statement", "expression_statement"):
-        parent = parent.parent
-    if parent is not None and parent.type == "communication_case":
-        return parent.parent
-    return None
+    clause = syntax.enclosing_select_case(receive)
+    return clause.parent if clause is not None else None
 
 
 def _exits_loop(case: Node) -> bool:
@@ -599,10 +587,10 @@ def _unconditional(receive: Node, function: Node) -> bool:
         return False
     body = function.child_by_field_name("body")
     for parent in ancestors(receive):
-        if parent.type in FUNCTION_TYPES or parent.type in ("func_literal",):
+        if parent.type in FUNCTION_KINDS or parent.type in ("function_literal",):
             return False
-        if parent.parent is not None and parent.parent.type == "statement_list" and parent.parent.parent == body:
-            return parent.type in ("expression_statement", "short_var_declaration", "assignment_statement", "var_declaration")
+        if parent.parent is not None and parent.parent == body:
+            return parent.type in ("expression_statement", "short_var_declaration", "assignment", "var_declaration")
         if parent.type in ("if_statement", "for_statement", "expression_switch_statement", "type_switch_statement", "select_statement", "block"):
             return False
     return False
@@ -613,9 +601,9 @@ def _loop_count(source: SourceFile, scopes: FunctionScopes, loop: Node, channel:
     if clause is None:
         return None, "the senders' loop has no bound"
     if clause.type == "for_clause":
-        init = clause.child_by_field_name("initializer")
+        init = clause.child_by_field_name("init_statement")
         condition = clause.child_by_field_name("condition")
-        update = clause.child_by_field_name("update")
+        update = clause.child_by_field_name("post_statement")
         if init is None or condition is None or update is None or init.type != "short_var_declaration":
             return None, "the senders' loop is not `for i := 0; i < n; i++`"
         left = [c for c in init.child_by_field_name("left").named_children]
@@ -625,7 +613,7 @@ def _loop_count(source: SourceFile, scopes: FunctionScopes, loop: Node, channel:
         index = source.text(left[0])
         if condition.type != "binary_expression" or source.text(condition.child_by_field_name("left")) != index:
             return None, "the senders' loop is not `for i := 0; i < n; i++`"
-        if condition.child_by_field_name("operator").type != "<" or update.type != "inc_statement" or source.text(update.named_children[0]) != index:
+        if condition.child_by_field_name("operator").type != "<" or update.type != "inc_dec_statement" or syntax.assignment_operator(update) != b"++" or source.text(update.named_children[0]) != index:
             return None, "the senders' loop is not `for i := 0; i < n; i++`"
         if _body_assigns(source, loop, index):
             return None, "the loop body changes its counter"

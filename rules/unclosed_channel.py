@@ -7,13 +7,15 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.analysis.blocking import break_target, is_done_receive, loop_exits
+from gofix_defer.codemods.analysis.blocking import is_done_receive
+from gofix_defer.codemods.analysis.control import break_target, loop_exits
 from gofix_defer.codemods.edits.insertion import insert_after, insert_before, starts_line
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.model import Diagnostic, Fix, Rule
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
+from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, ancestors, expression_list_items, statements, unparen, walk_no_funcs
+from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, expression_list_items, statements, unparen, walk_no_funcs
 
 
 class UnclosedChannel(Rule):
@@ -78,7 +80,7 @@ class UnclosedChannel(Rule):
     triggers = (b"make(chan",)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
-        for function in nodes_of_types(source, FUNCTION_TYPES):
+        for function in nodes_of_types(source, FUNCTION_KINDS):
             # Cheap byte test first: most functions make no channel at all.
             if function.child_by_field_name("body") is None or b"make(chan" not in source.text(function):
                 continue
@@ -193,7 +195,7 @@ def _literal_chain(function: Node, node: Node) -> list[Node]:
     for parent in ancestors(node):
         if parent == function:
             break
-        if parent.type == "func_literal":
+        if parent.type == "function_literal":
             chain.append(parent)
     return list(reversed(chain))
 
@@ -237,7 +239,7 @@ def _collect_uses(source: SourceFile, scopes: FunctionScopes, function: Node, or
             uses.receives.append(_Use(loop, chain, decl.name))
             if chain and len(chain) == 1 and _started_by(chain[0]) == "go":
                 uses.consumers.append(_Consumer(loop, chain[0], decl.name))
-        elif parent.type == "argument_list":
+        elif parent.type == "arguments":
             call = parent.parent
             callee = unparen(call.child_by_field_name("function"))
             arguments = [a for a in parent.named_children if a.type != "comment"]
@@ -251,9 +253,9 @@ def _collect_uses(source: SourceFile, scopes: FunctionScopes, function: Node, or
             if callee.type == "identifier":
                 # `f := func(c chan int) {…}; f(ch)`: follow the literal f is bound to.
                 bound = scopes.resolve(callee)
-                if bound is not None and bound.value is not None and unparen(bound.value).type == "func_literal":
+                if bound is not None and bound.value is not None and unparen(bound.value).type == "function_literal":
                     callee = unparen(bound.value)
-            if callee.type != "func_literal":
+            if callee.type != "function_literal":
                 uses.escapes.append(f"it is passed to {_one_line(source, callee)}")
                 continue
             alias = _parameter_for(scopes, callee, arguments.index(node))
@@ -262,26 +264,18 @@ def _collect_uses(source: SourceFile, scopes: FunctionScopes, function: Node, or
         elif _in_return(function, node):
             return False  # returned (or returned inside a value): the caller owns it
         else:
-            uses.escapes.append(f"it escapes in `{_one_line(source, _statement_of(parent))}`")  # stored, assigned, sent…
+            uses.escapes.append(f"it escapes in `{_one_line(source, syntax.statement_of(parent))}`")  # stored, assigned, sent…
     return True
 
 
 def _in_return(function: Node, node: Node) -> bool:
     """Is ``node`` part of a return statement of ``function`` itself (not of a nested literal)?"""
     for parent in ancestors(node):
-        if parent == function or parent.type == "func_literal":
+        if parent == function or parent.type == "function_literal":
             return False
         if parent.type == "return_statement":
             return True
     return False
-
-
-def _statement_of(node: Node) -> Node:
-    """The innermost statement or declaration holding ``node`` (for messages)."""
-    current = node
-    while current.parent is not None and not current.type.endswith(("statement", "declaration", "var_spec")):
-        current = current.parent
-    return current
 
 
 def _one_line(source: SourceFile, node: Node) -> str:
@@ -292,12 +286,10 @@ def _one_line(source: SourceFile, node: Node) -> str:
 def _parameter_for(scopes: FunctionScopes, literal: Node, index: int) -> Declaration | None:
     """The declaration of the ``index``-th parameter of ``literal`` (None for variadic or unnamed)."""
     position = 0
-    for parameter in literal.child_by_field_name("parameters").named_children:
-        if parameter.type == "variadic_parameter_declaration":
+    for parameter in syntax.parameters_of(syntax.parameter_list(literal)):
+        if parameter.variadic:
             return None
-        if parameter.type != "parameter_declaration":
-            continue
-        for ident in parameter.children_by_field_name("name"):
+        for ident in parameter.names:
             if position == index:
                 return _declaration_of(scopes, ident)
             position += 1
@@ -321,12 +313,12 @@ def _receive_loop(source: SourceFile, receive: Node, name: bytes, chain: list[No
     if holder is None or holder.type != "expression_list":
         return None
     statement = holder.parent
-    if statement is None or statement.type not in ("short_var_declaration", "assignment_statement", "receive_statement"):
+    if statement is None or statement.type not in ("short_var_declaration", "assignment", "receive_statement"):
         return None
     left = expression_list_items(statement.child_by_field_name("left"))
     if len(left) != 2 or left[1].type != "identifier":
         return None
-    loop = next((a for a in ancestors(statement) if a.type == "for_statement" or a.type in FUNCTION_TYPES), None)
+    loop = next((a for a in ancestors(statement) if a.type == "for_statement" or a.type in FUNCTION_KINDS), None)
     if loop is None or loop.type != "for_statement":
         return None
     ok = source.text(left[1])
@@ -401,10 +393,10 @@ def _close_after_last_send(source: SourceFile, function: Node, decl: Declaration
     """A `close(ch)` statement after the statement, in the declaring block, that holds the last send."""
     name = decl.name.decode()
     declaring = decl.statement
-    while declaring.parent is not None and declaring.parent.type not in ("statement_list", "block"):
+    while declaring.parent is not None and not syntax.holds_statements(declaring.parent):
         declaring = declaring.parent
     home = declaring.parent
-    siblings = statements(home.parent) if home.type == "statement_list" else statements(home)
+    siblings = statements(home)
     position = next(i for i, s in enumerate(siblings) if (s.start_byte, s.end_byte) == (declaring.start_byte, declaring.end_byte))
     holders = []
     for send in uses.sends:
@@ -422,7 +414,7 @@ def _close_after_last_send(source: SourceFile, function: Node, decl: Declaration
                 return None, f"a {node.type.split('_')[0]} before the last send would skip the close"
             if node.type in ("break_statement", "continue_statement"):
                 target = break_target(node) if node.type == "break_statement" else next(
-                    (a for a in ancestors(node) if a.type in ("for_statement",) or a.type in FUNCTION_TYPES), None
+                    (a for a in ancestors(node) if a.type in ("for_statement",) or a.type in FUNCTION_KINDS), None
                 )
                 if node.named_children or target is None or not _inside(target, statement):
                     return None, f"a {node.type.split('_')[0]} before the last send would skip the close"

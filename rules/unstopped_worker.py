@@ -12,8 +12,9 @@ from gofix_defer.codemods.edits.insertion import insert_after
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, Rule
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
+from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, ancestors, called_func_literal, deferred_or_go_call, enclosing_function, statements, unparen, walk
+from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, called_function_literal, call_of, enclosing_function, statements, unparen, walk
 
 _STOP_NAMES = (b"Stop", b"Close")
 
@@ -94,7 +95,7 @@ class UnstoppedWorker(Rule):
         workers = _worker_types(source)
         if not workers:
             return
-        for function in nodes_of_types(source, FUNCTION_TYPES):
+        for function in nodes_of_types(source, FUNCTION_KINDS):
             if function.child_by_field_name("body") is not None:
                 yield from self._check_function(source, workers, function)
 
@@ -165,7 +166,7 @@ def _worker_types(source: SourceFile) -> dict[bytes, _WorkerType]:
     for node in source.root.named_children:
         if node.type == "type_declaration":
             for spec in node.named_children:
-                if spec.type == "type_spec" and spec.child_by_field_name("type") is not None and spec.child_by_field_name("type").type == "struct_type":
+                if spec.type == "type_definition" and spec.child_by_field_name("type") is not None and spec.child_by_field_name("type").type == "struct_type":
                     name = source.text(spec.child_by_field_name("name"))
                     types[name] = _WorkerType(name)
     for node in source.root.named_children:
@@ -238,7 +239,7 @@ def _stop_effects(source: SourceFile, stop: _Method) -> tuple[set[bytes], set[by
                 cancelled.add(field_name)
                 continue
             # r.once.Do(func() { close(r.done) })
-            if function.type == "selector_expression" and source.text(function.child_by_field_name("field")) == b"Do" and len(args) == 1 and args[0].type == "func_literal" and not in_once:
+            if function.type == "selector_expression" and source.text(function.child_by_field_name("field")) == b"Do" and len(args) == 1 and args[0].type == "function_literal" and not in_once:
                 if _field_of(source, function.child_by_field_name("operand"), stop.receiver) is not None:
                     visit(statements(args[0].child_by_field_name("body")), True)
                     continue
@@ -254,12 +255,12 @@ def _goroutine_waits_for(source: SourceFile, worker: _WorkerType, start: _Method
     for go in walk(start.node.child_by_field_name("body")):
         if go.type != "go_statement":
             continue
-        literal = called_func_literal(go)
+        literal = called_function_literal(go)
         body, receiver = None, start.receiver
         if literal is not None:
             body = literal.child_by_field_name("body")
         else:
-            call = deferred_or_go_call(go)
+            call = call_of(go)
             method = _field_of(source, call.child_by_field_name("function"), start.receiver) if call is not None else None
             if method is not None and method in worker.methods:
                 body = worker.methods[method].node.child_by_field_name("body")
@@ -289,17 +290,14 @@ def _unsafe_reason(source: SourceFile, worker: _WorkerType, decl: Declaration) -
     literal = _composite_literal(decl)
     made: dict[bytes, Node] = {}
     if literal is not None:
-        for element in literal.child_by_field_name("body").named_children:
-            if element.type == "keyed_element" and len(element.named_children) == 2:
-                key = source.text(element.named_children[0])
-                value = element.named_children[1]
-                value = value.named_children[0] if value.type == "literal_element" and value.named_children else value
-                made[key] = value
+        for key_node, value in syntax.composite_elements(literal):
+            if key_node is not None:
+                made[source.text(key_node)] = value
     elif decl.value is not None:
         return "the worker is not made by a composite literal here"
     method_text = b"".join(source.text(m.node) for m in worker.methods.values())
     for node in walk(body):
-        if node.type == "default_case":
+        if syntax.is_default_clause(node):
             return "its goroutine also runs a default case"
         if node.type == "range_clause":
             return "its goroutine ranges over a channel"
@@ -397,4 +395,4 @@ def _ancestors_within(node: Node, function: Node) -> list[Node]:
 
 def _function_name(source: SourceFile, function: Node) -> str:
     name = function.child_by_field_name("name")
-    return source.text(name).decode() if name is not None and function.type != "func_literal" else "the function"
+    return source.text(name).decode() if name is not None and function.type != "function_literal" else "the function"

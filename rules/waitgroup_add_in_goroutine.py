@@ -10,9 +10,10 @@ from tree_sitter import Node
 from gofix_defer.codemods.edits.insertion import ends_line, insert_before, starts_line
 from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
-from gofix_defer.codemods.analysis.scope import FunctionScopes, identifiers, root_identifier, same_variable
+from gofix_defer.codemods.analysis.scope import FunctionScopes, same_variable
+from gofix_defer.codemods.analysis.syntax import root_identifier, identifiers
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, ancestors, called_func_literal, enclosing_function, is_inside, statements, unparen, walk, walk_no_funcs
+from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, called_function_literal, enclosing_function, is_inside, statements, unparen, walk, walk_no_funcs
 
 # Expression nodes an Add argument may be built from and still be evaluated
 # just as well before the `go` statement: no calls except len/cap.
@@ -27,13 +28,13 @@ _PURE_ARGUMENT_NODES = frozenset(
         "unary_expression",
         "parenthesized_expression",
         "index_expression",
-        "argument_list",
+        "arguments",
         "call_expression",  # only len/cap, checked separately
         "comment",
     }
 )
 _PURE_CALLS = frozenset({b"len", b"cap"})
-_ASSIGNMENTS = frozenset({"assignment_statement", "short_var_declaration", "inc_statement", "dec_statement"})
+_ASSIGNMENTS = frozenset({"assignment", "short_var_declaration", "inc_dec_statement"})
 # Statements before the Add that could leave the goroutine (or skip the Add)
 # before it counts itself: moving the Add would then count a goroutine that
 # never calls Done.
@@ -123,7 +124,7 @@ class WaitGroupAddInGoroutine(Rule):
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         scopes_of: dict[tuple[int, int], FunctionScopes] = {}
         for go_statement in nodes_of_types(source, ("go_statement",)):
-            goroutine = called_func_literal(go_statement)
+            goroutine = called_function_literal(go_statement)
             if goroutine is None or b"Add" not in source.text(goroutine):
                 continue
             function = enclosing_function(go_statement)
@@ -156,7 +157,7 @@ RULE = WaitGroupAddInGoroutine()
 def _outermost_function(node: Node) -> Node:
     outermost = None
     for parent in ancestors(node):
-        if parent.type in FUNCTION_TYPES:
+        if parent.type in FUNCTION_KINDS:
             outermost = parent
     return outermost
 
@@ -237,7 +238,7 @@ def _later_wait(source, scopes, function: Node, go_statement: Node, goroutine: N
             continue
         # A Wait inside a func literal that is neither called at once nor
         # started as a goroutine may never run: no evidence.
-        if all(_literal_runs(f) for f in ancestors(node) if f.type == "func_literal" and is_inside(f, body)):
+        if all(_literal_runs(f) for f in ancestors(node) if f.type == "function_literal" and is_inside(f, body)):
             return node
     return None
 
@@ -305,7 +306,7 @@ def _build_fix(source: SourceFile, scopes: FunctionScopes, finding: _Finding) ->
             if node.type == "call_expression" and argument_names - _PURE_CALLS:
                 return None, "a call before the Add could change its argument"
             if node.type in _ASSIGNMENTS:
-                left = node.named_children[0] if node.type in ("inc_statement", "dec_statement") else node.child_by_field_name("left")
+                left = node.named_children[0] if node.type in ("inc_dec_statement",) else node.child_by_field_name("left")
                 if left is not None and {source.text(i) for i in identifiers(left)} & argument_names:
                     return None, "a statement before the Add changes its argument"
     if not starts_line(source, add) or not ends_line(source, add):

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from gofix_defer.codemods.analysis.blocking import Kind, classify, loop_exits, unlabelled_breaks_of
+from gofix_defer.codemods.analysis.blocking import Kind, classify
+from gofix_defer.codemods.analysis.control import loop_exits, unlabelled_breaks_of
 from gofix_defer.codemods.engine.process import Settings, process
 from gofix_defer.codemods.model import Applicability
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.tree import walk
+from gofix_defer.codemods.analysis.syntax import walk
 from gofix_defer.rules import by_name
 
 RULE = by_name("deferred-goroutine-no-cancel")
@@ -139,7 +140,7 @@ def test_loop_exits_and_breaks():
 
 def _depth(loop) -> int:
     depth, parent = 0, loop.parent
-    while parent is not None and parent.type != "func_literal":
+    while parent is not None and parent.type != "function_literal":
         if parent.type == "for_statement":
             depth += 1
         parent = parent.parent

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gofix_defer.codemods.engine.merge import apply_edits, merge
+from gofix_defer.codemods.engine.merge import merge
+from gofix_defer.codemods.model import apply_edits
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix
 
 DATA = b"0123456789abcdefghij"

@@ -365,19 +365,19 @@ func gopher(deferred, forward int) func() { return func() {} }
 
 @pytest.mark.parametrize(
     "types",
-    [("defer_statement",), ("go_statement", "defer_statement"), ("function_declaration", "method_declaration", "func_literal"),
+    [("defer_statement",), ("go_statement", "defer_statement"), ("function_declaration", "method_declaration", "function_literal"),
      ("for_statement",), ("goto_statement", "return_statement"), ("call_expression",)],
 )
 def test_node_index_finds_what_a_walk_finds(types: tuple[str, ...]) -> None:
     from gofix_defer.codemods.analysis.nodeindex import descendants_of_types, nodes_of_types
     from gofix_defer.codemods.analysis.source import SourceFile
-    from gofix_defer.codemods.analysis.tree import walk
+    from gofix_defer.codemods.analysis.syntax import walk
 
     source = SourceFile("x.go", INDEX_SOURCE, (1, 22))
     expected = [n for n in walk(source.root) if n.type in types]
     assert expected, "the sample has nodes of every tested type"
     assert nodes_of_types(source, types) == expected
-    for function in nodes_of_types(source, ("function_declaration", "method_declaration", "func_literal")):
+    for function in nodes_of_types(source, ("function_declaration", "method_declaration", "function_literal")):
         assert descendants_of_types(source, function, types) == [n for n in walk(function) if n.type in types]
 
 
@@ -385,10 +385,10 @@ def test_node_index_finds_what_a_walk_finds(types: tuple[str, ...]) -> None:
 def test_own_descendants_find_what_a_walk_outside_nested_literals_finds(types: tuple[str, ...]) -> None:
     from gofix_defer.codemods.analysis.nodeindex import nodes_of_types, own_descendants
     from gofix_defer.codemods.analysis.source import SourceFile
-    from gofix_defer.codemods.analysis.tree import walk_no_funcs
+    from gofix_defer.codemods.analysis.syntax import walk_no_funcs
 
     source = SourceFile("x.go", INDEX_SOURCE, (1, 22))
-    for function in nodes_of_types(source, ("function_declaration", "method_declaration", "func_literal")):
+    for function in nodes_of_types(source, ("function_declaration", "method_declaration", "function_literal")):
         body = function.child_by_field_name("body")
         # The body itself counts when it is of the type (a block): rules walk blocks from it.
         assert own_descendants(source, body, types) == [n for n in walk_no_funcs(body) if n.type in types]

@@ -47,10 +47,12 @@ from typing import Callable
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.edits.imports import imported_name
+from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis.control import loop_exits, loop_label, unlabelled_breaks_of
+from gofix_defer.codemods.analysis.imports import imported_name
 from gofix_defer.codemods.analysis.scope import FunctionScopes
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, ancestors, selector_call, unparen, walk_no_funcs
+from gofix_defer.codemods.analysis.syntax import ancestors, selector_call, unparen, walk_no_funcs
 from gofix_defer.codemods.analysis.typeinfer import TypeInference
 
 
@@ -66,10 +68,6 @@ class Kind(str, enum.Enum):
 
 # Kinds a `select` with a `<-ctx.Done()` case can interrupt.
 SELECTABLE = frozenset({Kind.SLEEP, Kind.TIMER, Kind.RECEIVE, Kind.SEND, Kind.RANGE})
-
-_STATEMENT_LISTS = frozenset({"statement_list", "block"})
-# Statements that `break` (unlabelled) binds to, besides `for`.
-_BREAK_TARGETS = frozenset({"for_statement", "expression_switch_statement", "type_switch_statement", "select_statement"})
 
 
 @dataclass(frozen=True)
@@ -125,7 +123,7 @@ def _package_call(source: SourceFile, node: Node | None, package: bytes | None, 
 
 
 def _in_statement_list(statement: Node) -> bool:
-    return statement.parent is not None and statement.parent.type in _STATEMENT_LISTS
+    return syntax.holds_statements(statement.parent)
 
 
 def _receive_statement(source: SourceFile, node: Node) -> tuple[Node | None, bool]:
@@ -139,7 +137,7 @@ def _receive_statement(source: SourceFile, node: Node) -> tuple[Node | None, boo
         return parent, _in_statement_list(parent)
     if parent.type == "expression_list":
         holder = parent.parent
-        if holder is not None and holder.type in ("short_var_declaration", "assignment_statement"):
+        if holder is not None and holder.type in ("short_var_declaration", "assignment"):
             right = holder.child_by_field_name("right")
             operator = holder.child_by_field_name("operator")
             whole = (
@@ -156,62 +154,7 @@ def _in_select_case(node: Node) -> bool:
     parent = node.parent
     while parent is not None and parent.type in ("parenthesized_expression", "expression_list", "receive_statement"):
         parent = parent.parent
-    return parent is not None and parent.type == "communication_case"
-
-
-def loop_exits(source: SourceFile, loop: Node) -> bool:
-    """True when something in ``loop``'s body can leave it: return, goto, a break
-    bound to it (unlabelled, or naming its label), panic, os.Exit or log.Fatal*."""
-    body = loop.child_by_field_name("body")
-    if body is None:
-        return True
-    label = loop_label(source, loop)
-    for node in walk_no_funcs(body):
-        if node.type in ("return_statement", "goto_statement"):
-            return True
-        if node.type == "break_statement":
-            target = node.named_children[0] if node.named_children else None
-            if target is not None:
-                if label is not None and source.text(target) == label:
-                    return True
-            elif break_target(node) == loop:
-                return True
-        if node.type == "call_expression":
-            name = source.text(node.child_by_field_name("function") or node)
-            if name in (b"panic", b"os.Exit", b"runtime.Goexit") or name.startswith((b"log.Fatal", b"log.Panic")):
-                return True
-    return False
-
-
-def loop_label(source: SourceFile, loop: Node) -> bytes | None:
-    parent = loop.parent
-    if parent is not None and parent.type == "labeled_statement":
-        label = parent.child_by_field_name("label")
-        return source.text(label) if label is not None else None
-    return None
-
-
-def break_target(statement: Node) -> Node | None:
-    """The statement an unlabelled ``break`` leaves (None outside any, or across a func literal)."""
-    for parent in ancestors(statement):
-        if parent.type in FUNCTION_TYPES:
-            return None
-        if parent.type in _BREAK_TARGETS:
-            return parent
-    return None
-
-
-def unlabelled_breaks_of(loop: Node) -> list[Node]:
-    """``break`` statements without a label that leave ``loop`` itself."""
-    body = loop.child_by_field_name("body")
-    if body is None:
-        return []
-    return [n for n in walk_no_funcs(body) if n.type == "break_statement" and not n.named_children and break_target(n) == loop]
-
-
-def _is_endless(loop: Node) -> bool:
-    """``for { … }``: no condition, no clause."""
-    return all(child.type in ("for", "block", "comment") for child in loop.children)
+    return parent is not None and parent.type == "communication_clause"
 
 
 def classify(
@@ -226,7 +169,7 @@ def classify(
     """
     time_name = imported_name(source, b"time")
     result = GoroutineBlocking(literal)
-    body = literal.child_by_field_name("body")
+    body = syntax.body(literal)
     if body is None:
         return result
     for node in walk_no_funcs(body):
@@ -257,9 +200,9 @@ def classify(
             elif _is_method_call(source, node, b"Wait") and not node.child_by_field_name("arguments").named_children:
                 result.operations.append(BlockingOperation(Kind.WAIT, node, node, None, False))
         elif kind == "for_statement":
-            clause = next((c for c in node.named_children if c.type == "range_clause"), None)
+            clause = syntax.range_clause(node)
             if clause is not None:
-                operand = clause.child_by_field_name("right")
+                operand = syntax.range_operand(node)
                 if operand is None:
                     continue
                 operand = unparen(operand)
@@ -267,7 +210,7 @@ def classify(
                 if ticks or (is_channel is not None and is_channel(operand)):
                     statement = node.parent if node.parent is not None and node.parent.type == "labeled_statement" else node
                     result.operations.append(BlockingOperation(Kind.RANGE, node, node, operand, _in_statement_list(statement)))
-            elif _is_endless(node) and not loop_exits(source, node):
+            elif syntax.is_endless_loop(node) and not loop_exits(source, node):
                 statement = node.parent if node.parent is not None and node.parent.type == "labeled_statement" else node
                 result.operations.append(BlockingOperation(Kind.ENDLESS_LOOP, node, node, None, _in_statement_list(statement)))
     return result

@@ -1,16 +1,22 @@
-"""One tree-sitter Go parser per process, and syntax-error location."""
+"""The Go grammar: one tree-sitter parser per process, queries, syntax errors.
+
+The grammar is tree-sitter-golang, versioned by the Go release it covers
+(1.27.x covers Go 1.27) and shaped like go/ast. tree-sitter-go, the older
+grammar, stops before Go 1.26: `new(expr)` and generic methods come out of
+it as syntax errors, so valid Go would be refused.
+"""
 
 from __future__ import annotations
 
 import functools
 
 import tree_sitter
-import tree_sitter_go
+import tree_sitter_golang
 
 
 @functools.lru_cache(maxsize=1)
 def go_language() -> tree_sitter.Language:
-    return tree_sitter.Language(tree_sitter_go.language())
+    return tree_sitter.Language(tree_sitter_golang.language())
 
 
 @functools.lru_cache(maxsize=1)

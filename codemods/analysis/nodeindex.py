@@ -24,7 +24,8 @@ from typing import Iterable
 
 from tree_sitter import Node, QueryCursor
 
-from gofix_defer.codemods.analysis import grammar as parsing
+from gofix_defer.codemods.analysis import grammar
+from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS
 
 _INDEX_ATTRIBUTE = "_gofix_defer_node_index"
 
@@ -40,7 +41,7 @@ KEYWORD_OF = {
     "goto_statement": b"goto",
     "function_declaration": b"func",
     "method_declaration": b"func",
-    "func_literal": b"func",
+    "function_literal": b"func",
 }
 
 
@@ -75,7 +76,7 @@ def _word_byte(byte: bytes) -> bool:
 
 def _query_for(types: frozenset[str]):
     alternatives = " ".join(f"({name})" for name in sorted(types))
-    return parsing.query(f"[{alternatives}] @node")
+    return grammar.query(f"[{alternatives}] @node")
 
 
 def nodes_of_types(source, types: Iterable[str]) -> list[Node]:
@@ -130,11 +131,9 @@ def outermost_functions(source) -> list[Node]:
     """Functions not nested in another function, in document order: function and
     method declarations, and func literals outside any function (package-level
     initialisers). Rules that resolve names build one scope per such function."""
-    from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES
-
     found: list[Node] = []
     end = -1
-    for node in nodes_of_types(source, FUNCTION_TYPES):
+    for node in nodes_of_types(source, FUNCTION_KINDS):
         if node.start_byte >= end:
             found.append(node)
             end = node.end_byte
@@ -144,15 +143,13 @@ def outermost_functions(source) -> list[Node]:
 def own_descendants(source, node: Node, types: Iterable[str]) -> list[Node]:
     """Like descendants_of_types, but without those inside func literals nested in ``node``
     (the same nodes, in the same order, as ``walk_no_funcs(node)`` filtered by type)."""
-    from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES
-
     found = []
     for candidate in descendants_of_types(source, node, types):
         if candidate == node:
             found.append(candidate)
             continue
         parent = candidate.parent
-        while parent is not None and parent != node and parent.type not in FUNCTION_TYPES:
+        while parent is not None and parent != node and parent.type not in FUNCTION_KINDS:
             parent = parent.parent
         if parent is None or parent == node:
             found.append(candidate)

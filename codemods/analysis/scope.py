@@ -18,23 +18,23 @@ from dataclasses import dataclass, field
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.analysis.tree import expression_list_items
+from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis.syntax import expression_list_items, identifiers
 
 _SCOPE_TYPES = frozenset(
     {
         "function_declaration",
         "method_declaration",
-        "func_literal",
+        "function_literal",
         "block",
         "for_statement",
         "if_statement",
         "expression_switch_statement",
         "type_switch_statement",
         "select_statement",
-        "expression_case",
-        "type_case",
-        "default_case",
-        "communication_case",
+        "expression_case_clause",
+        "type_case_clause",
+        "communication_clause",
     }
 )
 
@@ -50,6 +50,7 @@ class Declaration:
     type_node: Node | None = None  # stated type, when the source says it
     value: Node | None = None  # initialiser expression, when there is one
     index: int = 0  # position in a multi-name declaration
+    variadic: bool = False  # a `xs ...T` parameter
 
     @property
     def key(self) -> tuple[int, int]:
@@ -136,7 +137,7 @@ class FunctionScopes:
             if node_type == "block" and node.parent is not None and node.parent.type in (
                 "function_declaration",
                 "method_declaration",
-                "func_literal",
+                "function_literal",
             ) and node.parent.child_by_field_name("body") == node:
                 pass
             else:
@@ -157,14 +158,9 @@ class FunctionScopes:
         start = function.start_byte
         for field_name, kind in (("receiver", "receiver"), ("parameters", "param"), ("result", "result")):
             plist = function.child_by_field_name(field_name)
-            if plist is None or plist.type != "parameter_list":
-                continue
-            for pdecl in plist.named_children:
-                if pdecl.type not in ("parameter_declaration", "variadic_parameter_declaration"):
-                    continue
-                type_node = pdecl.child_by_field_name("type")
-                for ident in pdecl.children_by_field_name("name"):
-                    self._declare(scope, ident, kind, pdecl, start, type_node=type_node)
+            for parameter in syntax.parameters_of(plist):
+                for ident in parameter.names:
+                    self._declare(scope, ident, kind, parameter.declaration, start, type_node=parameter.type, variadic=parameter.variadic)
 
     def _short_var(self, node: Node, scope: _Scope) -> None:
         left = expression_list_items(node.child_by_field_name("left"))
@@ -196,12 +192,11 @@ class FunctionScopes:
                 self._declare(scope, ident, "range", node, node.end_byte, value=node.child_by_field_name("right"), index=index)
 
     def _type_switch(self, node: Node, scope: _Scope) -> None:
-        alias = node.child_by_field_name("alias")
-        for ident in expression_list_items(alias):
-            if ident.type == "identifier":
-                value = node.child_by_field_name("value")
-                visible = value.end_byte if value is not None else node.start_byte
-                self._declare(scope, ident, "typeswitch", node, visible)
+        alias = node.child_by_field_name("name")
+        if alias is not None and alias.type == "identifier":
+            value = node.child_by_field_name("operand")
+            visible = value.end_byte if value is not None else node.start_byte
+            self._declare(scope, alias, "typeswitch", node, visible)
 
     def _receive(self, node: Node, scope: _Scope) -> None:
         if not any(c.type == ":=" for c in node.children):
@@ -223,31 +218,20 @@ class FunctionScopes:
 _DECLARERS = {
     "function_declaration": FunctionScopes._params,
     "method_declaration": FunctionScopes._params,
-    "func_literal": FunctionScopes._params,
+    "function_literal": FunctionScopes._params,
     "short_var_declaration": FunctionScopes._short_var,
     "var_spec": FunctionScopes._var_spec,
     "const_spec": FunctionScopes._var_spec,
     "range_clause": FunctionScopes._range,
     "type_switch_statement": FunctionScopes._type_switch,
     "receive_statement": FunctionScopes._receive,
-    "type_spec": FunctionScopes._type_spec,
-    "type_alias": FunctionScopes._type_spec,
+    "type_definition": FunctionScopes._type_spec,
+    "alias_declaration": FunctionScopes._type_spec,
 }
 
 
 def _node_key(node: Node) -> tuple[int, int, str]:
     return (node.start_byte, node.end_byte, node.type)
-
-
-def identifiers(node: Node):
-    """Every `identifier` node under ``node`` (value identifiers, not fields/types/labels)."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if current.type == "identifier":
-            yield current
-            continue
-        stack.extend(reversed(current.children))
 
 
 def names_used(data: bytes, node: Node) -> set[bytes]:
@@ -256,7 +240,7 @@ def names_used(data: bytes, node: Node) -> set[bytes]:
     stack = [node]
     while stack:
         current = stack.pop()
-        if current.type in ("identifier", "type_identifier", "package_identifier", "field_identifier", "label_name"):
+        if current.type in syntax.NAME_KINDS:
             names.add(data[current.start_byte : current.end_byte])
         stack.extend(current.children)
     return names
@@ -276,17 +260,7 @@ def fresh_name(data: bytes, root: Node, base: str, taken: set[bytes] | None = No
     return candidate
 
 
-def root_identifier(node: Node) -> Node | None:
-    """The variable an operand starts from: `s.mu` -> s, `locks[i]` -> locks, `(*p).mu` -> p."""
-    from gofix_defer.codemods.analysis.tree import unparen
 
-    node = unparen(node)
-    while node.type in ("selector_expression", "index_expression", "unary_expression", "parenthesized_expression"):
-        child = node.child_by_field_name("operand")
-        if child is None:
-            return None
-        node = unparen(child)
-    return node if node.type == "identifier" else None
 
 
 def same_variable(scopes: FunctionScopes, a: Node, b: Node) -> bool:
@@ -295,11 +269,10 @@ def same_variable(scopes: FunctionScopes, a: Node, b: Node) -> bool:
     Operands containing a call are never the same (`get().Lock()` twice may
     be two mutexes). Names declared outside the function match by spelling.
     """
-    from gofix_defer.codemods.analysis.tree import walk
-
+    walk = syntax.walk
     if any(n.type == "call_expression" for n in walk(a)) or any(n.type == "call_expression" for n in walk(b)):
         return False
-    root_a, root_b = root_identifier(a), root_identifier(b)
+    root_a, root_b = syntax.root_identifier(a), syntax.root_identifier(b)
     if root_a is None or root_b is None:
         return False
     decl_a, decl_b = scopes.resolve(root_a), scopes.resolve(root_b)

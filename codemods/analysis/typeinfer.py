@@ -14,7 +14,8 @@ from tree_sitter import Node
 
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.tree import unparen
+from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis.syntax import unparen
 
 PREDECLARED_TYPES = frozenset(
     b"bool byte complex64 complex128 error float32 float64 int int8 int16 int32 int64 "
@@ -59,7 +60,7 @@ class TypeInference:
         if depth > _MAX_DEPTH:
             return None
         if decl.type_node is not None and decl.kind in ("param", "result", "receiver", "var", "const"):
-            if decl.kind == "param" and decl.statement.type == "variadic_parameter_declaration":
+            if decl.kind == "param" and decl.variadic:
                 return b"[]" + self.source.text(decl.type_node)
             return decl.type_node
         if decl.kind == "range":
@@ -95,11 +96,11 @@ class TypeInference:
         if kind in ("slice_type", "array_type"):
             return b"int" if decl.index == 0 else underlying.child_by_field_name("element")
         if kind == "map_type":
-            return underlying.child_by_field_name("key" if decl.index == 0 else "value")
+            return underlying.child_by_field_name("key" if decl.index == 0 else "element")
         if kind == "channel_type":
-            if decl.index != 0 or self.source.text(underlying).startswith(b"chan<-"):
+            if decl.index != 0 or syntax.channel_direction(underlying) == "send":
                 return None
-            return underlying.child_by_field_name("value")
+            return underlying.child_by_field_name("element")
         return None
 
     def _underlying(self, type_node: Node | bytes, depth: int) -> Node | bytes | None:
@@ -128,7 +129,7 @@ class TypeInference:
                 if declaration.type != "type_declaration":
                     continue
                 for spec in declaration.named_children:
-                    if spec.type == "type_spec" and spec.child_by_field_name("type_parameters") is None:
+                    if spec.type == "type_definition" and spec.child_by_field_name("type_parameters") is None:
                         name, value = spec.child_by_field_name("name"), spec.child_by_field_name("type")
                         if name is not None and value is not None:
                             found[self.source.text(name)] = value
@@ -141,11 +142,7 @@ class TypeInference:
             for declaration in self.source.root.named_children:
                 if declaration.type != "var_declaration":
                     continue
-                specs = [c for c in declaration.named_children if c.type == "var_spec"]
-                for group in declaration.named_children:
-                    if group.type == "var_spec_list":
-                        specs.extend(c for c in group.named_children if c.type == "var_spec")
-                for spec in specs:
+                for spec in syntax.var_specs(declaration):
                     names = spec.children_by_field_name("name")
                     value = spec.child_by_field_name("value")
                     values = [c for c in value.named_children] if value is not None else []
@@ -162,7 +159,7 @@ class TypeInference:
         kind = expr.type
         if kind in _LITERAL_TYPES:
             return _LITERAL_TYPES[kind]
-        if kind in ("true", "false"):
+        if kind == "identifier" and expr.text in (b"true", b"false"):
             return b"bool"
         if kind == "composite_literal":
             return expr.child_by_field_name("type")
@@ -194,8 +191,6 @@ class TypeInference:
                 if value is not None:
                     return self._expression_type(value, depth + 1)
             return None
-        if kind == "type_conversion_expression":
-            return expr.child_by_field_name("type")
         if kind == "call_expression":
             return self._call_type(expr, depth)
         return None

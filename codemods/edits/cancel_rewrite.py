@@ -31,26 +31,22 @@ from typing import Iterator
 
 from tree_sitter import Node
 
+from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.blocking import SELECTABLE, BlockingOperation, Kind, loop_label, unlabelled_breaks_of
-from gofix_defer.codemods.edits.imports import add_import
-from gofix_defer.codemods.edits.insertion import insert_before
-from gofix_defer.codemods.engine.merge import apply_edits
-from gofix_defer.codemods.model import Applicability, Edit, Fix
 from gofix_defer.codemods.analysis.scope import FunctionScopes, fresh_name, names_used
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.tree import FUNCTION_TYPES, called_func_literal, enclosing_function, is_inside, statements, unparen, walk, walk_no_funcs
+from gofix_defer.codemods.analysis.syntax import called_function_literal, enclosing_function, is_inside, statements, unparen, walk, walk_no_funcs
+from gofix_defer.codemods.edits.imports import add_import
+from gofix_defer.codemods.edits.insertion import insert_before
+from gofix_defer.codemods.model import Applicability, Edit, Fix, apply_edits
 
 
 def releases_a_lock(source: SourceFile, literal: Node) -> bool:
     """Does the goroutine call `X.Unlock()` / `X.RUnlock()` (directly or deferred)?"""
-    for node in walk_no_funcs(literal.child_by_field_name("body")):
-        if node.type != "call_expression":
-            continue
-        function = node.child_by_field_name("function")
-        if function is not None and function.type == "selector_expression":
-            field = function.child_by_field_name("field")
-            if field is not None and source.text(field) in (b"Unlock", b"RUnlock"):
-                return True
+    for node in walk_no_funcs(syntax.body(literal)):
+        parts = syntax.selector_call(node) if syntax.is_call(node) else None
+        if parts is not None and source.text(parts[1]) in (b"Unlock", b"RUnlock"):
+            return True
     return False
 
 
@@ -110,11 +106,11 @@ def build_cancel_fix(
     if function is None:
         return None, "not inside a function"
     taken = taken_by_function.setdefault(_key(function), set())
-    if any(n.type == "goto_statement" for n in walk(function)):
+    if any(syntax.is_goto(n) for n in walk(function)):
         return None, "the function uses goto, which may jump over the new declarations"
     for go_statement, ops in goroutines:
-        literal = called_func_literal(go_statement)
-        if literal.child_by_field_name("result") is not None:
+        literal = called_function_literal(go_statement)
+        if syntax.result(literal) is not None:
             return None, "the goroutine's function literal returns values"
         for op in ops:
             if op.kind == Kind.WAIT:
@@ -136,8 +132,8 @@ def build_cancel_fix(
     try:
         for go_statement, ops in goroutines:
             rewriter = _Rewriter(source, ctx, names, ops)
-            literal = called_func_literal(go_statement)
-            edits.extend(rewriter.top_block(literal.child_by_field_name("body")))
+            literal = called_function_literal(go_statement)
+            edits.extend(rewriter.top_block(syntax.body(literal)))
             missed = [op for op in ops if op.kind in SELECTABLE | {Kind.ENDLESS_LOOP} and _key(op.node) not in rewriter.done]
             if missed:
                 raise _NoFix(f"the goroutine {missed[0].describe(source)} where no select can be placed")
@@ -149,16 +145,12 @@ def build_cancel_fix(
 
 def _context_parameter(source, scopes: FunctionScopes, function: Node, statement: Node, context_name: bytes) -> bytes | None:
     """The function's own `context.Context` parameter, if one reaches ``statement`` unshadowed."""
-    parameters = function.child_by_field_name("parameters")
-    if parameters is None:
-        return None
-    for declaration in parameters.named_children:
-        type_node = declaration.child_by_field_name("type")
-        if declaration.type != "parameter_declaration" or type_node is None:
+    for parameter in syntax.parameters_of(syntax.parameter_list(function)):
+        if parameter.variadic or parameter.type is None:
             continue
-        if source.text(type_node) != context_name + b".Context":
+        if source.text(parameter.type) != context_name + b".Context":
             continue
-        for ident in declaration.children_by_field_name("name"):
+        for ident in parameter.names:
             name = source.text(ident)
             if name == b"_":
                 continue
@@ -204,16 +196,16 @@ class _Rewriter:
         edits: list[Edit] = []
         for index, stmt in enumerate(stmts):
             inner = stmt
-            if stmt.type == "labeled_statement":
-                inner = next((c for c in stmt.named_children if c.type != "label_name"), stmt)
+            if syntax.is_labeled(stmt):
+                inner = syntax.labeled_body(stmt) or stmt
             op = self.by_statement.get((inner.start_byte, inner.end_byte))
             if op is None:
                 edits.extend(self.nested(stmt))
             elif op.kind == Kind.RANGE:
-                edits.append(self.range_loop(stmt, op, last=index == len(stmts) - 1 and stmt.parent is not None and stmt.parent.parent == self.top))
+                edits.append(self.range_loop(stmt, op, last=index == len(stmts) - 1 and syntax.same_node(stmt.parent, self.top)))
             elif op.kind == Kind.ENDLESS_LOOP:
                 edits.extend(self.endless_loop(op))
-            elif inner.type == "short_var_declaration":
+            elif syntax.is_short_var_declaration(inner):
                 edits.append(self.receive_declaration(stmt, op, stmts[index + 1 :]))
                 break  # the rest of the list moved into the case
             else:
@@ -224,9 +216,9 @@ class _Rewriter:
         """Rewrites inside the blocks of a statement that is not itself blocking."""
         edits: list[Edit] = []
         for child in stmt.named_children:
-            if child.type in ("block", "expression_case", "default_case", "type_case"):
+            if syntax.is_block(child) or (syntax.is_case_clause(child) and not syntax.is_select_case(child)):
                 edits.extend(self.block(statements(child)))
-            elif child.type.endswith("_statement"):  # an else-if, a labelled loop
+            elif syntax.is_statement_kind(child):  # an else-if, a labelled loop
                 edits.extend(self.block([child]))
         return edits
 
@@ -240,10 +232,9 @@ class _Rewriter:
     def _case(self, stmt: Node, op: BlockingOperation) -> bytes:
         """The select case header for a standalone operation."""
         if op.kind == Kind.SLEEP:
-            call = op.node
-            function = call.child_by_field_name("function")
-            package = self.source.text(function.child_by_field_name("operand"))
-            arguments = self._one_line(call.child_by_field_name("arguments"))
+            operand, _, call = syntax.selector_call(op.node)  # type: ignore[misc]
+            package = self.source.text(operand)
+            arguments = self._one_line(syntax.call_arguments_node(call))  # type: ignore[arg-type]
             return b"case <-" + package + b".After" + arguments + b":"
         return b"case " + self._one_line(stmt) + b":"
 
@@ -272,10 +263,10 @@ class _Rewriter:
         if not rest:
             return Edit(stmt.start_byte, stmt.end_byte, self._select(indent, case))
         for moved in rest:
-            if moved.type == "fallthrough_statement":
+            if syntax.is_fallthrough(moved):
                 raise _NoFix("a fallthrough follows the receive")
             for node in walk_no_funcs(moved):
-                if node.type == "break_statement" and not node.named_children and _leaves(node, moved):
+                if syntax.is_break(node) and syntax.jump_label(node) is None and _leaves(node, moved):
                     raise _NoFix("a break after the receive would leave the new select instead")
         end = rest[-1].end_byte
         start = self.source.line_end(stmt.end_byte) + 1
@@ -285,7 +276,7 @@ class _Rewriter:
 
     def endless_loop(self, op: BlockingOperation) -> list[Edit]:
         loop = op.node
-        body = loop.child_by_field_name("body")
+        body = syntax.body(loop)
         inner = statements(body)
         edits = self.block(inner)
         self.done.add(_key(loop))
@@ -305,15 +296,15 @@ class _Rewriter:
 
     def range_loop(self, stmt: Node, op: BlockingOperation, last: bool) -> Edit:
         loop = op.node
-        clause = next(c for c in loop.named_children if c.type == "range_clause")
-        if any(c.type == "=" for c in clause.children):
+        if syntax.range_assigns(loop):
             raise _NoFix("the range assigns existing variables")
-        if unparen(op.channel).type not in ("identifier", "selector_expression"):
+        channel_expression = unparen(op.channel)
+        if not (syntax.is_identifier(channel_expression) or syntax.is_selector(channel_expression)):
             raise _NoFix("the ranged channel is recomputed by an expression")
-        left = clause.child_by_field_name("left")
-        value = self._one_line(left) if left is not None else b"_"
+        variables = syntax.range_variables(loop)
+        value = self._one_line(syntax.left_node(syntax.range_clause(loop))) if variables else b"_"  # type: ignore[arg-type]
         channel = self._one_line(op.channel)
-        body = loop.child_by_field_name("body")
+        body = syntax.body(loop)
         indent = self.source.indentation(loop.start_byte)
         label = loop_label(self.source, loop)
         new_label = None
@@ -376,9 +367,9 @@ class _Rewriter:
 def _leaves(break_statement: Node, container: Node) -> bool:
     """An unlabelled break whose target lies outside ``container`` (or is none at all)."""
     for parent in _up(break_statement):
-        if parent.type in FUNCTION_TYPES:
+        if syntax.is_function(parent):
             return True
-        if parent.type in ("for_statement", "expression_switch_statement", "type_switch_statement", "select_statement"):
+        if syntax.is_breakable(parent):
             return not is_inside(parent, container)
         if parent == container:
             break
@@ -411,7 +402,7 @@ def _indent_lines(text: bytes, nl: bytes) -> bytes:
 
 
 def _multiline_literal(source: SourceFile, node: Node) -> bool:
-    return node.type in ("raw_string_literal", "comment") and b"\n" in source.text(node)
+    return (syntax.is_raw_string(node) or syntax.is_comment(node)) and b"\n" in source.text(node)
 
 
 def _nodes_between(root: Node, start: int, end: int) -> Iterator[Node]:

@@ -10,10 +10,10 @@ withheld-looking but never breaks compilation of code that used it).
 
 from __future__ import annotations
 
-from gofix_defer.codemods.edits.imports import import_specs
-from gofix_defer.codemods.model import Edit
+from gofix_defer.codemods.analysis.imports import import_specs, is_grouped, specs_of
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.tree import walk
+from gofix_defer.codemods.analysis.syntax import walk
+from gofix_defer.codemods.model import Edit
 
 
 def remove_import_if_unused(source: SourceFile, path: bytes, deleted: list[tuple[int, int]]) -> list[Edit] | None:
@@ -39,13 +39,9 @@ def remove_import_if_unused(source: SourceFile, path: bytes, deleted: list[tuple
             continue
         return []
     declaration = spec.declaration
-    siblings = [c for c in declaration.named_children if c.type in ("import_spec", "import_spec_list")]
-    grouped = any(c.type == "import_spec_list" for c in siblings)
     target = declaration
-    if grouped:
-        group = next(c for c in siblings if c.type == "import_spec_list")
-        if len([c for c in group.named_children if c.type == "import_spec"]) > 1:
-            target = spec.node
+    if is_grouped(declaration) and len(specs_of(declaration)) > 1:
+        target = spec.node
     start = source.line_start(target.start_byte)
     end = source.line_end(target.end_byte)
     before = source.data[start : target.start_byte].strip(b" \t")

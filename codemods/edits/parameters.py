@@ -9,17 +9,8 @@ from __future__ import annotations
 
 from tree_sitter import Node
 
+from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.model import Edit
-
-
-def called_in_place(literal: Node) -> Node | None:
-    """The call_expression that calls ``literal`` right where it stands, or None."""
-    call = literal.parent
-    while call is not None and call.type == "parenthesized_expression":
-        call = call.parent
-    if call is None or call.type != "call_expression":
-        return None
-    return call
 
 
 def add_parameters(literal: Node, parameters: list[tuple[bytes, bytes]], arguments: list[bytes]) -> list[Edit] | None:
@@ -31,28 +22,27 @@ def add_parameters(literal: Node, parameters: list[tuple[bytes, bytes]], argumen
     the literal is not called in place, or it has unnamed parameters (named
     and unnamed ones cannot be mixed).
     """
-    plist = literal.child_by_field_name("parameters")
-    call = called_in_place(literal)
-    args_node = call.child_by_field_name("arguments") if call is not None else None
-    if plist is None or args_node is None:
+    plist = syntax.parameter_list(literal)
+    call = syntax.called_in_place(literal)
+    args_node = syntax.call_arguments_node(call) if call is not None else None
+    if plist is None or call is None or args_node is None:
         return None
-    declared = [p for p in plist.named_children if p.type in ("parameter_declaration", "variadic_parameter_declaration")]
-    if any(p.child_by_field_name("name") is None for p in declared):
+    declared = syntax.parameters_of(plist)
+    if any(not p.names for p in declared):
         return None
-    variadic_last = bool(declared) and declared[-1].type == "variadic_parameter_declaration"
-    spread_call = any(c.type == "..." for c in args_node.children)
-    if spread_call and not variadic_last:
+    variadic_last = bool(declared) and declared[-1].variadic
+    if syntax.is_spread_call(call) and not variadic_last:
         return None
     new_params = b", ".join(name + b" " + type_text for name, type_text in parameters)
     new_args = b", ".join(arguments)
-    current = [a for a in args_node.named_children if a.type != "comment"]
+    current = syntax.call_arguments(call)
     edits = []
     if not declared:
         edits.append(Edit(plist.start_byte + 1, plist.end_byte - 1, new_params))
     elif variadic_last:
-        edits.append(Edit.insert(declared[0].start_byte, new_params + b", "))
+        edits.append(Edit.insert(declared[0].declaration.start_byte, new_params + b", "))
     else:
-        edits.append(Edit.insert(declared[-1].end_byte, b", " + new_params))
+        edits.append(Edit.insert(declared[-1].declaration.end_byte, b", " + new_params))
     if not current:
         edits.append(Edit(args_node.start_byte + 1, args_node.end_byte - 1, new_args))
     elif variadic_last:

@@ -60,17 +60,3 @@ def _conflicts(chosen: list[Edit], edit: Edit) -> bool:
         if edit.overlaps(other):
             return True
     return any(edit.overlaps(other) for other in chosen[:index])
-
-
-def apply_edits(data: bytes, edits: Sequence[Edit]) -> bytes:
-    """Apply sorted, non-overlapping edits to ``data``."""
-    out = []
-    position = 0
-    for edit in sorted(edits):
-        if edit.start < position or edit.end > len(data):
-            raise ValueError(f"edit {edit} overlaps a previous edit or runs past the end")
-        out.append(data[position : edit.start])
-        out.append(edit.text)
-        position = edit.end
-    out.append(data[position:])
-    return b"".join(out)

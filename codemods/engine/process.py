@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from gofix_defer.codemods.analysis import grammar as parsing
-from gofix_defer.codemods.engine.merge import apply_edits, merge
+from gofix_defer.codemods.engine.merge import merge
+from gofix_defer.codemods.model import apply_edits
 from gofix_defer.codemods.model import INTERNAL_ERROR, SYNTAX_ERROR, Applicability, Diagnostic, FileResult, Rule
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.engine.suppress import Suppressions, is_generated

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Sequence
 
 
 class Applicability(str, enum.Enum):
@@ -82,3 +83,17 @@ class Fix:
     @property
     def span(self) -> tuple[int, int]:
         return (self.edits[0].start, self.edits[-1].end) if self.edits else (0, 0)
+
+
+def apply_edits(data: bytes, edits: Sequence[Edit]) -> bytes:
+    """Apply sorted, non-overlapping edits to ``data``."""
+    out = []
+    position = 0
+    for edit in sorted(edits):
+        if edit.start < position or edit.end > len(data):
+            raise ValueError(f"edit {edit} overlaps a previous edit or runs past the end")
+        out.append(data[position : edit.start])
+        out.append(edit.text)
+        position = edit.end
+    out.append(data[position:])
+    return b"".join(out)

@@ -51,7 +51,7 @@ _MAGIC = b"gofix-defer-cache\x00"
 
 @functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """A hash of the tool's version, its engine and rule sources, and tree-sitter-go's version."""
+    """A hash of the tool's version, its engine and rule sources, and the grammar's version."""
     from importlib import metadata
 
     import gofix_defer.rules as rules_package
@@ -68,7 +68,7 @@ def code_fingerprint() -> str:
                     with open(path, "rb") as handle:
                         relative = os.path.relpath(path, package)
                         digest.update(relative.encode() + b"\x00" + handle.read() + b"\x00")
-    for distribution in ("tree-sitter", "tree-sitter-go"):
+    for distribution in ("tree-sitter", "tree-sitter-golang"):
         try:
             digest.update(metadata.version(distribution).encode() + b"\x00")
         except metadata.PackageNotFoundError:  # pragma: no cover
