@@ -17,11 +17,11 @@ import os
 import subprocess
 import time
 
-from gofix_defer.codemods.run.discovery import discover
-from gofix_defer.codemods.engine.process import applicable_rules
 from gofix_defer.codemods.analysis.goversion import effective_go_version, parse_go_version
 from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.engine.process import applicable_rules
 from gofix_defer.codemods.engine.suppress import is_generated
+from gofix_defer.codemods.run.discovery import discover
 from gofix_defer.rules import ALL_RULES
 
 

@@ -7,24 +7,24 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.edits.import_removal import remove_import_if_unused
 from gofix_defer.codemods.analysis.imports import imported_name
-from gofix_defer.codemods.edits.insertion import ends_line, insert_before, starts_line
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types, own_descendants
-from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.analysis.scope import FunctionScopes, same_variable
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syntax import (
-    root_identifier,
     FUNCTION_KINDS,
-    called_function_literal,
     call_of,
+    called_function_literal,
     expression_list_items,
+    root_identifier,
     statements,
     unparen,
     walk,
     walk_no_funcs,
 )
+from gofix_defer.codemods.edits.import_removal import remove_import_if_unused
+from gofix_defer.codemods.edits.insertion import ends_line, insert_before, starts_line
+from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
 
 # Each release method and the acquire method it pairs with.
 _RELEASE_OF = {b"Unlock": b"Lock", b"RUnlock": b"RLock"}

@@ -6,13 +6,12 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
-from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
-from gofix_defer.codemods.analysis.scope import FunctionScopes
-from gofix_defer.codemods.analysis.syntax import identifiers
 from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
+from gofix_defer.codemods.analysis.scope import FunctionScopes
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, expression_list_items, is_inside, statements, unparen, walk_no_funcs
+from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, expression_list_items, identifiers, is_inside, statements, unparen, walk_no_funcs
+from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
 
 # Statements an unlabelled `break` can leave, and those a `continue` can resume.
 _BREAKABLE = frozenset({"for_statement", "expression_switch_statement", "type_switch_statement", "select_statement"})

@@ -6,11 +6,11 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import FunctionScopes, same_variable
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syntax import call_of, enclosing_function, statements, unparen, walk
+from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
 
 # The release each acquire method pairs with.
 _RELEASE_OF = {b"Lock": b"Unlock", b"RLock": b"RUnlock"}

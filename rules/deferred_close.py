@@ -8,14 +8,14 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.analysis.blocking import Kind, channel_predicate, classify
-from gofix_defer.codemods.edits.insertion import ends_line, insert_after, starts_line
-from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
+from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis.goroutines import Kind, channel_predicate, classify
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
-from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, called_function_literal, is_inside, statements, unparen, walk_no_funcs
+from gofix_defer.codemods.edits.insertion import ends_line, insert_after, starts_line
+from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
 
 # Return values whose evaluation cannot observe whether the channel is closed yet.
 _PURE_VALUES = frozenset({"identifier", "int_literal", "float_literal", "interpreted_string_literal", "raw_string_literal", "rune_literal"})

@@ -7,13 +7,22 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.edits.insertion import ends_line, starts_line
-from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
-from gofix_defer.codemods.analysis.syntax import identifiers
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, called_function_literal, enclosing_function, is_inside, statements, walk, walk_no_funcs
+from gofix_defer.codemods.analysis.syntax import (
+    FUNCTION_KINDS,
+    ancestors,
+    called_function_literal,
+    enclosing_function,
+    identifiers,
+    is_inside,
+    statements,
+    walk,
+    walk_no_funcs,
+)
+from gofix_defer.codemods.edits.insertion import ends_line, starts_line
+from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
 
 _WAITGROUP_METHODS = frozenset({b"Add", b"Done", b"Wait"})
 

@@ -9,11 +9,11 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.edits.insertion import insert_after, insert_before, starts_line
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types, own_descendants
-from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, next_statement, previous_statement, statements, unparen, walk, walk_no_funcs
+from gofix_defer.codemods.edits.insertion import insert_after, insert_before, starts_line
+from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
 
 _RELEASE = {b"Lock": b"Unlock", b"RLock": b"RUnlock"}
 _LOOPS = frozenset({"for_statement"})

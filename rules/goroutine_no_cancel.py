@@ -8,13 +8,13 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.analysis.blocking import BlockingOperation, Kind, channel_predicate, classify
-from gofix_defer.codemods.edits.cancel_rewrite import build_cancel_fix, cancel_names, releases_a_lock
-from gofix_defer.codemods.model import Applicability, Diagnostic, Rule
+from gofix_defer.codemods.analysis.goroutines import BlockingOperation, Kind, channel_predicate, classify
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, called_function_literal, is_inside, unparen, walk_no_funcs
+from gofix_defer.codemods.edits.cancel_rewrite import build_cancel_fix, cancel_names, releases_a_lock
+from gofix_defer.codemods.model import Applicability, Diagnostic, Rule
 from gofix_defer.rules.deferred_close import deferrable_closes
 
 # Operations that make a goroutine a background job (a ticker, a poller, a

@@ -7,15 +7,14 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.edits.parameters import add_parameters
-from gofix_defer.codemods.edits.insertion import insert_before
 from gofix_defer.codemods.analysis.nodeindex import descendants_of_types, outermost_functions
-from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, Rule
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
-from gofix_defer.codemods.analysis.syntax import identifiers
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, called_function_literal, is_inside, unparen, walk
+from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, called_function_literal, identifiers, is_inside, unparen, walk
 from gofix_defer.codemods.analysis.typeinfer import TypeInference
+from gofix_defer.codemods.edits.insertion import insert_before
+from gofix_defer.codemods.edits.parameters import add_parameters
+from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, Rule
 
 # Expression parents through which a use of `v` still means "v itself"
 # (v.f, v[i], v[a:b], (v)) when deciding whether a statement writes v.

@@ -8,10 +8,10 @@ from tree_sitter import Node
 
 from gofix_defer.codemods.analysis.imports import imported_name
 from gofix_defer.codemods.analysis.nodeindex import outermost_functions
-from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syntax import called_function_literal, expression_list_items, is_inside, selector_call, unparen, walk
+from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
 
 # The methods this rule rewrites, and their context-taking variants. The
 # same names exist on *sql.DB, *sql.Tx and *sql.Stmt (and *sql.Conn has only

@@ -6,12 +6,12 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
+from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import FunctionScopes, same_variable
-from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, selector_call, unparen, walk
+from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
 
 # Nodes that may stand between the two Lock calls without casting doubt on
 # the typo must not release the lock or jump: no calls (other than len/cap),

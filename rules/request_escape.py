@@ -9,12 +9,11 @@ from tree_sitter import Node
 
 from gofix_defer.codemods.analysis.imports import imported_name
 from gofix_defer.codemods.analysis.nodeindex import descendants_of_types, nodes_of_types
+from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, fresh_name
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, called_function_literal, identifiers, is_inside, walk, walk_no_funcs
 from gofix_defer.codemods.edits.parameters import add_parameters
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
-from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, fresh_name
-from gofix_defer.codemods.analysis.syntax import identifiers
-from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, called_function_literal, is_inside, walk, walk_no_funcs
 
 # Fields of *http.Request (and of its *url.URL) that hold plain values: read
 # before the goroutine starts, they can be passed as arguments of these

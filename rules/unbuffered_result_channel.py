@@ -8,14 +8,24 @@ from typing import Iterable
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
-from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
-from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
-from gofix_defer.codemods.analysis.syntax import identifiers
 from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
+from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, called_function_literal, enclosing_function, is_inside, statements, unparen, walk, walk_no_funcs
+from gofix_defer.codemods.analysis.syntax import (
+    FUNCTION_KINDS,
+    ancestors,
+    called_function_literal,
+    enclosing_function,
+    identifiers,
+    is_inside,
+    statements,
+    unparen,
+    walk,
+    walk_no_funcs,
+)
 from gofix_defer.codemods.analysis.typeinfer import TypeInference
+from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
 
 # Statements whose branches are alternatives: two nodes whose nearest common
 # ancestor is one of these lie on different paths.

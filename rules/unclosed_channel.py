@@ -7,15 +7,15 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.analysis.blocking import is_done_receive
-from gofix_defer.codemods.analysis.control import break_target, loop_exits
-from gofix_defer.codemods.edits.insertion import insert_after, insert_before, starts_line
-from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
-from gofix_defer.codemods.model import Diagnostic, Fix, Rule
-from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
 from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis.control import break_target, loop_exits
+from gofix_defer.codemods.analysis.goroutines import is_done_receive
+from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
+from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, expression_list_items, statements, unparen, walk_no_funcs
+from gofix_defer.codemods.edits.insertion import insert_after, insert_before, starts_line
+from gofix_defer.codemods.model import Diagnostic, Fix, Rule
 
 
 class UnclosedChannel(Rule):

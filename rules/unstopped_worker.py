@@ -8,13 +8,13 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.edits.insertion import insert_after
-from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
-from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, Rule
-from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
 from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
+from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, called_function_literal, call_of, enclosing_function, statements, unparen, walk
+from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, call_of, called_function_literal, enclosing_function, statements, unparen, walk
+from gofix_defer.codemods.edits.insertion import insert_after
+from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, Rule
 
 _STOP_NAMES = (b"Stop", b"Close")
 

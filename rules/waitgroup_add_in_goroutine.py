@@ -7,13 +7,24 @@ from typing import Iterable
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.edits.insertion import ends_line, insert_before, starts_line
-from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import FunctionScopes, same_variable
-from gofix_defer.codemods.analysis.syntax import root_identifier, identifiers
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, called_function_literal, enclosing_function, is_inside, statements, unparen, walk, walk_no_funcs
+from gofix_defer.codemods.analysis.syntax import (
+    FUNCTION_KINDS,
+    ancestors,
+    called_function_literal,
+    enclosing_function,
+    identifiers,
+    is_inside,
+    root_identifier,
+    statements,
+    unparen,
+    walk,
+    walk_no_funcs,
+)
+from gofix_defer.codemods.edits.insertion import ends_line, insert_before, starts_line
+from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
 
 # Expression nodes an Add argument may be built from and still be evaluated
 # just as well before the `go` statement: no calls except len/cap.
@@ -189,7 +200,7 @@ def _find(source: SourceFile, scopes: FunctionScopes, function: Node, go_stateme
             method = source.text(unparen(node.child_by_field_name("function")).child_by_field_name("field"))
             uses.append((node, method, *found))
     top_level = statements(body)
-    for index, (call, method, receiver, operand) in enumerate(uses):
+    for call, method, receiver, operand in uses:
         if method != b"Add":
             continue
         same = [u for u in uses if u[2] == receiver and same_variable(scopes, u[3], operand)]

@@ -36,10 +36,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from gofix_defer.codemods.run.discovery import discover  # noqa: E402
-from gofix_defer.codemods.engine.process import Settings
-from gofix_defer.codemods.model import INTERNAL_ERROR, SYNTAX_ERROR  # noqa: E402
 from gofix_defer.codemods.analysis.goversion import parse_go_version  # noqa: E402
+from gofix_defer.codemods.engine.process import Settings  # noqa: E402
+from gofix_defer.codemods.model import INTERNAL_ERROR, SYNTAX_ERROR  # noqa: E402
+from gofix_defer.codemods.run.discovery import discover  # noqa: E402
 from gofix_defer.codemods.run.workers import run  # noqa: E402
 from gofix_defer.codemods.run.write import WriteError, write_atomically  # noqa: E402
 from gofix_defer.rules import ALL_RULES  # noqa: E402

@@ -44,6 +44,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 from scorecard_scope import SCOPE  # noqa: E402
+
 from tests import gotool  # noqa: E402  (the venv's toolchain, never /usr/bin/go)
 
 KERNELS = Path("src/runtime/testdata/testgoroutineleakprofile")

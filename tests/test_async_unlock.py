@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import textwrap
 
-from gofix_defer.codemods.engine.process import Settings, process
-from gofix_defer.codemods.edits.import_removal import remove_import_if_unused
 from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.edits.import_removal import remove_import_if_unused
+from gofix_defer.codemods.engine.process import Settings, process
 from gofix_defer.rules import by_name
 
 RULE = by_name("async-unlock")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import textwrap
 
-from gofix_defer.codemods.engine.process import Settings, process
-from gofix_defer.codemods.model import Applicability
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syntax import walk
+from gofix_defer.codemods.engine.process import Settings, process
+from gofix_defer.codemods.model import Applicability
 from gofix_defer.rules import by_name
 from gofix_defer.rules.deferred_close import runs_after
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import textwrap
 
+from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.engine.process import Settings, process
 from gofix_defer.codemods.model import Applicability
-from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.rules import by_name
 
 RULE = by_name("deferred-goroutine-awaited")

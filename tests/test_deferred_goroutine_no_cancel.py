@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from gofix_defer.codemods.analysis.blocking import Kind, classify
 from gofix_defer.codemods.analysis.control import loop_exits, unlabelled_breaks_of
-from gofix_defer.codemods.engine.process import Settings, process
-from gofix_defer.codemods.model import Applicability
+from gofix_defer.codemods.analysis.goroutines import Kind, classify
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syntax import walk
+from gofix_defer.codemods.engine.process import Settings, process
+from gofix_defer.codemods.model import Applicability
 from gofix_defer.rules import by_name
 
 RULE = by_name("deferred-goroutine-no-cancel")

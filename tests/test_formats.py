@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from gofix_defer.codemods.cli import app
-from gofix_defer.codemods.output.formats import doc_sections, github_annotation
 from gofix_defer.codemods.model import Applicability, Edit, Fix, Rule
+from gofix_defer.codemods.output.formats import doc_sections, github_annotation
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SARIF_SCHEMA = REPO_ROOT.parent / "shared" / "schemas" / "sarif-schema-2.1.0.json"
@@ -186,7 +186,7 @@ def test_rdjson_suggestions_carry_the_fix(with_test_rule, go_file):
     lines = GO_SOURCE.split(b"\n")
 
     def offset(pos):  # rdjson columns are 1-based UTF-8 byte counts
-        return sum(len(l) + 1 for l in lines[: pos["line"] - 1]) + pos["column"] - 1
+        return sum(len(line) + 1 for line in lines[: pos["line"] - 1]) + pos["column"] - 1
 
     edits = [(offset(s["range"]["start"]), offset(s["range"]["end"]), s["text"].encode()) for s in diagnostic["suggestions"]]
     assert apply(GO_SOURCE, edits) == fixed_by_write(go_file)

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gofix_defer.codemods.analysis import grammar as parsing
-from gofix_defer.codemods.output.diff import unified_diff
 from gofix_defer.codemods.engine.process import Settings, process
 from gofix_defer.codemods.model import INTERNAL_ERROR
+from gofix_defer.codemods.output.diff import unified_diff
 from gofix_defer.rules import ALL_RULES
 
 from . import gotool

@@ -12,19 +12,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import gofix_defer.codemods.cli.review as review_cli
-from gofix_defer.codemods.cli import app as cli_app
 import gofix_defer.rules as registry
+from gofix_defer.codemods.cli import app as cli_app
 from gofix_defer.codemods.github.anchoring import fits, hunk_ranges_from_patch
-from gofix_defer.codemods.github.suggestions import Block, apply_blocks, change_blocks, fence_for
 from gofix_defer.codemods.github.review import comment_body
-
-from .fake_github import LINE_NOT_IN_DIFF, START_NOT_IN_HUNK, FakeGitHub
+from gofix_defer.codemods.github.suggestions import Block, apply_blocks, change_blocks, fence_for
 from gofix_defer.codemods.model import Applicability, Edit, Fix, Rule
 
+from .fake_github import LINE_NOT_IN_DIFF, START_NOT_IN_HUNK, FakeGitHub
 from .test_formats import LOCK_TYPO
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -360,13 +360,13 @@ class TwoLineTestRule(Rule):
 
 def all_added(lines: list[str], first: int, last: int) -> str:
     """A hunk adding head lines first..last (1-based) of a new file."""
-    return f"@@ -0,0 +{first},{last - first + 1} @@\n" + "".join("+" + l + "\n" for l in lines[first - 1 : last])
+    return f"@@ -0,0 +{first},{last - first + 1} @@\n" + "".join("+" + line + "\n" for line in lines[first - 1 : last])
 
 
 def test_422_line_not_in_diff_keeps_the_other_comments(fake, pr_repo, tmp_path, sleeps):
     # GitHub's view of extra.go's diff differs from the patch it listed: it ends before Second.
     lines = pr_repo.head_file("extra.go").decode().splitlines()
-    second = next(i for i, l in enumerate(lines) if l.startswith("func Second")) + 1
+    second = next(i for i, line in enumerate(lines) if line.startswith("func Second")) + 1
     fake.true_patches = {"extra.go": all_added(lines, 1, second - 1).rstrip("\n")}
     result = run_review(fake, pr_repo, tmp_path)
     assert result.exit_code == 0, result.output
@@ -404,7 +404,7 @@ def test_read_only_token_prints_suggestions_as_annotations(fake, pr_repo, tmp_pa
     result = run_review(fake, pr_repo, tmp_path)
     assert result.exit_code == 0, result.output
     assert "Resource not accessible by integration" in result.stderr
-    annotations = [l for l in result.stdout.splitlines() if l.startswith("::warning file=")]
+    annotations = [line for line in result.stdout.splitlines() if line.startswith("::warning file=")]
     assert len(annotations) == 4  # three anchorable and Old
     assert f"title=gofix-defer%3A {pr_repo.scenario.rule}" in annotations[0]
     assert "--- a/demo.go" in result.stdout and "+++ b/extra.go" in result.stdout

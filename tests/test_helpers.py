@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 
 from gofix_defer.codemods.analysis.goversion import GoVersionError, effective_go_version, go_mod_version, parse_go_version
+from gofix_defer.codemods.analysis.scope import FunctionScopes, fresh_name
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.analysis.syntax import identifiers, walk
 from gofix_defer.codemods.edits.imports import add_import
 from gofix_defer.codemods.edits.insertion import insert_after, insert_before
-from gofix_defer.codemods.model import apply_edits
-from gofix_defer.codemods.analysis.scope import FunctionScopes, fresh_name
-from gofix_defer.codemods.analysis.syntax import identifiers
-from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.engine.suppress import Suppressions, is_generated
-from gofix_defer.codemods.analysis.syntax import walk
+from gofix_defer.codemods.model import apply_edits
 
 
 def src(text: str) -> SourceFile:

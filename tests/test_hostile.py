@@ -10,14 +10,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
-import pytest
-
-from gofix_defer.codemods.run import workers as runner
-from gofix_defer.codemods.run import write
 from gofix_defer.codemods.engine.process import Settings, process
 from gofix_defer.codemods.model import Rule
+from gofix_defer.codemods.run import workers as runner
+from gofix_defer.codemods.run import write
 from gofix_defer.rules import by_name
 
 from .test_cli import FIXED, LEAKY, invoke, module

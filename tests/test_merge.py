@@ -7,8 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gofix_defer.codemods.engine.merge import merge
-from gofix_defer.codemods.model import apply_edits
-from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix
+from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, apply_edits
 
 DATA = b"0123456789abcdefghij"
 

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from gofix_defer.codemods.run import cache as cache_module
-from gofix_defer.codemods.engine import process as engine
 from gofix_defer.codemods.analysis import grammar as parsing
-from gofix_defer.codemods.run import workers as runner
-from gofix_defer.codemods.run.cache import ResultCache, decode, encode, settings_fingerprint
+from gofix_defer.codemods.engine import process as engine
 from gofix_defer.codemods.engine.process import Settings, process
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, FileResult, Fix, Rule
+from gofix_defer.codemods.run import cache as cache_module
+from gofix_defer.codemods.run import workers as runner
+from gofix_defer.codemods.run.cache import ResultCache, decode, encode, settings_fingerprint
 from gofix_defer.rules import ALL_RULES, by_name
 
 REPO = Path(__file__).resolve().parent.parent

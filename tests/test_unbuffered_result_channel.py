@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.engine.process import Settings, process
 from gofix_defer.codemods.model import Applicability
-from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.rules import by_name
 
 RULE = by_name("unbuffered-result-channel")

@@ -3,8 +3,8 @@ only offered as an unsafe fix."""
 
 from __future__ import annotations
 
-from gofix_defer.codemods.model import Applicability
 from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.model import Applicability
 from gofix_defer.rules import by_name
 
 RULE = by_name("unstopped-worker")

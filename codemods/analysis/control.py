@@ -10,9 +10,13 @@ which the statements that follow cannot run.
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
+
 from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis.facts import Fact
 from gofix_defer.codemods.analysis.syntax import ancestors, walk_no_funcs
 
 # Calls after which nothing in the function runs: they end the goroutine or the program.
@@ -196,3 +200,107 @@ def in_return_of(function: Node, node: Node) -> bool:
         if syntax.is_return(parent):
             return True
     return False
+
+
+class ExitKind(str, enum.Enum):
+    RETURN = "return"
+    PANIC = "panic"  # panic(…), log.Panic*(…)
+    EXIT = "exit"  # os.Exit(…), log.Fatal*(…)
+    TEST_FATAL = "test-fatal"  # t.Fatal*(…), t.FailNow(), t.Skip*(…), b.… (testing.TB)
+    GOEXIT = "goexit"  # runtime.Goexit()
+
+
+_TEST_FATAL_METHODS = frozenset({b"Fatal", b"Fatalf", b"FailNow", b"Skip", b"Skipf", b"SkipNow"})
+
+
+@dataclass(frozen=True)
+class Exit:
+    kind: ExitKind
+    node: Node  # the return statement or the call
+
+
+def exit_kind(source, node: Node, test_names: frozenset[bytes] = frozenset()) -> ExitKind | None:
+    """How ``node`` leaves its function, if it does. ``test_names`` are the names of
+    the function's `*testing.T`/`B`/`F`/`TB` parameters (their Fatal ends the test)."""
+    if syntax.is_return(node):
+        return ExitKind.RETURN
+    if not syntax.is_call(node):
+        return None
+    name = syntax.call_name(node, source.data)
+    if name == b"panic" or name.startswith(b"log.Panic"):
+        return ExitKind.PANIC
+    if name == b"os.Exit" or name.startswith(b"log.Fatal"):
+        return ExitKind.EXIT
+    if name == b"runtime.Goexit":
+        return ExitKind.GOEXIT
+    parts = syntax.selector_call(node)
+    if parts is not None and syntax.is_identifier(parts[0]) and parts[0].text in test_names and parts[1].text in _TEST_FATAL_METHODS:
+        return ExitKind.TEST_FATAL
+    return None
+
+
+def test_parameter_names(source, function: Node) -> frozenset[bytes]:
+    """Names of the function's parameters of type *testing.T, *testing.B, *testing.F or testing.TB."""
+    names = set()
+    for parameter in syntax.parameters_of(syntax.parameter_list(function)):
+        if parameter.type is None:
+            continue
+        spelled = b"".join(source.text(parameter.type).split())
+        if spelled in (b"*testing.T", b"*testing.B", b"*testing.F", b"testing.TB"):
+            names.update(n.text or b"" for n in parameter.names)
+    return frozenset(names)
+
+
+def is_dead_branch(source, node: Node) -> bool:
+    """``node`` lies in the then-branch of `if false` (or the else of `if true`) within its function."""
+    child = node
+    for parent in ancestors(node):
+        if syntax.is_function(parent):
+            return False
+        if syntax.is_if(parent):
+            condition = syntax.condition(parent)
+            spelled = source.text(condition).strip() if condition is not None else b""
+            if spelled == b"false" and syntax.same_node(syntax.then_branch(parent), child):
+                return True
+            if spelled == b"true" and syntax.same_node(syntax.else_branch(parent), child):
+                return True
+        child = parent
+    return False
+
+
+class Control(Fact):
+    """Per function: how its own code can leave it, and the defers it registers."""
+
+    def __init__(self, source) -> None:
+        super().__init__(source)
+        self._exits: dict[tuple[int, int], list[Exit]] = {}
+        self._defers: dict[tuple[int, int], list[Node]] = {}
+
+    def exits(self, function: Node) -> list[Exit]:
+        """Returns and the calls that end the function, goroutine or program, in its
+        own code (nested literals left out), document order; dead branches left out."""
+        key = (function.start_byte, function.end_byte)
+        found = self._exits.get(key)
+        if found is None:
+            body = syntax.function_body(function)
+            tests = test_parameter_names(self.source, function)
+            found = []
+            for node in walk_no_funcs(body) if body is not None else ():
+                kind = exit_kind(self.source, node, tests)
+                if kind is not None and not is_dead_branch(self.source, node):
+                    found.append(Exit(kind, node))
+            self._exits[key] = found
+        return found
+
+    def returns(self, function: Node) -> list[Node]:
+        return [e.node for e in self.exits(function) if e.kind is ExitKind.RETURN]
+
+    def defers(self, function: Node) -> list[Node]:
+        """The defer statements of the function's own code, in the order they run when
+        each is reached once: the last registered first."""
+        key = (function.start_byte, function.end_byte)
+        found = self._defers.get(key)
+        if found is None:
+            body = syntax.function_body(function)
+            found = self._defers[key] = list(reversed([n for n in walk_no_funcs(body) if syntax.is_defer(n)])) if body is not None else []
+        return found

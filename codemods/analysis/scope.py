@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis.facts import Fact
 from gofix_defer.codemods.analysis.syntax import expression_list_items, identifiers
 
 _SCOPE_TYPES = frozenset(
@@ -279,3 +280,18 @@ def same_variable(scopes: FunctionScopes, a: Node, b: Node) -> bool:
     if decl_a is None and decl_b is None:
         return scopes.data[root_a.start_byte : root_a.end_byte] == scopes.data[root_b.start_byte : root_b.end_byte]
     return decl_a is decl_b
+
+
+class Scopes(Fact):
+    """The FunctionScopes of each function of a file, built once and shared by every rule."""
+
+    def __init__(self, source) -> None:
+        super().__init__(source)
+        self._by_function: dict[tuple[int, int, str], FunctionScopes] = {}
+
+    def of(self, function: Node) -> FunctionScopes:
+        key = (function.start_byte, function.end_byte, function.type)
+        found = self._by_function.get(key)
+        if found is None:
+            found = self._by_function[key] = FunctionScopes(self.source.data, function)
+        return found

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterator, TypeVar
 
 import tree_sitter
 
 from gofix_defer.codemods.analysis import grammar as parsing
+from gofix_defer.codemods.analysis.facts import Fact, UndeclaredFact
 from gofix_defer.codemods.model.lines import LineIndex
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gofix_defer.codemods.analysis.package import Package
+    from gofix_defer.codemods.analysis.scope import FunctionScopes
+
+F = TypeVar("F", bound=Fact)
 
 
 @dataclass
@@ -17,21 +26,53 @@ class SourceFile:
     go_version: tuple[int, int]
     tree: tree_sitter.Tree = field(init=False, repr=False)
     lines: LineIndex = field(init=False, repr=False)
-    _scopes: dict = field(init=False, repr=False, default_factory=dict)
+    _facts: dict = field(init=False, repr=False, default_factory=dict)
+    _package: "Package | None" = field(init=False, repr=False, default=None)
+    # While the engine runs a rule: the fact families it may read (None: any).
+    _allowed: frozenset | None = field(init=False, repr=False, default=None)
+    _reader: str = field(init=False, repr=False, default="")
 
     def __post_init__(self) -> None:
         self.tree = parsing.parse(self.data)
         self.lines = LineIndex(self.data)
 
-    def scopes(self, function: tree_sitter.Node):
-        """The FunctionScopes of ``function``, built once per file and shared by every rule."""
-        from gofix_defer.codemods.analysis.scope import FunctionScopes
-
-        key = (function.start_byte, function.end_byte, function.type)
-        found = self._scopes.get(key)
+    # -- facts -------------------------------------------------------------
+    def facts(self, kind: type[F]) -> F:
+        """The ``kind`` facts of this file (or of its package), computed once and shared."""
+        if self._allowed is not None and kind not in self._allowed:
+            raise UndeclaredFact(f"rule {self._reader} reads {kind.__name__} but does not list it in requires")
+        if kind.per_package:
+            return self.package.facts(kind)
+        found = self._facts.get(kind)
         if found is None:
-            found = self._scopes[key] = FunctionScopes(self.data, function)
+            found = self._facts[kind] = kind(self)
         return found
+
+    @contextlib.contextmanager
+    def reading_for(self, reader: str, allowed: frozenset) -> Iterator[None]:
+        """While a rule runs: it may read only the families in ``allowed``."""
+        previous = (self._allowed, self._reader)
+        self._allowed, self._reader = allowed, reader
+        try:
+            yield
+        finally:
+            self._allowed, self._reader = previous
+
+    @property
+    def package(self) -> "Package":
+        """The Go package this file belongs to (a package of this file alone when
+        it was built on its own, as in a unit test)."""
+        if self._package is None:
+            from gofix_defer.codemods.analysis.package import Package
+
+            self._package = Package.of_file(self)
+        return self._package
+
+    def scopes(self, function: tree_sitter.Node) -> "FunctionScopes":
+        """The FunctionScopes of ``function``, built once per file and shared by every rule."""
+        from gofix_defer.codemods.analysis.scope import Scopes
+
+        return self.facts(Scopes).of(function)
 
     @property
     def root(self) -> tree_sitter.Node:
@@ -70,4 +111,6 @@ class SourceFile:
         return self.root.has_error or self.package_clause() is None
 
     def package_clause(self):
-        return next((c for c in self.root.named_children if c.type == "package_clause"), None)
+        from gofix_defer.codemods.analysis.syntax import package_clause
+
+        return package_clause(self.root)

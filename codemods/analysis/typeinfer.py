@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
-from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis.facts import Fact
+from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes
+from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syntax import unparen
 
 PREDECLARED_TYPES = frozenset(
@@ -214,3 +215,20 @@ class TypeInference:
         if function.type in ("slice_type", "array_type", "map_type", "channel_type", "parenthesized_type"):
             return function
         return None
+
+
+class Types(Fact):
+    """Source-stated types of the variables of each function, one inference per function."""
+
+    requires = (Scopes,)
+
+    def __init__(self, source) -> None:
+        super().__init__(source)
+        self._by_function: dict[tuple[int, int], TypeInference] = {}
+
+    def of(self, function: Node) -> TypeInference:
+        key = (function.start_byte, function.end_byte)
+        found = self._by_function.get(key)
+        if found is None:
+            found = self._by_function[key] = TypeInference(self.source, self.source.scopes(function))
+        return found

@@ -9,17 +9,17 @@ import typer
 from rich.console import Console
 
 from gofix_defer.codemods import __version__
-from gofix_defer.codemods.output.diff import unified_diff
-from gofix_defer.codemods.engine.process import Settings
 from gofix_defer.codemods.analysis.goversion import GoVersionError, parse_go_version
+from gofix_defer.codemods.cli.options import EXIT_CLEAN, EXIT_ERROR, select_rules, split_names
+from gofix_defer.codemods.engine.process import Settings
 from gofix_defer.codemods.model import FileResult
+from gofix_defer.codemods.output.diff import unified_diff
+from gofix_defer.codemods.output.progress import progress_bar
 from gofix_defer.codemods.output.text import Summary, render_text
 from gofix_defer.codemods.run.cache import CACHE_DIR_ENV, DEFAULT_CACHE_DIR, ResultCache, settings_fingerprint
-from gofix_defer.codemods.output.progress import progress_bar
-from gofix_defer.codemods.run.workers import run
 from gofix_defer.codemods.run.discovery import discover
+from gofix_defer.codemods.run.workers import run
 from gofix_defer.codemods.run.write import WriteError, write_atomically
-from gofix_defer.codemods.cli.options import EXIT_CLEAN, EXIT_ERROR, select_rules, split_names
 
 
 def check(
@@ -67,7 +67,8 @@ def check(
     if diff and write:
         err.print("error: --diff and --write cannot be combined", markup=False)
         raise typer.Exit(EXIT_ERROR)
-    from gofix_defer.codemods.output.formats import FORMATS, render as render_format
+    from gofix_defer.codemods.output.formats import FORMATS
+    from gofix_defer.codemods.output.formats import render as render_format
 
     if output_format not in FORMATS:
         err.print(f"error: unknown --output-format {output_format!r} (one of {', '.join(FORMATS)})", markup=False)
@@ -81,7 +82,7 @@ def check(
         rules = select_rules(split_names(select), split_names(ignore))
     except (GoVersionError, typer.BadParameter) as error:
         err.print(f"error: {error}", markup=False)
-        raise typer.Exit(EXIT_ERROR)
+        raise typer.Exit(EXIT_ERROR) from None
 
     settings = Settings(rules=rules, go_version=override, unsafe_fixes=unsafe_fixes, apply_fixes=diff or write)
     found = discover(list(paths) if paths else ["."])

@@ -9,9 +9,10 @@ from typing import List, Optional
 
 import typer
 
+from gofix_defer.codemods.cli.options import select_rules, split_names
 from gofix_defer.codemods.github.client import GitHubClient, RetryPolicy
 from gofix_defer.codemods.github.review import PullRequest, run_review
-from gofix_defer.codemods.cli.options import select_rules, split_names
+
 
 def event_payload(path: str | None) -> dict:
     if not path:
@@ -71,7 +72,7 @@ def review(
         rules = select_rules(split_names(select), split_names(ignore))
     except typer.BadParameter as error:
         log(f"error: {error}")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     client = GitHubClient(token, api_url, repository, RetryPolicy(max_wait=max_wait, sleep=SLEEP),
                           throttle=THROTTLE)
     pr = PullRequest(repository, int(number), head_sha, base_sha)

@@ -32,7 +32,8 @@ from typing import Iterator
 from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import syntax
-from gofix_defer.codemods.analysis.blocking import SELECTABLE, BlockingOperation, Kind, loop_label, unlabelled_breaks_of
+from gofix_defer.codemods.analysis.control import loop_label, unlabelled_breaks_of
+from gofix_defer.codemods.analysis.goroutines import SELECTABLE, BlockingOperation, Kind
 from gofix_defer.codemods.analysis.scope import FunctionScopes, fresh_name, names_used
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syntax import called_function_literal, enclosing_function, is_inside, statements, unparen, walk, walk_no_funcs

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.model import Edit
 from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.model import Edit
 
 
 def starts_line(source: SourceFile, node: Node) -> bool:

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from gofix_defer.codemods.analysis import grammar as parsing
-from gofix_defer.codemods.engine.merge import merge
-from gofix_defer.codemods.model import apply_edits
-from gofix_defer.codemods.model import INTERNAL_ERROR, SYNTAX_ERROR, Applicability, Diagnostic, FileResult, Rule
+from gofix_defer.codemods.analysis.facts import closure
 from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.engine.merge import merge
 from gofix_defer.codemods.engine.suppress import Suppressions, is_generated
+from gofix_defer.codemods.model import INTERNAL_ERROR, SYNTAX_ERROR, Applicability, Diagnostic, FileResult, Rule, apply_edits
 
 MAX_ITERATIONS = 8
 
@@ -45,7 +45,11 @@ def check_source(source: SourceFile, rules: Sequence[Rule]) -> list[Diagnostic]:
         if not rule.applies_to(source):
             continue
         try:
-            produced = list(rule.check(source))
+            if rule.requires is None:
+                produced = list(rule.check(source))
+            else:
+                with source.reading_for(rule.name, closure(rule.requires)):
+                    produced = list(rule.check(source))
         except Exception:  # a rule bug must not stop the run
             found.append(
                 Diagnostic(

@@ -23,13 +23,13 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Callable, Sequence, TextIO
 
-from gofix_defer.codemods.output.diff import unified_diff
 from gofix_defer.codemods.engine.process import Settings, process
-from gofix_defer.codemods.output.formats import github_annotation
-from gofix_defer.codemods.model import Applicability, Rule
 from gofix_defer.codemods.github.anchoring import fits, hunk_ranges_from_git, hunk_ranges_from_patch
 from gofix_defer.codemods.github.client import GitHubClient, GitHubError, PermissionDenied, Unprocessable
 from gofix_defer.codemods.github.suggestions import Block, apply_blocks, attach_diagnostics, change_blocks, fence_for
+from gofix_defer.codemods.model import Applicability, Rule
+from gofix_defer.codemods.output.diff import unified_diff
+from gofix_defer.codemods.output.formats import github_annotation
 
 FINGERPRINT_RE = re.compile(r"<!-- gofix-defer:fp=([0-9a-f]+) -->")
 REVIEW_MARK_RE = re.compile(r"<!-- gofix-defer:review=([0-9a-f]+) -->")

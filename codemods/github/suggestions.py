@@ -13,8 +13,8 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from gofix_defer.codemods.output.diff import unified_diff
 from gofix_defer.codemods.model import Diagnostic
+from gofix_defer.codemods.output.diff import unified_diff
 
 
 @dataclass

@@ -8,6 +8,7 @@ from gofix_defer.codemods.model.diagnostic import Diagnostic
 from gofix_defer.codemods.model.fix import Applicability, Fix
 
 if TYPE_CHECKING:  # pragma: no cover
+    from gofix_defer.codemods.analysis.facts import Fact
     from gofix_defer.codemods.analysis.source import SourceFile
 
 
@@ -30,6 +31,10 @@ class Rule:
     # A file lacking every one of these byte strings cannot match: the engine
     # skips parsing it for this rule.
     triggers: ClassVar[tuple[bytes, ...]] = ()
+    # The fact families (analysis.facts.Fact subclasses) the rule reads through
+    # ``source.facts(...)``; the engine lets it read nothing else. None means
+    # "not declared" (allowed for test rules; every built-in rule declares).
+    requires: ClassVar["tuple[type[Fact], ...] | None"] = None
 
     def check(self, source: "SourceFile") -> Iterable[Diagnostic]:  # pragma: no cover
         raise NotImplementedError

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from gofix_defer.codemods import __version__
-from gofix_defer.codemods.model import INTERNAL_ERROR, SYNTAX_ERROR
+from gofix_defer.codemods.model import INTERNAL_ERROR, SYNTAX_ERROR, Diagnostic, Edit, FileResult, Rule
 from gofix_defer.codemods.model.lines import LineIndex
-from gofix_defer.codemods.model import Diagnostic, Edit, FileResult, Rule
 
 TOOL_NAME = "gofix-defer"
 JSON_SCHEMA_VERSION = 1

@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from rich.console import Console
 from rich.text import Text
 
-from gofix_defer.codemods.model import INTERNAL_ERROR
-from gofix_defer.codemods.model import Applicability, Diagnostic, FileResult
+from gofix_defer.codemods.model import INTERNAL_ERROR, Applicability, Diagnostic, FileResult
 
 
 def format_diagnostic(diagnostic: Diagnostic) -> str:

@@ -36,6 +36,7 @@ import functools
 import hashlib
 import marshal
 import os
+import sys
 import tempfile
 from typing import Sequence
 
@@ -51,23 +52,20 @@ _MAGIC = b"gofix-defer-cache\x00"
 
 @functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """A hash of the tool's version, its engine and rule sources, and the grammar's version."""
+    """A hash of the tool's version, its engine sources and the grammar's version."""
     from importlib import metadata
-
-    import gofix_defer.rules as rules_package
 
     digest = hashlib.blake2b(digest_size=16)
     digest.update(f"{__version__}\x00{FORMAT_VERSION}\x00".encode())
     codemods = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    for package in (codemods, os.path.dirname(rules_package.__file__)):
-        for folder, subfolders, names in os.walk(package):
-            subfolders.sort()
-            for name in sorted(names):
-                if name.endswith(".py"):
-                    path = os.path.join(folder, name)
-                    with open(path, "rb") as handle:
-                        relative = os.path.relpath(path, package)
-                        digest.update(relative.encode() + b"\x00" + handle.read() + b"\x00")
+    for folder, subfolders, names in os.walk(codemods):
+        subfolders.sort()
+        for name in sorted(names):
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                with open(path, "rb") as handle:
+                    relative = os.path.relpath(path, codemods)
+                    digest.update(relative.encode() + b"\x00" + handle.read() + b"\x00")
     for distribution in ("tree-sitter", "tree-sitter-golang"):
         try:
             digest.update(metadata.version(distribution).encode() + b"\x00")
@@ -76,10 +74,24 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
+@functools.lru_cache(maxsize=None)
+def _module_fingerprint(module_name: str) -> str:
+    """A hash of the source of the module defining a rule (an edited rule is a new key)."""
+    module = sys.modules.get(module_name)
+    path = getattr(module, "__file__", None)
+    try:
+        with open(path, "rb") as handle:  # type: ignore[arg-type]
+            return hashlib.blake2b(handle.read(), digest_size=16).hexdigest()
+    except (OSError, TypeError):
+        return "unknown"
+
+
 def settings_fingerprint(rules: Sequence[Rule], unsafe_fixes: bool, apply_fixes: bool, max_iterations: int) -> bytes:
     """Everything run-wide that the key depends on, computed once per run."""
-    # Name and class: a test's or plugin's rule may reuse a built-in name.
-    names = ",".join(f"{rule.name}={type(rule).__module__}.{type(rule).__qualname__}" for rule in rules)
+    # Name, class and source: a test's or plugin's rule may reuse a built-in name.
+    names = ",".join(
+        f"{rule.name}={type(rule).__module__}.{type(rule).__qualname__}@{_module_fingerprint(type(rule).__module__)}" for rule in rules
+    )
     return f"{code_fingerprint()}\x00{names}\x00{int(unsafe_fixes)}{int(apply_fixes)}{max_iterations}".encode()
 
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from concurrent.futures.process import BrokenProcessPool
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterable, Iterator, Sequence
 
-from gofix_defer.codemods.run.cache import ResultCache
-from gofix_defer.codemods.engine.process import Settings, process, unparsed_result
 from gofix_defer.codemods.analysis.goversion import effective_go_version
+from gofix_defer.codemods.engine.process import Settings, process, unparsed_result
 from gofix_defer.codemods.model import FileResult
+from gofix_defer.codemods.run.cache import ResultCache
 
 # Below this many files a pool costs more to start than it saves.
 MIN_FILES_FOR_POOL = 16

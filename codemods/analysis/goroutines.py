@@ -1,7 +1,13 @@
-"""What a goroutine body blocks on: the evidence leak rules need.
+"""Goroutine facts: every `go` statement of a function, and what its body blocks on.
 
-``classify(source, literal)`` walks one goroutine's func literal (never
-entering nested func literals, whose bodies run elsewhere) and returns a
+The ``Goroutines`` family lists, per function, the `go` statements of its
+own code (``Goroutine``: the statement, the function literal it starts when
+it starts one, whether a deferred function starts it, whether it sits in a
+loop, whether the function is `main` or `init`), and classifies what a
+goroutine's body blocks on (``blocking``), once per literal.
+
+``classify(source, literal)`` walks one goroutine's function literal (never
+entering nested literals, whose bodies run elsewhere) and returns a
 ``GoroutineBlocking``:
 
 - ``managed_by``: a node showing the goroutine's lifetime is already bound on
@@ -26,17 +32,10 @@ entering nested func literals, whose bodies run elsewhere) and returns a
   in a statement list, so it can be rewritten as a ``select`` case; an
   operation buried in an expression (``f(<-ch)``, ``if v := <-ch; …``) is not.
 
-Helpers for rules that rewrite such goroutines: ``is_done_receive``
-(``<-X.Done()``), ``loop_exits`` (can anything leave this ``for``?),
-``loop_label``, ``break_target`` and ``unlabelled_breaks_of`` (which loop an
-unlabelled ``break`` leaves — it changes meaning once wrapped in a
-``select``), ``channel_predicate`` and ``SELECTABLE`` (the kinds a
-``select`` on ``ctx.Done()`` can interrupt).
-
-Classification is syntactic; channel-ness of a ``range`` operand is decided
-by the caller's ``is_channel`` predicate (``channel_predicate`` builds one
-from source-stated types). No type checker, so callers should treat the
-result as evidence, not proof, and stay silent when in doubt.
+``SELECTABLE`` names the kinds a ``select`` on ``ctx.Done()`` can interrupt;
+``channel_predicate`` decides from source-stated types whether a ``range``
+operand is a channel. Classification is syntactic, so callers treat it as
+evidence, not proof, and stay silent when in doubt.
 """
 
 from __future__ import annotations
@@ -48,11 +47,13 @@ from typing import Callable
 from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import syntax
-from gofix_defer.codemods.analysis.control import loop_exits, loop_label, unlabelled_breaks_of
+from gofix_defer.codemods.analysis.channels import is_done_receive
+from gofix_defer.codemods.analysis.control import loop_exits
+from gofix_defer.codemods.analysis.facts import Fact
 from gofix_defer.codemods.analysis.imports import imported_name
 from gofix_defer.codemods.analysis.scope import FunctionScopes
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.syntax import ancestors, selector_call, unparen, walk_no_funcs
+from gofix_defer.codemods.analysis.syntax import selector_call, unparen, walk_no_funcs
 from gofix_defer.codemods.analysis.typeinfer import TypeInference
 
 
@@ -98,14 +99,6 @@ class GoroutineBlocking:
     literal: Node
     managed_by: Node | None = None
     operations: list[BlockingOperation] = field(default_factory=list)
-
-
-def is_done_receive(source: SourceFile, node: Node) -> bool:
-    """``<-X.Done()`` (any receiver: context, stopper, tomb, …)."""
-    node = unparen(node)
-    if node.type != "unary_expression" or source.text(node.child_by_field_name("operator")) != b"<-":
-        return False
-    return _is_method_call(source, node.child_by_field_name("operand"), b"Done")
 
 
 def _is_method_call(source: SourceFile, node: Node | None, method: bytes) -> bool:
@@ -232,3 +225,84 @@ def channel_predicate(source: SourceFile, scopes: FunctionScopes) -> Callable[[N
         return spelled is not None and (spelled.startswith(b"chan") or spelled.startswith(b"<-chan"))
 
     return is_channel
+
+
+@dataclass(frozen=True)
+class Goroutine:
+    """One `go` statement of a function's own code."""
+
+    statement: Node  # the go statement
+    literal: Node | None  # the function literal it starts (`go func(){…}()`), if any
+    from_defer: bool  # a deferred function literal of the function starts it
+    in_loop: bool  # a for statement of the function holds it
+    in_main_or_init: bool  # the function is `main` or `init`: lives as long as the program
+
+    @property
+    def call(self) -> Node | None:
+        return syntax.call_of(self.statement)
+
+
+class Goroutines(Fact):
+    """Per function: its goroutines; per goroutine literal: what it blocks on."""
+
+    def __init__(self, source) -> None:
+        super().__init__(source)
+        self._started: dict[tuple[int, int], list[Goroutine]] = {}
+        self._blocking: dict[tuple[int, int, int, int], GoroutineBlocking] = {}
+        self._predicates: dict[tuple[int, int], Callable[[Node], bool]] = {}
+
+    def started_by(self, function: Node) -> list[Goroutine]:
+        """The `go` statements in ``function``'s own code and in the deferred literals
+        it calls (those run in the function too), in document order."""
+        key = (function.start_byte, function.end_byte)
+        found = self._started.get(key)
+        if found is None:
+            found = self._started[key] = self._find(function)
+        return found
+
+    def _find(self, function: Node) -> list[Goroutine]:
+        body = syntax.function_body(function)
+        if body is None or b"go" not in self.source.data[body.start_byte : body.end_byte]:
+            return []
+        name = syntax.function_name(function)
+        program_long = name is not None and name.text in (b"main", b"init") and not syntax.is_method(function)
+        found = []
+        for node in syntax.walk(body):
+            if not syntax.is_go(node):
+                continue
+            owner = syntax.enclosing_function(node)
+            from_defer = False
+            if owner != function:
+                if owner is None or not syntax.is_function_literal(owner) or syntax.how_started(owner) != "defer":
+                    continue
+                if syntax.enclosing_function(owner) != function:
+                    continue
+                from_defer = True
+            in_loop = any(syntax.is_loop(a) for a in _ancestors_within(node, function))
+            found.append(Goroutine(node, syntax.called_function_literal(node), from_defer, in_loop, program_long))
+        return found
+
+    def blocking(self, literal: Node, scopes: FunctionScopes) -> GoroutineBlocking:
+        """What the goroutine body ``literal`` blocks on, a ``range`` operand counting
+        as a channel when ``scopes`` (a function around the literal) states it is one.
+        Cached per literal and scope."""
+        key = (literal.start_byte, literal.end_byte, scopes.function.start_byte, scopes.function.end_byte)
+        found = self._blocking.get(key)
+        if found is None:
+            found = self._blocking[key] = classify(self.source, literal, self.is_channel(scopes))
+        return found
+
+    def is_channel(self, scopes: FunctionScopes) -> Callable[[Node], bool]:
+        """The ``channel_predicate`` of ``scopes``, built once."""
+        key = (scopes.function.start_byte, scopes.function.end_byte)
+        found = self._predicates.get(key)
+        if found is None:
+            found = self._predicates[key] = channel_predicate(self.source, scopes)
+        return found
+
+
+def _ancestors_within(node: Node, function: Node):
+    for parent in syntax.ancestors(node):
+        if parent == function:
+            return
+        yield parent

@@ -1,0 +1,277 @@
+"""Channel facts: the channels a function makes, and how each is used.
+
+``make_channel(expr)`` answers "is this `make(chan T[, n])`?" once for every
+rule, with the channel's direction and capacity. The ``Channels`` family
+lists, per function, the channel variables its own code declares with a
+`make` (`ch := make(chan T)`, `var ch = make(chan T)`), and classifies every
+use of a channel variable:
+
+=================  ===================================================
+kind               example
+=================  ===================================================
+``SEND``           ``ch <- v``
+``RECEIVE``        ``<-ch``, ``v := <-ch``, ``v, ok = <-ch``
+``RANGE``          ``for v := range ch``
+``CLOSE``          ``close(ch)`` (the builtin, not shadowed)
+``LEN_CAP``        ``len(ch)``, ``cap(ch)``
+``PASSED``         an argument of any other call: ``f(ch)``, ``go g(ch)``
+``SENT``           the value of a send: ``out <- ch``
+``RETURNED``       ``return ch`` (the function's own return)
+``STORED``         anything else: assigned, put in a literal, captured
+=================  ===================================================
+
+Each use also says where it runs: the function literals between the
+function and the use (``chain``, outermost first, each with how it is
+started: go, defer, call or value), the select case it is the
+communication of, and whether the use sits in a deferred call.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from tree_sitter import Node
+
+from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis.facts import Fact
+from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
+from gofix_defer.codemods.analysis.syntax import ancestors, unparen, walk_no_funcs
+
+
+class Direction(str, enum.Enum):
+    BOTH = "both"  # chan T
+    SEND = "send"  # chan<- T
+    RECEIVE = "receive"  # <-chan T
+
+
+@dataclass(frozen=True)
+class MakeChannel:
+    """A `make(chan T[, capacity])` call."""
+
+    call: Node
+    type: Node  # the channel type node
+    direction: Direction
+    capacity: Node | None  # the capacity argument, when written
+
+    @property
+    def unbuffered(self) -> bool:
+        """No capacity, or a literal 0."""
+        return self.capacity is None or self.capacity.text == b"0"
+
+    @property
+    def buffered(self) -> bool:
+        """A capacity other than a literal 0 (it may still be 0 at run time)."""
+        return not self.unbuffered
+
+
+def make_channel(expression: Node | None) -> MakeChannel | None:
+    """``expression`` as a `make(chan T[, n])` call (parentheses allowed), else None.
+
+    `make` must be spelled as the builtin; a local shadowing it is the
+    caller's to rule out when it matters.
+    """
+    if expression is None:
+        return None
+    call = unparen(expression)
+    if not syntax.is_builtin_call(call, b"make"):
+        return None
+    arguments = syntax.call_arguments(call)
+    if not arguments or not syntax.is_channel_type(arguments[0]) or len(arguments) > 2:
+        return None
+    direction = Direction(syntax.channel_direction(arguments[0]))
+    return MakeChannel(call, arguments[0], direction, arguments[1] if len(arguments) == 2 else None)
+
+
+@dataclass(frozen=True)
+class LocalChannel:
+    """A channel variable the function's own code declares with `make`."""
+
+    declaration: Declaration
+    make: MakeChannel
+    statement: Node  # the short variable declaration or var spec
+
+    @property
+    def name(self) -> bytes:
+        return self.declaration.name
+
+
+class UseKind(str, enum.Enum):
+    SEND = "send"
+    RECEIVE = "receive"
+    RANGE = "range"
+    CLOSE = "close"
+    LEN_CAP = "len-cap"
+    PASSED = "passed"
+    SENT = "sent"
+    RETURNED = "returned"
+    STORED = "stored"
+
+
+@dataclass(frozen=True)
+class Literal:
+    """A function literal between the function and a use, and how it runs."""
+
+    node: Node
+    started: str  # "go", "defer", "call" (called in place) or "value"
+
+
+@dataclass(frozen=True)
+class ChannelUse:
+    kind: UseKind
+    reference: Node  # the identifier
+    node: Node  # the operation: the send statement, the `<-` expression, the loop, the call…
+    chain: tuple[Literal, ...] = ()  # function literals around the use, outermost first
+    select_case: Node | None = None  # the select clause whose communication this is
+    callee: Node | None = None  # PASSED: the function called
+    argument_index: int = -1  # PASSED: the position among the call's arguments
+
+    @property
+    def in_function_body(self) -> bool:
+        """The use is in the function's own code, not in a function literal."""
+        return not self.chain
+
+    @property
+    def innermost(self) -> Literal | None:
+        return self.chain[-1] if self.chain else None
+
+
+@dataclass
+class ChannelUses:
+    channel: Declaration
+    uses: list[ChannelUse] = field(default_factory=list)
+
+    def of_kind(self, *kinds: UseKind) -> list[ChannelUse]:
+        return [use for use in self.uses if use.kind in kinds]
+
+
+class Channels(Fact):
+    """Per function: the channels it makes and how every channel variable is used."""
+
+    def __init__(self, source) -> None:
+        super().__init__(source)
+        self._made: dict[tuple[int, int], list[LocalChannel]] = {}
+        self._uses: dict[tuple[tuple[int, int], tuple[int, int]], ChannelUses] = {}
+
+    def made_in(self, function: Node) -> list[LocalChannel]:
+        """Channels declared by `x := make(chan T)` / `var x = make(chan T)` in the
+        function's own code (not in nested literals), in document order."""
+        key = (function.start_byte, function.end_byte)
+        found = self._made.get(key)
+        if found is None:
+            found = self._made[key] = self._find_made(function)
+        return found
+
+    def _find_made(self, function: Node) -> list[LocalChannel]:
+        body = syntax.function_body(function)
+        if body is None or b"make(" not in self.source.data[body.start_byte : body.end_byte]:
+            return []
+        scopes = self.source.scopes(function)
+        by_ident = {d.key: d for d in scopes.declarations()}
+        found = []
+        for node in walk_no_funcs(body):
+            if syntax.is_short_var_declaration(node):
+                left, right = syntax.left_side(node), syntax.right_side(node)
+            elif syntax.is_var_spec(node):
+                left, right = syntax.var_spec_names(node), syntax.var_spec_values(node)
+            else:
+                continue
+            if len(left) != len(right):
+                continue
+            for ident, value in zip(left, right):
+                made = make_channel(value)
+                if made is None or not syntax.is_identifier(ident):
+                    continue
+                decl = by_ident.get((ident.start_byte, ident.end_byte))
+                if decl is not None:
+                    found.append(LocalChannel(decl, made, node))
+        return found
+
+    def uses(self, function: Node, declaration: Declaration) -> ChannelUses:
+        """Every reference to ``declaration`` within ``function``, classified."""
+        key = ((function.start_byte, function.end_byte), declaration.key)
+        found = self._uses.get(key)
+        if found is None:
+            scopes = self.source.scopes(function)
+            found = self._uses[key] = ChannelUses(
+                declaration, [classify_use(self.source, scopes, function, ref) for ref in scopes.references(declaration)]
+            )
+        return found
+
+
+def literal_chain(function: Node, node: Node) -> tuple[Literal, ...]:
+    """The function literals between ``function`` and ``node``, outermost first."""
+    chain = []
+    for parent in ancestors(node):
+        if parent == function:
+            break
+        if syntax.is_function_literal(parent):
+            chain.append(Literal(parent, syntax.how_started(parent)))
+    return tuple(reversed(chain))
+
+
+def classify_use(source, scopes: FunctionScopes, function: Node, reference: Node) -> ChannelUse:
+    """What one reference to a channel variable does with it."""
+    node, parent = syntax.paren_parent(reference)
+    chain = literal_chain(function, reference)
+    if parent is None:
+        return ChannelUse(UseKind.STORED, reference, reference, chain)
+    if syntax.is_send(parent):
+        if syntax.same_node(syntax.send_channel(parent), node):
+            return ChannelUse(UseKind.SEND, reference, parent, chain, syntax.enclosing_select_case(parent))
+        return ChannelUse(UseKind.SENT, reference, parent, chain)
+    if syntax.is_receive(parent):
+        return ChannelUse(UseKind.RECEIVE, reference, parent, chain, syntax.enclosing_select_case(parent))
+    if syntax.is_range_clause(parent) and syntax.same_node(syntax.right_node(parent), node):
+        return ChannelUse(UseKind.RANGE, reference, parent.parent or parent, chain)
+    if syntax.is_arguments(parent) and parent.parent is not None:
+        call = parent.parent
+        function_node = syntax.callee(call)
+        callee = unparen(function_node) if function_node is not None else None
+        arguments = syntax.call_arguments(call)
+        index = next((i for i, a in enumerate(arguments) if syntax.same_node(a, node)), -1)
+        if callee is not None and syntax.is_identifier(callee) and scopes.resolve(callee) is None:
+            if callee.text in (b"len", b"cap"):
+                return ChannelUse(UseKind.LEN_CAP, reference, call, chain)
+            if callee.text == b"close":
+                return ChannelUse(UseKind.CLOSE, reference, call, chain)
+        return ChannelUse(UseKind.PASSED, reference, call, chain, callee=callee, argument_index=index)
+    if _in_own_return(function, node):
+        return ChannelUse(UseKind.RETURNED, reference, syntax.statement_of(node), chain)
+    return ChannelUse(UseKind.STORED, reference, syntax.statement_of(parent), chain)
+
+
+def _in_own_return(function: Node, node: Node) -> bool:
+    for parent in ancestors(node):
+        if parent == function or syntax.is_function_literal(parent):
+            return False
+        if syntax.is_return(parent):
+            return True
+    return False
+
+
+def is_close_of(source, statement: Node) -> Node | None:
+    """``ch`` for a statement that is exactly ``close(ch)`` with ``ch`` a name."""
+    if not syntax.is_expression_statement(statement) or not statement.named_children:
+        return None
+    call = unparen(statement.named_children[0])
+    if not syntax.is_builtin_call(call, b"close"):
+        return None
+    arguments = syntax.call_arguments(call)
+    if len(arguments) != 1 or not syntax.is_identifier(unparen(arguments[0])):
+        return None
+    return unparen(arguments[0])
+
+
+def is_done_receive(source, node: Node) -> bool:
+    """``<-X.Done()`` (any receiver: context, stopper, tomb, …)."""
+    node = unparen(node)
+    if not syntax.is_receive(node):
+        return False
+    parts = syntax.selector_call(syntax.unary_operand(node))
+    return parts is not None and source.text(parts[1]) == b"Done"
+
+
+def select_has_done_case(source, select: Node) -> bool:
+    """Does the select (any of its cases or bodies, nested literals aside) receive from `X.Done()`?"""
+    return any(syntax.is_receive(n) and is_done_receive(source, n) for n in walk_no_funcs(select))
