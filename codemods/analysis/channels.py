@@ -35,7 +35,7 @@ from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.facts import Fact
-from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
+from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes
 from gofix_defer.codemods.analysis.syntax import ancestors, unparen, walk_no_funcs
 
 
@@ -147,6 +147,8 @@ class ChannelUses:
 
 class Channels(Fact):
     """Per function: the channels it makes and how every channel variable is used."""
+
+    requires = (Scopes,)
 
     def __init__(self, source) -> None:
         super().__init__(source)
