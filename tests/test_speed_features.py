@@ -132,9 +132,9 @@ class CountingProcess:
         self.calls: list[str] = []
         real = runner.process
 
-        def counting(path, data, settings):
+        def counting(path, data, settings, package=None):
             self.calls.append(path)
-            return real(path, data, settings)
+            return real(path, data, settings, package)
 
         monkeypatch.setattr(runner, "process", counting)
 

@@ -48,7 +48,7 @@ class PackageFact(Fact):
 
     per_package = True
 
-    def __init__(self, package: "Package") -> None:  # type: ignore[override]
+    def __init__(self, package: "Package") -> None:
         self.package = package
 
 

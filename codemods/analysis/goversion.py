@@ -1,4 +1,10 @@
-"""The effective Go language version of a file: the nearest go.mod's `go` line."""
+"""The effective Go language version of a file.
+
+As the go command decides it: the nearest go.mod's `go` line, raised by the
+file's `//go:build` constraint when that requires a newer Go (a file under
+`//go:build go1.22` in a `go 1.21` module gets Go 1.22's per-iteration loop
+variables). `--go-version` overrides both; with no go.mod, current Go.
+"""
 
 from __future__ import annotations
 
@@ -53,11 +59,94 @@ def _version_for_dir(directory: str) -> tuple[int, int] | None:
         current = parent
 
 
-def effective_go_version(path: str, override: tuple[int, int] | None = None) -> tuple[int, int]:
+def effective_go_version(path: str, override: tuple[int, int] | None = None, data: bytes | None = None) -> tuple[int, int]:
+    """The language version ``path`` is compiled with; ``data`` (its bytes) lets a
+    `//go:build go1.N` line raise it."""
     if override is not None:
         return override
     found = _version_for_dir(os.path.dirname(os.path.abspath(path)))
-    return found if found is not None else CURRENT_GO
+    version = found if found is not None else CURRENT_GO
+    required = build_constraint_version(data) if data is not None else None
+    return max(version, required) if required is not None else version
+
+
+_BUILD_LINE = re.compile(rb"^//go:build[ \t]+(.*?)[ \t]*\r?$")
+_GO_TAG = re.compile(rb"go(\d+)\.(\d+)")
+_TOKEN = re.compile(rb"\s*(\|\||&&|!|\(|\)|[^\s|&!()]+)")
+
+
+def build_constraint_version(data: bytes) -> tuple[int, int] | None:
+    """The minimum Go version the file's `//go:build` expression requires (as
+    go/build/constraint.GoVersion computes it), or None.
+
+    `go1.22 && linux` requires 1.22; `go1.22 || go1.18` requires 1.18; a
+    negation requires nothing. Only the header counts: the constraint must
+    come before the package clause, after nothing but comments and blank
+    lines.
+    """
+    if b"//go:build" not in data:
+        return None
+    for line in data.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith(b"//"):
+            match = _BUILD_LINE.match(stripped)
+            if match:
+                return _minimum(match.group(1))
+            continue
+        return None  # the first line of code: no constraint after it counts
+    return None
+
+
+def _minimum(expression: bytes) -> tuple[int, int] | None:
+    tokens = [t for t in _TOKEN.findall(expression) if t]
+    position = 0
+
+    def peek() -> bytes | None:
+        return tokens[position] if position < len(tokens) else None
+
+    def take() -> bytes | None:
+        nonlocal position
+        token = peek()
+        position += 1
+        return token
+
+    # Each parse returns the minimum version the sub-expression requires (None: none).
+    def parse_or() -> tuple[int, int] | None:
+        result = parse_and()
+        while peek() == b"||":
+            take()
+            other = parse_and()
+            result = None if result is None or other is None else min(result, other)
+        return result
+
+    def parse_and() -> tuple[int, int] | None:
+        result = parse_not()
+        while peek() == b"&&":
+            take()
+            other = parse_not()
+            result = other if result is None else result if other is None else max(result, other)
+        return result
+
+    def parse_not() -> tuple[int, int] | None:
+        token = take()
+        if token == b"!":
+            parse_not()
+            return None
+        if token == b"(":
+            inner = parse_or()
+            if take() != b")":
+                raise ValueError("unbalanced parentheses")
+            return inner
+        if token is None or token in (b"||", b"&&", b")"):
+            raise ValueError("bad build constraint")
+        match = _GO_TAG.fullmatch(token)
+        return (int(match.group(1)), int(match.group(2))) if match else None
+
+    try:
+        found = parse_or()
+    except ValueError:
+        return None  # the go command rejects the file; no version change
+    return found if position == len(tokens) else None
 
 
 def format_version(version: tuple[int, int]) -> str:

@@ -22,9 +22,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 F = TypeVar("F", bound=Fact)
 
-# The package clause, found without parsing: `package name` at the start of a
-# line (gofmt puts it there), after the file's leading comments.
-_PACKAGE_CLAUSE = re.compile(rb"(?m)^[ \t]*package[ \t]+([A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)")
+# The package clause, found without parsing: `package name` after the file's
+# leading comments and white space.
+_PACKAGE_CLAUSE = re.compile(rb"package[ \t]+([A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)")
 
 
 def package_name_of(data: bytes) -> bytes | None:
@@ -52,42 +52,87 @@ def digest(data: bytes) -> str:
 
 
 Loader = Callable[[str], "SourceFile | None"]
+Lister = Callable[[], Iterable[str]]
+
+
+def go_files_in(directory: str) -> list[str]:
+    """The `.go` files of a directory the go tool would consider (not `_x.go` / `.x.go`)."""
+    try:
+        names = os.listdir(directory or ".")
+    except OSError:
+        return []
+    found = []
+    for name in sorted(names):
+        if not name.endswith(".go") or name.startswith(("_", ".")):
+            continue
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            found.append(path)
+    return found
+
+
+def listing_key(directory: str) -> str:
+    """The dependency entry that stands for a directory's list of Go files."""
+    return os.path.join(directory or ".", "")
 
 
 class Package:
-    """The files of one Go package, parsed on demand."""
+    """The files of one Go package, parsed on demand.
 
-    def __init__(self, directory: str, name: bytes | None, paths: Iterable[str], load: Loader):
+    ``lister`` gives the candidate paths (a directory's Go files); a path
+    belongs to the package when its package clause names the package. The
+    list is only taken, and other files only read, when a package fact is
+    asked for.
+    """
+
+    def __init__(self, directory: str, name: bytes | None, load: Loader, lister: Lister | None = None, paths: Iterable[str] = ()):
         self.directory = directory
         self.name = name
-        self.paths = sorted(set(paths))
         self._load = load
+        self._lister = lister
+        self._paths: list[str] | None = sorted(set(paths)) if lister is None else None
+        self._adopted: dict[str, SourceFile] = {}
         self._files: dict[str, SourceFile | None] = {}
         self._facts: dict[type[Fact], Fact] = {}
-        # path -> content hash of every file this package parsed through its loader.
+        # path -> content hash of every file the package facts were computed from.
         self.read: dict[str, str] = {}
 
     @classmethod
     def of_file(cls, source: "SourceFile") -> "Package":
         """A package of this one file (a file checked on its own, as in a unit test)."""
-        package = cls(os.path.dirname(source.path), package_name_of(source.data), [source.path], lambda path: None)
+        package = cls(os.path.dirname(source.path), package_name_of(source.data), lambda path: None, paths=[source.path])
         package.adopt(source)
         return package
 
+    @property
+    def paths(self) -> list[str]:
+        if self._paths is None:
+            found = set(self._adopted)
+            for path in self._lister() if self._lister is not None else ():
+                if path in self._adopted:
+                    continue
+                parsed = self.file(path)
+                if parsed is not None and package_name_of(parsed.data) == self.name:
+                    found.add(path)
+            self._paths = sorted(found)
+        return self._paths
+
     def adopt(self, source: "SourceFile") -> None:
         """Make ``source`` this package's version of its file (already parsed by the caller)."""
-        if source.path not in self.paths:
-            self.paths = sorted({*self.paths, source.path})
+        self._adopted[source.path] = source
         self._files[source.path] = source
+        if self._paths is not None and source.path not in self._paths:
+            self._paths = sorted({*self._paths, source.path})
         source._package = self
 
     def with_file(self, source: "SourceFile") -> "Package":
         """This package with ``source`` in place of its file: the parses of the other
         files are shared, the package facts are computed afresh (a fixed file may
         change them)."""
-        other = Package(self.directory, self.name, self.paths, self._load)
+        other = Package(self.directory, self.name, self._load, self._lister, self._paths or ())
+        other._paths = self._paths
         other._files = {path: parsed for path, parsed in self._files.items() if path != source.path}
-        other.read = dict(self.read)
+        other._adopted = {path: parsed for path, parsed in self._adopted.items() if path != source.path}
         other.adopt(source)
         return other
 
@@ -97,7 +142,6 @@ class Package:
             loaded = self._load(path)
             if loaded is not None:
                 loaded._package = self
-                self.read[path] = digest(loaded.data)
             self._files[path] = loaded
         return self._files[path]
 
@@ -106,8 +150,10 @@ class Package:
         found = []
         for path in self.paths:
             parsed = self.file(path)
-            if parsed is not None and not parsed.has_syntax_error():
-                found.append(parsed)
+            if parsed is not None:
+                self.read[path] = digest(parsed.data)
+                if not parsed.has_syntax_error():
+                    found.append(parsed)
         return found
 
     def facts(self, kind: type[F]) -> F:
@@ -117,5 +163,11 @@ class Package:
         return found  # type: ignore[return-value]
 
     def dependencies(self, path: str) -> dict[str, str]:
-        """The files other than ``path`` whose contents the analysis read."""
-        return {p: d for p, d in sorted(self.read.items()) if p != path}
+        """What a result for ``path`` that read package facts depends on: the content
+        hash of every other file of the package, and the directory's list of Go
+        files (a file added or removed changes the package)."""
+        found = {p: d for p, d in sorted(self.read.items()) if p != path}
+        if self._lister is not None:
+            names = sorted(os.path.basename(p) for p in self._lister())
+            found[listing_key(self.directory)] = digest("\n".join(names).encode())
+        return found

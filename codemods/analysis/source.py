@@ -31,6 +31,9 @@ class SourceFile:
     # While the engine runs a rule: the fact families it may read (None: any).
     _allowed: frozenset | None = field(init=False, repr=False, default=None)
     _reader: str = field(init=False, repr=False, default="")
+    # A fact about the whole package was read for this file: its results depend
+    # on the package's other files too.
+    read_package: bool = field(init=False, repr=False, default=False)
 
     def __post_init__(self) -> None:
         self.tree = parsing.parse(self.data)
@@ -42,6 +45,7 @@ class SourceFile:
         if self._allowed is not None and kind not in self._allowed:
             raise UndeclaredFact(f"rule {self._reader} reads {kind.__name__} but does not list it in requires")
         if kind.per_package:
+            self.read_package = True
             return self.package.facts(kind)
         found = self._facts.get(kind)
         if found is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from typing import List, Optional
 
 import typer
@@ -58,11 +59,11 @@ def check(
             out.print(f"{rule.name:<32} {rule.applicability.value:<7} {fix:<16} {rule.summary}", markup=False)
         raise typer.Exit(EXIT_CLEAN)
     if explain is not None:
-        rule = by_name(explain)
-        if rule is None:
+        explained = by_name(explain)
+        if explained is None:
             err.print(f"error: unknown rule {explain!r} (see --list-rules)", markup=False)
             raise typer.Exit(EXIT_ERROR)
-        out.print(f"# {rule.name}\n\n{rule.summary}\n\n{rule.doc()}", markup=False)
+        out.print(f"# {explained.name}\n\n{explained.summary}\n\n{explained.doc()}", markup=False)
         raise typer.Exit(EXIT_CLEAN)
     if diff and write:
         err.print("error: --diff and --write cannot be combined", markup=False)
@@ -96,23 +97,18 @@ def check(
         cache = ResultCache(cache_dir, fingerprint)
     with progress_bar(err, len(found.files), quiet) as advance:
         for result in run(found.files, settings, jobs=jobs, cache=cache, on_result=advance):
-            summary.add(result, unsafe_fixes)
-            if diff and result.changed:
-                stdout.write(unified_diff(result.path, result.original, result.fixed))
+            rewrite = result.rewrite
+            if diff and rewrite is not None:
+                stdout.write(unified_diff(result.path, *rewrite))
                 stdout.flush()
-            elif write and result.changed:
+            elif write and rewrite is not None:
                 try:
-                    write_atomically(result.path, result.original, result.fixed)
+                    write_atomically(result.path, *rewrite)
                 except WriteError as error:
                     summary.errors.append(str(error))
-                    summary.unwrite(result)
-                    if output_format != "text":
-                        # The file on disk is still the original: report its findings with their fixes.
-                        from dataclasses import replace
-
-                        from gofix_defer.codemods.engine.process import process
-
-                        result = process(result.path, result.original, replace(settings, apply_fixes=False))
+                    # The file on disk is still the original: report its findings with their fixes.
+                    result = replace(result, diagnostics=result.found, fixed=None, applied=[])
+            summary.add(result, unsafe_fixes)
             if output_format != "text":
                 collected.append(result)
             elif not diff:

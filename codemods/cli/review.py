@@ -73,9 +73,15 @@ def review(
     except typer.BadParameter as error:
         log(f"error: {error}")
         raise typer.Exit(2) from None
+    try:
+        pull_number = int(number)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        log(f"error: the pull request number {number!r} is not a number")
+        raise typer.Exit(2) from None
+    assert repository is not None  # checked with the other missing values above
     client = GitHubClient(token, api_url, repository, RetryPolicy(max_wait=max_wait, sleep=SLEEP),
                           throttle=THROTTLE)
-    pr = PullRequest(repository, int(number), head_sha, base_sha)
+    pr = PullRequest(repository, pull_number, head_sha, base_sha)
     code = run_review(client, pr, repo_root, rules, unsafe_fixes, max_comments, dry_run, sys.stdout, log)
     raise typer.Exit(code)
 

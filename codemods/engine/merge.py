@@ -24,17 +24,15 @@ class MergeResult:
 
 
 def merge(diagnostics: Sequence[Diagnostic]) -> MergeResult:
-    candidates = sorted(
-        (d for d in diagnostics if d.fix is not None and d.fix.edits),
-        # A total order (edits last) so the outcome never depends on input order.
-        key=lambda d: (d.fix.span, d.rule, d.fix.title, d.start, d.end, d.message, d.fix.edits),
-    )
+    fixes = [(d, d.fix) for d in diagnostics if d.fix is not None and d.fix.edits]
+    # A total order (edits last) so the outcome never depends on input order.
+    fixes.sort(key=lambda pair: (pair[1].span, pair[0].rule, pair[1].title, pair[0].start, pair[0].end, pair[0].message, pair[1].edits))
     accepted: list[Diagnostic] = []
     rejected: list[Diagnostic] = []
     chosen: list[Edit] = []  # kept sorted
     seen: set[Edit] = set()
-    for diagnostic in candidates:
-        edits = diagnostic.fix.edits
+    for diagnostic, fix in fixes:
+        edits = fix.edits
         if any(_conflicts(chosen, edit) for edit in edits if edit not in seen):
             rejected.append(diagnostic)
             continue

@@ -13,6 +13,7 @@ from typing import Sequence
 
 from gofix_defer.codemods.analysis import grammar as parsing
 from gofix_defer.codemods.analysis.facts import closure
+from gofix_defer.codemods.analysis.package import Package
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.engine.merge import merge
 from gofix_defer.codemods.engine.suppress import Suppressions, is_generated
@@ -96,8 +97,8 @@ def syntax_error_diagnostic(source: SourceFile) -> Diagnostic:
     if node is None and source.package_clause() is None:
         what = "expected 'package' clause" + (", found an empty file" if not source.data.strip() else "")
     if node is not None and not node.is_missing:
-        snippet = source.data[node.start_byte : min(node.end_byte, node.start_byte + 20)]
-        snippet = snippet.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+        head = source.data[node.start_byte : min(node.end_byte, node.start_byte + 20)]
+        snippet = head.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
         if snippet:
             what = f"unexpected {snippet!r}"
     diagnostic = Diagnostic(
@@ -161,49 +162,60 @@ def unparsed_result(path: str, data: bytes, settings: Settings) -> FileResult | 
 
     if is_generated(data):
         return FileResult(path=path, original=data, skipped="generated")
-    version = effective_go_version(path, settings.go_version)
+    version = effective_go_version(path, settings.go_version, data)
     if not applicable_rules(path, data, version, settings.rules):
         return FileResult(path=path, original=data)
     return None
 
 
-def process(path: str, data: bytes, settings: Settings) -> FileResult:
-    """Check one file, and when asked, fix it to a fixpoint."""
+def process(path: str, data: bytes, settings: Settings, package: Package | None = None) -> FileResult:
+    """Check one file, and when asked, fix it to a fixpoint.
+
+    ``package`` is the Go package the file belongs to (its other files are
+    read only when a rule needs a package fact); without one, the file is a
+    package of its own.
+    """
     from gofix_defer.codemods.analysis.goversion import effective_go_version
 
     unparsed = unparsed_result(path, data, settings)
     if unparsed is not None:
         return unparsed
     result = FileResult(path=path, original=data)
-    version = effective_go_version(path, settings.go_version)
+    version = effective_go_version(path, settings.go_version, data)
     applicable = applicable_rules(path, data, version, settings.rules)
     source = SourceFile(path, data, version)
     if source.has_syntax_error():
-        result.diagnostics = [syntax_error_diagnostic(source)]
+        result.diagnostics = result.found = [syntax_error_diagnostic(source)]
         return result
+    if package is not None:
+        package.adopt(source)
     diagnostics = check_source(source, applicable)
-    result.diagnostics = diagnostics
-    if not settings.apply_fixes:
-        return result
-
-    current = source
-    pending = diagnostics
-    for _ in range(settings.max_iterations):
-        fixable = [d for d in pending if d.fix is not None and d.fix.applicability in settings.allowed]
-        if not fixable:
-            break
-        new_data, accepted = _apply_checked(current, fixable, result)
-        if not accepted:
-            break
-        result.applied.extend(accepted)
-        current = SourceFile(path, new_data, version)
-        pending = check_source(current, settings.rules)
-    else:
-        result.errors.append(f"fixes did not converge after {settings.max_iterations} rounds; the last round is kept")
-    if current.data != data:
-        result.fixed = current.data
-        # What is left is reported against the fixed text.
-        result.diagnostics = pending
+    result.diagnostics = result.found = diagnostics
+    read_package = source.read_package
+    if settings.apply_fixes:
+        current = source
+        pending = diagnostics
+        for _ in range(settings.max_iterations):
+            fixable = [d for d in pending if d.fix is not None and d.fix.applicability in settings.allowed]
+            if not fixable:
+                break
+            new_data, accepted = _apply_checked(current, fixable, result)
+            if not accepted:
+                break
+            result.applied.extend(accepted)
+            fixed = SourceFile(path, new_data, version)
+            current.package.with_file(fixed)  # the fixed text in its package, for package facts
+            current = fixed
+            pending = check_source(current, settings.rules)
+            read_package = read_package or current.read_package
+        else:
+            result.errors.append(f"fixes did not converge after {settings.max_iterations} rounds; the last round is kept")
+        if current.data != data:
+            result.fixed = current.data
+            # What is left is reported against the fixed text.
+            result.diagnostics = pending
+    if read_package:
+        result.dependencies = source.package.dependencies(path)
     return result
 
 
@@ -216,7 +228,7 @@ def _apply_checked(source: SourceFile, fixable: list[Diagnostic], result: FileRe
     # Find the culprits one fix at a time, keep the others.
     good = []
     for diagnostic in merged.accepted:
-        alone = apply_edits(source.data, diagnostic.fix.edits)
+        alone = apply_edits(source.data, diagnostic.fix.edits if diagnostic.fix is not None else ())
         if parsing.parse(alone).root_node.has_error:
             result.errors.append(
                 f"internal error: a fix from rule {diagnostic.rule} at line {diagnostic.line} "

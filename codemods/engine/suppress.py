@@ -41,7 +41,7 @@ class Suppressions:
 
     def suppressed(self, rule: str, line: int) -> bool:
         rules = self._by_line.get(line)
-        return bool(rules) and (self.ALL in rules or rule in rules)
+        return rules is not None and (self.ALL in rules or rule in rules)
 
 
 def _rules_in(comment: bytes) -> set[str] | None:

@@ -190,10 +190,11 @@ class GitHubClient:
             {"id": r.id, "body": r.body, "state": r.state} for r in self._pull(number).get_reviews()
         ])
 
-    def create_review(self, number: int, head_sha: str, body: str, comments: list[dict], event: str | None = "COMMENT") -> dict:
-        """POST one review; ``event=None`` makes a pending review (used to probe comments)."""
+    def create_review(self, number: int, head_sha: str | None, body: str, comments: list[dict], event: str | None = "COMMENT") -> dict:
+        """POST one review; ``event=None`` makes a pending review (used to probe comments).
+        Without ``head_sha`` GitHub reviews the pull request's latest commit."""
 
-        attempts = []
+        attempts: list[int] = []
         mark = re.search(r"<!-- gofix-defer:review=[0-9a-f]+ -->", body)
 
         def post() -> dict:
@@ -204,8 +205,9 @@ class GitHubClient:
                     if mark.group(0) in (review.body or ""):
                         return {"id": review.id, "body": review.body}
             attempts.append(1)
-            commit = self._repo.get_commit(head_sha)
-            kwargs: dict[str, Any] = {"commit": commit, "body": body, "comments": comments}
+            kwargs: dict[str, Any] = {"body": body, "comments": comments}
+            if head_sha:
+                kwargs["commit"] = self._repo.get_commit(head_sha)
             if event is not None:
                 kwargs["event"] = event
             review = self._pull(number).create_review(**kwargs)

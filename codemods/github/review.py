@@ -3,8 +3,8 @@
 The flow:
 1. list the PR's changed files (paginated);
 2. for each changed `.go` file, read it at the head commit and run the
-   engine to its fixpoint (the exact `--write` result), and once more in
-   check mode for the findings' messages;
+   engine to its fixpoint (the exact `--write` result); the result keeps
+   the findings against the head file for their messages;
 3. split head -> fixed into line blocks; a block whose lines lie inside one
    hunk of the PR diff becomes a ```suggestion comment, the others go into
    the review body as a collapsed unified diff; past the comment cap too;
@@ -116,7 +116,6 @@ def plan_review(
 ) -> Plan:
     plan = Plan()
     fix_settings = Settings(rules=rules, unsafe_fixes=unsafe_fixes, apply_fixes=True)
-    check_settings = Settings(rules=rules, unsafe_fixes=unsafe_fixes, apply_fixes=False)
     allowed = fix_settings.allowed
     anchored: list[Block] = []
     for info in sorted(files, key=lambda f: f["filename"]):
@@ -131,15 +130,18 @@ def plan_review(
             continue
         result = process(disk_path, head, fix_settings)
         plan.errors.extend(f"{filename}: {message}" for message in result.errors)
-        findings = process(disk_path, head, check_settings).diagnostics
+        findings = result.found  # against the head file, with their fixes
         plan.unfixable += sum(1 for d in findings if d.fix is None or d.fix.applicability not in allowed)
-        if not result.changed:
+        rewrite = result.rewrite
+        if rewrite is None:
             continue
-        plan.heads[filename], plan.fixed[filename] = head, result.fixed
-        blocks = change_blocks(filename, head, result.fixed)
+        fixed = rewrite[1]
+        plan.heads[filename], plan.fixed[filename] = head, fixed
+        blocks = change_blocks(filename, head, fixed)
         fixable = [d for d in findings if d.fix is not None and d.fix.applicability in allowed]
         attach_diagnostics(blocks, fixable)
         patch = info.get("patch")
+        ranges: list[tuple[int, int]] | None
         if patch:
             ranges = hunk_ranges_from_patch(filename, patch)
         else:
@@ -168,6 +170,8 @@ def _describe(block: Block) -> str:
     parts = []
     for d in block.diagnostics:
         fix = d.fix
+        if fix is None:
+            continue
         safety = "" if fix.applicability is Applicability.SAFE else f" ({fix.applicability.value} fix)"
         parts.append(f"**gofix-defer** `{d.rule}`: {d.message}\n\nFix{safety}: {fix.title}")
     return "\n\n".join(parts)

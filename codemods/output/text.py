@@ -58,11 +58,6 @@ class Summary:
             elif fix.applicability is Applicability.UNSAFE:
                 self.unsafe_fixable += 1
 
-    def unwrite(self, result: FileResult) -> None:
-        """A write failed: its fixes did not land."""
-        self.applied -= len(result.applied)
-        self.files_changed -= 1
-
     def render(self) -> str:
         if self.mode == "check":
             if not self.findings:

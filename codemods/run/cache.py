@@ -46,7 +46,7 @@ from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, FileResu
 DEFAULT_CACHE_DIR = ".gofix-defer-cache"
 CACHE_DIR_ENV = "GOFIX_DEFER_CACHE_DIR"
 # Bump when the entry layout changes; old entries then read as misses.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _MAGIC = b"gofix-defer-cache\x00"
 
 
@@ -121,9 +121,11 @@ class ResultCache:
         try:
             if not blob.startswith(_MAGIC):
                 return None
-            return decode(marshal.loads(blob[len(_MAGIC) :]), path, data)
+            result = decode(marshal.loads(blob[len(_MAGIC) :]), path, data)
         except Exception:  # corrupt or partial entry: a miss, rewritten below
             return None
+        # A result that read other files of its package is stale once any changed.
+        return result if dependencies_unchanged(result.dependencies) else None
 
     def put(self, key: str, result: FileResult) -> None:
         """Store ``result`` unless it holds errors; never fails the run."""
@@ -211,23 +213,50 @@ def _decode_diagnostic(value) -> Diagnostic:
 
 def encode(result: FileResult):
     """Everything but ``path`` and ``original`` (both known to the reader)."""
+    # The original findings are stored only when they differ from what is left.
+    found = None if result.found == result.diagnostics else tuple(_encode_diagnostic(d) for d in result.found)
     return (
         tuple(_encode_diagnostic(d) for d in result.diagnostics),
         result.fixed,
         tuple(_encode_diagnostic(d) for d in result.applied),
         tuple(result.errors),
         result.skipped,
+        found,
+        tuple(sorted(result.dependencies.items())),
     )
 
 
 def decode(value, path: str, data: bytes) -> FileResult:
-    diagnostics, fixed, applied, errors, skipped = value
+    diagnostics, fixed, applied, errors, skipped, found, dependencies = value
+    left = [_decode_diagnostic(d) for d in diagnostics]
     return FileResult(
         path=path,
-        diagnostics=[_decode_diagnostic(d) for d in diagnostics],
+        diagnostics=left,
         original=data,
         fixed=fixed,
         applied=[_decode_diagnostic(d) for d in applied],
         errors=list(errors),
         skipped=skipped,
+        found=list(left) if found is None else [_decode_diagnostic(d) for d in found],
+        dependencies=dict(dependencies),
     )
+
+
+def dependencies_unchanged(dependencies: dict[str, str]) -> bool:
+    """Do the files (and directory listings) a cached result depends on still hash the same?"""
+    from gofix_defer.codemods.analysis.package import digest, go_files_in, listing_key
+
+    for path, expected in dependencies.items():
+        if path == listing_key(os.path.dirname(path)):
+            directory = path[:-1]
+            names = sorted(os.path.basename(p) for p in go_files_in(directory))
+            actual = digest("\n".join(names).encode())
+        else:
+            try:
+                with open(path, "rb") as handle:
+                    actual = digest(handle.read())
+            except OSError:
+                return False
+        if actual != expected:
+            return False
+    return True

@@ -2,9 +2,13 @@
 
 Files are processed in one process or spread over a process pool; either
 way results come back in the order of ``files``, so the output is
-byte-identical for any number of jobs. With a cache, a file whose content,
-path, Go version, selected rules, settings and tool code are unchanged gets
-its stored result back without being parsed (see cache.py).
+byte-identical for any number of jobs. The work is split by Go package: a
+worker task holds whole packages (the files of one directory), so the
+files of a package share one Package and its parses. With a cache, a file
+whose content, path, Go version, selected rules, settings and tool code
+are unchanged — and, when its result read package facts, whose package's
+other files are unchanged too — gets its stored result back without being
+parsed (see cache.py).
 """
 
 from __future__ import annotations
@@ -15,19 +19,54 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterable, Iterator, Sequence
 
+from gofix_defer.codemods.analysis.facts import needs_package
 from gofix_defer.codemods.analysis.goversion import effective_go_version
+from gofix_defer.codemods.analysis.package import Package, go_files_in, package_name_of
+from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.engine.process import Settings, process, unparsed_result
 from gofix_defer.codemods.model import FileResult
 from gofix_defer.codemods.run.cache import ResultCache
 
 # Below this many files a pool costs more to start than it saves.
 MIN_FILES_FOR_POOL = 16
-# Files to parse per worker task: small enough to balance uneven files and
-# start the workers early, large enough that the round trip stays negligible.
+# Files to parse per worker task (whole packages, so a task may hold more):
+# small enough to balance uneven files and start the workers early, large
+# enough that the round trip stays negligible.
 BATCH = 8
 
 
-def read_and_process(path: str, settings: Settings, cache: ResultCache | None = None) -> FileResult:
+class Packages:
+    """The Package of each file, for files that come a directory at a time.
+
+    Discovery yields a directory's files together, so only the packages of
+    the current directory are kept: memory stays that of one package.
+    """
+
+    def __init__(self, settings: Settings):
+        self._override = settings.go_version
+        self._directory: str | None = None
+        self._by_name: dict[bytes | None, Package] = {}
+
+    def of(self, path: str, data: bytes) -> Package:
+        directory = os.path.dirname(path)
+        if directory != self._directory:
+            self._directory, self._by_name = directory, {}
+        name = package_name_of(data)
+        package = self._by_name.get(name)
+        if package is None:
+            package = self._by_name[name] = Package(directory, name, self._load, lister=lambda: go_files_in(directory))
+        return package
+
+    def _load(self, path: str) -> SourceFile | None:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return None
+        return SourceFile(path, data, effective_go_version(path, self._override, data))
+
+
+def read_and_process(path: str, settings: Settings, cache: ResultCache | None = None, packages: Packages | None = None) -> FileResult:
     try:
         with open(path, "rb") as handle:
             data = handle.read()
@@ -40,15 +79,15 @@ def read_and_process(path: str, settings: Settings, cache: ResultCache | None = 
         return unparsed  # files the prefilter skips are cheaper to re-check than to look up
     key = None
     if cache is not None:
-        key = cache.key(path, data, effective_go_version(path, settings.go_version))
+        key = cache.key(path, data, effective_go_version(path, settings.go_version, data))
         cached = cache.get(key, path, data)
         if cached is not None:
             return cached
     try:
-        result = process(path, data, settings)
+        result = process(path, data, settings, packages.of(path, data) if packages is not None else None)
     except RecursionError:
         return FileResult(path=path, original=data, errors=[f"{path}: internal error: nesting too deep to analyse"])
-    if key is not None:
+    if cache is not None and key is not None:
         cache.put(key, result)
     return result
 
@@ -69,8 +108,9 @@ def run(
     paths = list(files)
     workers = _worker_count(jobs, len(paths))
     if workers <= 1:
+        packages = Packages(settings)
         for path in paths:
-            result = read_and_process(path, settings, cache)
+            result = read_and_process(path, settings, cache, packages)
             if on_result is not None:
                 on_result(result)
             yield result
@@ -92,6 +132,7 @@ def _run_pool(
     starts the pool. Files that must be parsed go to the workers in small
     batches, and every result is yielded in the order of ``paths``.
     """
+    whole_packages = any(needs_package(rule.requires or ()) for rule in settings.rules)
     pending: deque = deque()  # FileResult, or the _Slot of a file sent to a worker
     batch: list[tuple[str, _Slot]] = []
     pool: ProcessPoolExecutor | None = None
@@ -138,11 +179,14 @@ def _run_pool(
             if known is not None:
                 pending.append(_slim(known))
             else:
+                # When a rule reads package facts, a task holds whole directories
+                # (packages), so that their files share one analysis of the package;
+                # otherwise files are independent and tasks stay small and even.
+                if len(batch) >= BATCH and (not whole_packages or os.path.dirname(batch[-1][0]) != os.path.dirname(path)):
+                    submit()
                 slot = _Slot(path)
                 pending.append(slot)
                 batch.append((path, slot))
-                if len(batch) >= BATCH:
-                    submit()
             yield from ready(block=False)
         if batch:
             submit()
@@ -173,7 +217,7 @@ def _known_result(path: str, settings: Settings, cache: ResultCache | None) -> F
     unparsed = unparsed_result(path, data, settings)
     if unparsed is not None or cache is None:
         return unparsed
-    return cache.get(cache.key(path, data, effective_go_version(path, settings.go_version)), path, data)
+    return cache.get(cache.key(path, data, effective_go_version(path, settings.go_version, data)), path, data)
 
 
 def _worker_count(jobs: int | None, file_count: int) -> int:
@@ -194,7 +238,8 @@ def _init_worker(settings: Settings, cache: ResultCache | None) -> None:
 
 def _process_chunk(paths: Sequence[str]) -> list[FileResult]:
     assert _worker_settings is not None
-    return [_slim(read_and_process(path, _worker_settings, _worker_cache)) for path in paths]
+    packages = Packages(_worker_settings)
+    return [_slim(read_and_process(path, _worker_settings, _worker_cache, packages)) for path in paths]
 
 
 def _slim(result: FileResult) -> FileResult:

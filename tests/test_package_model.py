@@ -1,0 +1,469 @@
+"""The package model: packages, the index, call summaries, facts declared by
+rules, per-file Go versions, and cached results that depend on other files."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis.calls import CallSummaries
+from gofix_defer.codemods.analysis.channels import Channels, Direction, UseKind, make_channel
+from gofix_defer.codemods.analysis.control import Control, ExitKind
+from gofix_defer.codemods.analysis.goversion import build_constraint_version, effective_go_version
+from gofix_defer.codemods.analysis.index import PackageIndex, ValueKind
+from gofix_defer.codemods.analysis.locks import EventKind, Locks
+from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
+from gofix_defer.codemods.analysis.package import Package, package_name_of
+from gofix_defer.codemods.analysis.scope import Scopes
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.engine.process import Settings, process
+from gofix_defer.codemods.model import INTERNAL_ERROR, Rule
+from gofix_defer.codemods.run import workers
+from gofix_defer.codemods.run.cache import ResultCache, settings_fingerprint
+
+
+def go(text: str) -> bytes:
+    return textwrap.dedent(text).lstrip().encode()
+
+
+def write_package(folder: Path, files: dict[str, str]) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "go.mod").write_text("module example.com/m\n\ngo 1.21\n")
+    paths = []
+    for name, text in files.items():
+        path = folder / name
+        path.write_bytes(go(text))
+        paths.append(path)
+    return paths
+
+
+def package_of(folder: Path, path: Path) -> Package:
+    packages = workers.Packages(Settings(rules=[]))
+    source = SourceFile(str(path), path.read_bytes(), (1, 21))
+    package = packages.of(str(path), source.data)
+    package.adopt(source)
+    return package
+
+
+def function_named(source: SourceFile, name: bytes):
+    return next(f for f in nodes_of_types(source, syntax.FUNCTION_KINDS) if syntax.function_name(f) is not None and syntax.function_name(f).text == name)
+
+
+# -- packages -----------------------------------------------------------------
+
+
+def test_package_clause_is_read_without_parsing():
+    assert package_name_of(b"// Copyright\n/* package fake */\n\npackage real // why\n") == b"real"
+    assert package_name_of(b"\xef\xbb\xbfpackage bom\n") == b"bom"
+    assert package_name_of(b"func f() {}\n") is None
+
+
+def test_a_package_is_the_files_of_one_directory_with_one_package_clause(tmp_path):
+    a, _, _ = write_package(
+        tmp_path,
+        {
+            "a.go": "package p\n\nfunc A() {}\n",
+            "b.go": "package p\n\nfunc B() {}\n",
+            "a_test.go": "package p_test\n\nfunc C() {}\n",
+        },
+    )
+    (tmp_path / "_ignored.go").write_text("package p\n\nfunc D() {}\n")
+    package = package_of(tmp_path, a)
+    assert [Path(p).name for p in package.paths] == ["a.go", "b.go"]
+    index = package.facts(PackageIndex)
+    assert sorted(index.part.functions) == [b"A", b"B"]
+
+
+def test_other_files_are_read_only_when_a_package_fact_is_asked_for(tmp_path, monkeypatch):
+    a, _ = write_package(tmp_path, {"a.go": "package p\n\nfunc A() { defer B() }\n", "b.go": "package p\n\nfunc B() {}\n"})
+    loaded = []
+    real = workers.Packages._load
+
+    def counting(self, path):
+        loaded.append(Path(path).name)
+        return real(self, path)
+
+    monkeypatch.setattr(workers.Packages, "_load", counting)
+    package = package_of(tmp_path, a)
+    source = package.file(str(a))
+    assert source is not None
+    source.facts(Control).exits(function_named(source, b"A"))
+    assert loaded == [] and not source.read_package
+    source.facts(PackageIndex)
+    assert loaded == ["b.go"] and source.read_package
+
+
+# -- the index ------------------------------------------------------------------
+
+
+def test_the_index_knows_types_fields_methods_variables_and_constructors(tmp_path):
+    a, _ = write_package(
+        tmp_path,
+        {
+            "a.go": """
+                package p
+
+                import (
+                	"context"
+                	s "sync"
+                )
+
+                type Server struct {
+                	mu   s.Mutex
+                	s.RWMutex
+                	wg   *s.WaitGroup
+                	jobs chan int
+                	done <-chan struct{}
+                	ctx  context.Context
+                	name string
+                }
+                """,
+            "b.go": """
+                package p
+
+                var queue = make(chan int)
+
+                func New() *Server { return &Server{jobs: make(chan int)} }
+
+                func (s *Server) Run() {}
+
+                func (Server) Name() string { return "" }
+                """,
+        },
+    )
+    index = package_of(tmp_path, a).facts(PackageIndex)
+    fields = {f.name: (f.kind, f.embedded) for f in index.types[b"Server"].fields or []}
+    assert fields == {
+        b"mu": (ValueKind.MUTEX, False),
+        b"RWMutex": (ValueKind.RWMUTEX, True),
+        b"wg": (ValueKind.WAITGROUP, False),
+        b"jobs": (ValueKind.CHANNEL, False),
+        b"done": (ValueKind.CHANNEL, False),
+        b"ctx": (ValueKind.CONTEXT, False),
+        b"name": (ValueKind.OTHER, False),
+    }
+    methods = index.methods_of(b"Server")
+    assert sorted(methods) == [b"Name", b"Run"]
+    assert methods[b"Run"].pointer_receiver and methods[b"Run"].receiver_name == b"s"
+    assert not methods[b"Name"].pointer_receiver and methods[b"Name"].receiver_name is None
+    assert [c.name for c in index.constructors(b"Server")] == [b"New"]
+    assert b"queue" in index.variables
+
+
+# -- call summaries -------------------------------------------------------------
+
+CALLER = """
+    package p
+
+    func produce(items []int) <-chan int {
+    	ch := make(chan int)
+    	go fill(ch, items)
+    	return ch
+    }
+
+    func drain(ch chan int) {
+    	defer closeIfOpen(ch)
+    	for range ch {
+    	}
+    }
+
+    func hand(ch chan int) { store = ch }
+
+    func away(ch chan int) { other.Take(ch) }
+
+    var store chan int
+    """
+
+CALLEE = """
+    package p
+
+    import "sync"
+
+    func fill(out chan<- int, items []int) {
+    	send(out, items)
+    	close(out)
+    }
+
+    func send(out chan<- int, items []int) {
+    	for _, item := range items {
+    		out <- item
+    	}
+    }
+
+    func closeIfOpen[T any](c chan T) {
+    	defer func() { recover() }()
+    	close(c)
+    }
+
+    type Worker struct {
+    	mu    sync.Mutex
+    	tasks chan func()
+    	quit  chan struct{}
+    }
+
+    func (w *Worker) loop() {
+    	for {
+    		select {
+    		case task := <-w.tasks:
+    			task()
+    		case <-w.quit:
+    			return
+    		}
+    	}
+    }
+
+    func (w *Worker) Stop() {
+    	w.mu.Lock()
+    	defer w.mu.Unlock()
+    	close(w.quit)
+    }
+
+    func (w *Worker) Submit(task func()) { w.send(task) }
+
+    func (w *Worker) send(task func()) { w.tasks <- task }
+    """
+
+
+def summaries(tmp_path: Path):
+    a, b = write_package(tmp_path, {"a.go": CALLER, "b.go": CALLEE})
+    package = package_of(tmp_path, a)
+    calls = package.facts(CallSummaries)
+    sources = {Path(s.path).name: s for s in package.files()}
+    return calls, sources
+
+
+def test_call_summaries_follow_parameters_through_helpers_in_other_files(tmp_path):
+    calls, sources = summaries(tmp_path)
+    b = sources["b.go"]
+    fill = calls.of(b, function_named(b, b"fill"))
+    assert fill is not None
+    out = fill.parameter(0)
+    assert out is not None and out.closes and out.sends and not out.escapes  # sends through `send`
+    assert not fill.parameter(1).closes  # type: ignore[union-attr]
+    helper = calls.of(b, function_named(b, b"closeIfOpen")).parameter(0)  # type: ignore[union-attr]
+    assert helper.closes and not helper.deferred_close
+
+
+def test_call_summaries_see_deferred_closes_through_a_helper_and_escapes(tmp_path):
+    calls, sources = summaries(tmp_path)
+    a = sources["a.go"]
+    drain = calls.of(a, function_named(a, b"drain")).parameter(0)  # type: ignore[union-attr]
+    assert drain.ranges and drain.closes and drain.deferred_close
+    assert calls.of(a, function_named(a, b"hand")).parameter(0).escapes  # type: ignore[union-attr]
+    away = calls.of(a, function_named(a, b"away")).parameter(0)  # type: ignore[union-attr]
+    assert away.escapes and not away.closes  # another package's function: unknown
+
+
+def test_call_summaries_follow_receiver_fields_and_locks(tmp_path):
+    calls, sources = summaries(tmp_path)
+    index = calls.index
+    stop = calls.of_info(index.method(b"Worker", b"Stop"))
+    assert stop is not None and stop.fields[b"quit"].closes and stop.acquires == {b"mu"} and stop.releases == {b"mu"}
+    loop = calls.of_info(index.method(b"Worker", b"loop"))
+    assert loop.fields[b"tasks"].receives and loop.fields[b"quit"].receives  # type: ignore[union-attr]
+    submit = calls.of_info(index.method(b"Worker", b"Submit"))
+    assert submit is not None and submit.parameter(0).sends is False  # the task is a func, stored by send
+    sender = calls.of_info(index.method(b"Worker", b"send"))
+    assert sender.fields[b"tasks"].sends  # type: ignore[union-attr]
+
+
+# -- per-file facts ---------------------------------------------------------------
+
+
+def test_make_channel_and_channel_uses():
+    source = SourceFile(
+        "x.go",
+        go(
+            """
+            package p
+
+            func f(out chan int) {
+            	a := make(chan int)
+            	var b = make(<-chan int, 2)
+            	c := make(chan<- int, 0)
+            	go func() { a <- 1 }()
+            	select {
+            	case v := <-a:
+            		out <- v
+            	default:
+            	}
+            	close(a)
+            	_ = len(a)
+            	g(a)
+            	out <- 1
+            	_ = b
+            	_ = c
+            }
+            """
+        ),
+        (1, 22),
+    )
+    function = function_named(source, b"f")
+    made = source.facts(Channels).made_in(function)
+    assert [(m.name, m.make.direction, m.make.unbuffered) for m in made] == [
+        (b"a", Direction.BOTH, True),
+        (b"b", Direction.RECEIVE, False),
+        (b"c", Direction.SEND, True),
+    ]
+    uses = source.facts(Channels).uses(function, made[0].declaration)
+    kinds = [u.kind for u in uses.uses]
+    assert kinds == [UseKind.SEND, UseKind.RECEIVE, UseKind.CLOSE, UseKind.LEN_CAP, UseKind.PASSED]
+    assert uses.uses[0].chain and uses.uses[0].chain[0].started == "go"
+    assert uses.uses[1].select_case is not None
+    assert make_channel(syntax.walk(source.root).__next__()) is None
+
+
+def test_exits_and_lock_events():
+    source = SourceFile(
+        "x_test.go",
+        go(
+            """
+            package p
+
+            import "testing"
+
+            func TestX(t *testing.T) {
+            	mu.Lock()
+            	defer mu.Unlock()
+            	if false {
+            		return
+            	}
+            	if bad {
+            		t.Fatal("bad")
+            	}
+            	mu.RLock()
+            	mu.RUnlock()
+            	panic("no")
+            }
+            """
+        ),
+        (1, 22),
+    )
+    function = function_named(source, b"TestX")
+    assert [e.kind for e in source.facts(Control).exits(function)] == [ExitKind.TEST_FATAL, ExitKind.PANIC]
+    events = source.facts(Locks).events(function)
+    assert [(e.kind, e.lock.method) for e in events] == [
+        (EventKind.LOCK, b"Lock"),
+        (EventKind.DEFERRED_UNLOCK, b"Unlock"),
+        (EventKind.LOCK, b"RLock"),
+        (EventKind.UNLOCK, b"RUnlock"),
+    ]
+
+
+# -- rules declare the facts they read ---------------------------------------------
+
+
+class _Undeclared(Rule):
+    name = "test-undeclared"
+    summary = "test rule reading a fact it does not declare"
+    requires = (Scopes,)
+
+    def check(self, source):
+        function = next(iter(nodes_of_types(source, syntax.FUNCTION_KINDS)))
+        source.facts(Channels).made_in(function)
+        return []
+
+
+def test_a_rule_reading_a_fact_it_did_not_declare_is_an_internal_error():
+    result = process("x.go", b"package p\n\nfunc f() { defer g() }\n", Settings(rules=[_Undeclared()]))
+    [diagnostic] = result.diagnostics
+    assert diagnostic.rule == INTERNAL_ERROR and "Channels" in diagnostic.message and "requires" in diagnostic.message
+
+
+# -- the Go version of a file ------------------------------------------------------------
+
+
+def test_a_go_build_line_raises_the_files_go_version(tmp_path):
+    (tmp_path / "go.mod").write_text("module m\n\ngo 1.21\n")
+    path = str(tmp_path / "x.go")
+    assert effective_go_version(path, None, b"package p\n") == (1, 21)
+    assert effective_go_version(path, None, b"//go:build go1.22 && linux\n\npackage p\n") == (1, 22)
+    assert effective_go_version(path, None, b"//go:build go1.18\n\npackage p\n") == (1, 21)  # raised, never lowered
+    assert effective_go_version(path, (1, 20), b"//go:build go1.22\n\npackage p\n") == (1, 20)  # --go-version wins
+    assert build_constraint_version(b"//go:build go1.23 || go1.22\npackage p\n") == (1, 22)
+    assert build_constraint_version(b"//go:build !go1.22\npackage p\n") is None
+    assert build_constraint_version(b"package p\n\n//go:build go1.22\n") is None
+
+
+def test_loop_var_capture_is_silent_in_a_file_built_only_for_go_1_22(tmp_path):
+    from gofix_defer.rules import by_name
+
+    (tmp_path / "go.mod").write_text("module m\n\ngo 1.21\n")
+    body = "package main\n\nfunc main() {\n\tfor i := 0; i < 3; i++ {\n\t\tdefer func() { println(i) }()\n\t}\n}\n"
+    settings = Settings(rules=[by_name("loop-var-capture")])
+    assert process(str(tmp_path / "old.go"), body.encode(), settings).diagnostics
+    assert process(str(tmp_path / "new.go"), ("//go:build go1.22\n\n" + body).encode(), settings).diagnostics == []
+
+
+# -- cached results that read other files ------------------------------------------------
+
+
+class _ClosedByCallee(Rule):
+    """Reports `f(ch)` calls whose callee, somewhere in the package, closes that argument."""
+
+    name = "test-closed-by-callee"
+    summary = "test rule reading call summaries"
+    triggers = (b"(",)
+    requires = (CallSummaries, Scopes)
+
+    def check(self, source):
+        calls = source.facts(CallSummaries)
+        for function in nodes_of_types(source, syntax.FUNCTION_KINDS):
+            scopes = source.scopes(function)
+            for node in syntax.walk(function):
+                if syntax.is_call(node):
+                    effects = calls.callee_effects(source, scopes, node, 0)
+                    if effects is not None and effects.closes:
+                        yield self.diagnostic(node, "the callee closes it")
+
+
+def test_editing_a_callees_file_invalidates_its_callers_cached_result(tmp_path, monkeypatch):
+    a, b = write_package(
+        tmp_path,
+        {
+            "a.go": "package p\n\nfunc caller(ch chan int) { finish(ch) }\n",
+            "b.go": "package p\n\nfunc finish(ch chan int) { close(ch) }\n",
+        },
+    )
+    settings = Settings(rules=[_ClosedByCallee()])
+    cache = ResultCache(str(tmp_path / "cache"), settings_fingerprint(settings.rules, False, False, settings.max_iterations))
+    calls: list[str] = []
+    real = workers.process
+
+    def counting(path, data, settings, package=None):
+        calls.append(Path(path).name)
+        return real(path, data, settings, package)
+
+    monkeypatch.setattr(workers, "process", counting)
+
+    def findings() -> int:
+        [result] = workers.run([str(a)], settings, cache=cache)
+        return len(result.diagnostics)
+
+    assert findings() == 1 and calls == ["a.go"]
+    assert findings() == 1 and calls == ["a.go"]  # a hit: b.go is unchanged
+    b.write_text("package p\n\nfunc finish(ch chan int) { ch <- 1 }\n")
+    assert findings() == 0 and calls == ["a.go", "a.go"]  # b.go changed: a.go is checked again
+    (tmp_path / "c.go").write_text("package p\n\nfunc finish2(ch chan int) { close(ch) }\n")
+    assert findings() == 0 and calls == ["a.go", "a.go", "a.go"]  # a file added to the package
+
+
+def test_results_that_read_no_package_fact_depend_on_no_other_file(tmp_path):
+    from gofix_defer.rules import by_name
+
+    a, _ = write_package(tmp_path, {"a.go": "package p\n\nfunc f(m interface{ Lock() }) {\n\tm.Lock()\n\tdefer m.Lock()\n}\n", "b.go": "package p\n"})
+    [result] = workers.run([str(a)], Settings(rules=[by_name("defer-lock-typo")]))
+    assert result.diagnostics and result.dependencies == {}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_workers_give_files_of_one_package_one_package(tmp_path, jobs):
+    folder = tmp_path / "p"
+    files = {f"f{i:02}.go": f"package p\n\nfunc f{i}(ch chan int) {{ finish(ch) }}\n" for i in range(20)}
+    files["z.go"] = "package p\n\nfunc finish(ch chan int) { close(ch) }\n"
+    paths = write_package(folder, files)
+    results = list(workers.run([str(p) for p in paths], Settings(rules=[_ClosedByCallee()]), jobs=jobs))
+    assert [len(r.diagnostics) for r in results] == [1] * 20 + [0]
