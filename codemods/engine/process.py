@@ -14,7 +14,9 @@ from typing import Sequence
 from gofix_defer.codemods.analysis import grammar as parsing
 from gofix_defer.codemods.analysis.facts import closure
 from gofix_defer.codemods.analysis.package import Package
+from gofix_defer.codemods.analysis.scope import declaration_conflicts
 from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.engine.budget import FILE_TIMEOUT, MAX_FILE_SIZE, BudgetExceeded, checkpoint, deadline, too_large, too_slow
 from gofix_defer.codemods.engine.merge import merge
 from gofix_defer.codemods.engine.suppress import Suppressions, is_generated
 from gofix_defer.codemods.model import INTERNAL_ERROR, SYNTAX_ERROR, Applicability, Diagnostic, FileResult, Rule, apply_edits
@@ -29,6 +31,12 @@ class Settings:
     unsafe_fixes: bool = False
     apply_fixes: bool = False  # compute the fixed text (for --diff / --write)
     max_iterations: int = MAX_ITERATIONS
+    # Per-file budgets (engine/budget.py): bytes and seconds; 0 turns one off.
+    max_file_size: int = MAX_FILE_SIZE
+    file_timeout: float = FILE_TIMEOUT
+    # Compile the fixed packages before they are written or shown (--diff,
+    # --write): None means when a Go toolchain is found, False never.
+    verify: bool | None = None
     allowed: frozenset[Applicability] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -45,6 +53,7 @@ def check_source(source: SourceFile, rules: Sequence[Rule]) -> list[Diagnostic]:
     for rule in rules:
         if not rule.applies_to(source):
             continue
+        checkpoint()  # the time budget, where no timer can interrupt (off the main thread)
         try:
             if rule.requires is None:
                 produced = list(rule.check(source))
@@ -158,11 +167,17 @@ def unparsed_result(path: str, data: bytes, settings: Settings) -> FileResult | 
     these bytes at this Go version, the file is never parsed (so a syntax
     error in it goes unreported).
     """
-    from gofix_defer.codemods.analysis.goversion import effective_go_version
+    from gofix_defer.codemods.analysis.goversion import GoModError, effective_go_version
 
     if is_generated(data):
         return FileResult(path=path, original=data, skipped="generated")
-    version = effective_go_version(path, settings.go_version, data)
+    oversize = too_large(path, len(data), settings.max_file_size)
+    if oversize is not None:
+        return FileResult(path=path, original=data, skipped="too large", errors=[oversize])
+    try:
+        version = effective_go_version(path, settings.go_version, data)
+    except GoModError as error:  # an unreadable go.mod: the file's Go version is unknown
+        return FileResult(path=path, original=data, errors=[f"{path}: {error}"])
     if not applicable_rules(path, data, version, settings.rules):
         return FileResult(path=path, original=data)
     return None
@@ -173,8 +188,17 @@ def process(path: str, data: bytes, settings: Settings, package: Package | None 
 
     ``package`` is the Go package the file belongs to (its other files are
     read only when a rule needs a package fact); without one, the file is a
-    package of its own.
+    package of its own. Beyond its time budget (``settings.file_timeout``)
+    the file is reported as skipped.
     """
+    try:
+        with deadline(settings.file_timeout):
+            return _process(path, data, settings, package)
+    except BudgetExceeded:
+        return FileResult(path=path, original=data, skipped="timeout", errors=[too_slow(path, settings.file_timeout)])
+
+
+def _process(path: str, data: bytes, settings: Settings, package: Package | None) -> FileResult:
     from gofix_defer.codemods.analysis.goversion import effective_go_version
 
     unparsed = unparsed_result(path, data, settings)
@@ -196,6 +220,7 @@ def process(path: str, data: bytes, settings: Settings, package: Package | None 
         current = source
         pending = diagnostics
         for _ in range(settings.max_iterations):
+            checkpoint()
             fixable = [d for d in pending if d.fix is not None and d.fix.applicability in settings.allowed]
             if not fixable:
                 break
@@ -220,28 +245,45 @@ def process(path: str, data: bytes, settings: Settings, package: Package | None 
 
 
 def _apply_checked(source: SourceFile, fixable: list[Diagnostic], result: FileResult) -> tuple[bytes, list[Diagnostic]]:
-    """Merge and apply; drop fixes whose result no longer parses, naming their rule."""
+    """Merge and apply; drop fixes whose result would not compile as far as the
+    grammar and scopes tell (a syntax error, a name declared twice in one scope,
+    a `:=` declaring nothing new), naming their rules."""
     merged = merge(fixable)
     new_data = apply_edits(source.data, merged.edits)
-    if not parsing.parse(new_data).root_node.has_error:
+    conflicts_before: list[int] = []
+
+    def broken(data: bytes) -> str | None:
+        if parsing.parse(data).root_node.has_error:
+            return "a syntax error"
+        if not conflicts_before:
+            conflicts_before.append(declaration_conflicts(source))
+        fixed = SourceFile(source.path, data, source.go_version)
+        if declaration_conflicts(fixed) > conflicts_before[0]:
+            return "a name declared twice in one scope"
+        return None
+
+    if broken(new_data) is None:
         return new_data, merged.accepted
-    # Find the culprits one fix at a time, keep the others.
-    good = []
+    # Keep the fixes one at a time, in the merge's order, as long as the text stays sound.
+    kept: list[Diagnostic] = []
+    text = source.data
     for diagnostic in merged.accepted:
-        alone = apply_edits(source.data, diagnostic.fix.edits if diagnostic.fix is not None else ())
-        if parsing.parse(alone).root_node.has_error:
+        trial = merge([*kept, diagnostic])
+        candidate = apply_edits(source.data, trial.edits)
+        problem = broken(candidate)
+        if problem is None:
+            kept.append(diagnostic)
+            text = candidate
+            continue
+        alone = broken(apply_edits(source.data, diagnostic.fix.edits if diagnostic.fix is not None else ()))
+        if alone is not None:
             result.errors.append(
-                f"internal error: a fix from rule {diagnostic.rule} at line {diagnostic.line} "
-                "would introduce a syntax error; it was dropped"
+                f"internal error: a fix from rule {diagnostic.rule} at line {diagnostic.line} would introduce {alone}; it was dropped"
             )
         else:
-            good.append(diagnostic)
-    if not good:
-        return source.data, []
-    merged = merge(good)
-    new_data = apply_edits(source.data, merged.edits)
-    if parsing.parse(new_data).root_node.has_error:
-        rules = ", ".join(sorted({d.rule for d in merged.accepted}))
-        result.errors.append(f"internal error: fixes from rules {rules} together break the syntax; none applied")
-        return source.data, []
-    return new_data, merged.accepted
+            others = ", ".join(sorted({d.rule for d in kept})) or diagnostic.rule
+            result.notes.append(
+                f"{source.path}:{diagnostic.line}: the fix from rule {diagnostic.rule} would give {problem} together with "
+                f"fixes from {others}; it is left for another run"
+            )
+    return text, kept

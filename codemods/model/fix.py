@@ -70,6 +70,11 @@ class Fix:
     title: str
     edits: tuple[Edit, ...]
     applicability: Applicability = Applicability.SAFE
+    # Fixes that clash in meaning though not in text (two copies of one
+    # variable in one block, two `ctx, cancel` in one function) share a key:
+    # one fix per key is applied per round, the others retried on the new
+    # text, as Ruff's IsolationLevel does.
+    isolation: str | None = None
 
     def __post_init__(self) -> None:
         if not self.title:

@@ -1,7 +1,9 @@
 """Line and column positions of byte offsets in one file's bytes.
 
 Shared by SourceFile (rules, text output) and the machine output formats,
-which index the fixed file's bytes without parsing them.
+which index the fixed file's bytes without parsing them. Lines end at "\n"
+only, as in git and on GitHub: a lone "\r" is a byte inside a line, and a
+CRLF line's text is the line without its one final "\r".
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class LineIndex:
         return len(self.data) if end == -1 else end
 
     def line_text(self, line: int) -> bytes:
-        """The bytes of 1-based ``line`` without its line ending."""
+        """The bytes of 1-based ``line`` without its line ending ("\\n", or the "\\r\\n" of CRLF)."""
         start = self.starts[line - 1]
-        return self.data[start : self.line_end(start)].rstrip(b"\r")
+        end = self.line_end(start)
+        text = self.data[start:end]
+        return text[:-1] if end < len(self.data) and text.endswith(b"\r") else text

@@ -30,6 +30,9 @@ class FileResult:
     # Other files the result depends on (path -> content hash; a directory's
     # entry hashes its list of Go files): set when package facts were read.
     dependencies: dict[str, str] = field(default_factory=dict)
+    # Things the user should know that are no failure: a fix dropped because
+    # the package would not compile with it, fixes left uncompiled.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
