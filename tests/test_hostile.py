@@ -3,7 +3,6 @@ the rest of the run carries on, and nothing outside the given paths is written."
 
 from __future__ import annotations
 
-import builtins
 import os
 import signal
 import subprocess
@@ -87,14 +86,14 @@ def test_directory_named_like_a_go_file_and_syntax_errors_next_to_good_files(tmp
 
 def test_unreadable_file_is_reported_and_the_run_goes_on(tmp_path, monkeypatch):
     module(tmp_path, files={"a.go": LEAKY, "b.go": LEAKY})
-    real_open = builtins.open
+    real_open = os.open
 
     def guarded(path, *args, **kwargs):  # root can read anything: simulate EACCES
         if str(path).endswith("a.go"):
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "open", guarded, raising=False)
+    monkeypatch.setattr(runner.os, "open", guarded)
     result = invoke(".", "--write", cwd=tmp_path)
     assert result.exit_code == 2
     assert "a.go: cannot read: Permission denied" in result.stderr
@@ -161,8 +160,9 @@ _WRITER = textwrap.dedent(
 
 
 def test_sigkill_during_write_leaves_each_file_old_or_new(tmp_path):
-    old = (LEAKY * 2000).encode()  # large enough that writes take a while
-    new = (FIXED * 2000).encode()
+    # Large enough that writes take a while, and still Go (a write checks that).
+    old = (LEAKY + LEAKY.split('import "fmt"\n', 1)[1] * 1999).encode()
+    new = (FIXED + FIXED.split('import "fmt"\n', 1)[1] * 1999).encode()
     folder = tmp_path / "files"
     folder.mkdir()
     for i in range(400):

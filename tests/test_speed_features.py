@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -270,14 +271,180 @@ def test_warm_cache_still_writes_fixes(tmp_path: Path) -> None:
     assert outputs(second) == outputs(first)
 
 
-def test_default_cache_dir_is_in_the_current_directory(tmp_path: Path) -> None:
-    leaky_file(tmp_path)
+def _cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != cache_module.CACHE_DIR_ENV}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    env.update(extra)
+    return env
+
+
+def _tree_listing(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_default_cache_dir_is_the_user_cache_dir_and_the_tree_stays_untouched(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    leaky_file(project)
+    before = _tree_listing(project)
     code = "from gofix_defer.codemods.cli import main; main()"
-    subprocess.run([sys.executable, "-c", code, "main.go"], cwd=tmp_path, capture_output=True, env=env, timeout=120)
-    assert (tmp_path / ".gofix-defer-cache" / "CACHEDIR.TAG").is_file()
-    subprocess.run([sys.executable, "-c", code, "--no-cache", "main.go"], cwd=tmp_path / "..", capture_output=True, env=env, timeout=120)
-    assert not (tmp_path.parent / ".gofix-defer-cache").exists()
+    for args in (["main.go"], ["--diff", "."], ["--write", "."]):
+        subprocess.run([sys.executable, "-c", code, *args], cwd=project, capture_output=True, env=_cli_env(tmp_path), timeout=120)
+    cache = tmp_path / "xdg" / "gofix-defer"
+    assert (cache / "CACHEDIR.TAG").is_file()
+    assert [p for p in cache.rglob("*") if p.is_file() and len(p.name) == 40], "entries are stored there"
+    assert _tree_listing(project) == before  # only --write's edit: no cache folder, no stray file
+    # The environment variable still moves it.
+    moved = tmp_path / "elsewhere"
+    subprocess.run([sys.executable, "-c", code, "main.go"], cwd=project, capture_output=True,
+                   env=_cli_env(tmp_path, GOFIX_DEFER_CACHE_DIR=str(moved)), timeout=120)
+    assert [p for p in moved.rglob("*") if p.is_file() and len(p.name) == 40]
+    assert _tree_listing(project) == before
+
+
+def test_a_cache_dir_in_the_checked_tree_is_refused_and_never_hides_the_tree(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    leaky_file(project)
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    code = "from gofix_defer.codemods.cli import main; main()"
+
+    def cli_here(*args: str, cwd: Path = project) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, env=_cli_env(tmp_path), timeout=120)
+
+    for cache_dir, where in ((".", "is the checked tree"), ("sub/cache", "is inside the checked tree"), ("..", "contains the checked tree")):
+        refused = cli_here("--cache-dir", cache_dir, ".")
+        assert refused.returncode == 2, (cache_dir, refused.stderr)
+        assert where.encode() in refused.stderr
+    assert cli_here(".", cwd=project).returncode == 1  # the project is still seen: nothing hides it
+    assert not (project / ".gitignore").exists() and not (project / "sub").exists()
+    # A folder of its own beside the tree is fine.
+    assert cli_here("--cache-dir", str(tmp_path / "cache"), ".").returncode == 1
+
+
+def test_a_planted_cache_entry_in_the_checkout_is_never_used(tmp_path: Path) -> None:
+    """The attack of issue 15: a pull request commits a cache entry that makes --write
+    put other code into a file; the autofix job then runs with the default cache."""
+    project = tmp_path / "project"
+    project.mkdir()
+    path = leaky_file(project)
+    data = path.read_bytes()
+    settings = Settings(rules=list(ALL_RULES), apply_fixes=True)
+    planted = project / ".gofix-defer-cache"
+    cache = new_cache(planted, settings)
+    key = cache.key("main.go", data, (1, 21))
+    evil = data.replace(b"func loop3", b'import "os"\n\nfunc init() { os.RemoveAll("/") }\n\nfunc loop3')
+    entry = planted / f"v{cache_module.FORMAT_VERSION}" / key[:2] / key
+    entry.parent.mkdir(parents=True)
+    entry.write_bytes(cache_module._MAGIC + __import__("marshal").dumps(((), evil, (), (), None, None, ())))
+    code = "from gofix_defer.codemods.cli import main; main()"
+    done = subprocess.run([sys.executable, "-c", code, "--write", "main.go"], cwd=project, capture_output=True,
+                          env=_cli_env(tmp_path), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert b"RemoveAll" not in path.read_bytes()
+    assert path.read_bytes() != data  # the real fix was applied
+
+
+def _entries(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and len(p.name) == 40]
+
+
+def test_entries_are_authenticated_and_a_forged_one_is_a_miss(tmp_path: Path, monkeypatch) -> None:
+    path = leaky_file(tmp_path)
+    settings = Settings(rules=list(ALL_RULES), apply_fixes=True)
+    cache = new_cache(tmp_path / "c", settings)
+    expected = runner.read_and_process(str(path), settings, cache)
+    [entry] = _entries(tmp_path / "c")
+    blob = entry.read_bytes()
+    # Payload altered, MAC kept: a miss, recomputed and rewritten.
+    forged = blob.replace(b"Pass i", b"Pass j") if b"Pass i" in blob else blob[:-1] + bytes([blob[-1] ^ 1])
+    assert forged != blob
+    entry.write_bytes(forged)
+    counter = CountingProcess(monkeypatch)
+    assert runner.read_and_process(str(path), settings, new_cache(tmp_path / "c", settings)) == expected
+    assert len(counter.calls) == 1 and entry.read_bytes() == blob
+    key_file = tmp_path / "c" / cache_module.KEY_FILE
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600 and len(key_file.read_bytes()) == 32
+    # A key others can read (as one checked into a repository would be) is replaced: every entry misses.
+    key_file.chmod(0o644)
+    old_key = key_file.read_bytes()
+    assert runner.read_and_process(str(path), settings, new_cache(tmp_path / "c", settings)) == expected
+    assert len(counter.calls) == 2
+    assert key_file.read_bytes() != old_key and stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def _store(cache: ResultCache, key: str, value) -> None:
+    """Write an authentic entry holding ``value`` (what a bug, not an attacker, could leave)."""
+    import marshal
+
+    payload = marshal.dumps(value)
+    secret = cache._key_material(create=True)
+    target = Path(cache._entry_path(key))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(cache_module._MAGIC + cache._mac(secret, key, payload) + payload)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        ["not", "a", "tuple"],
+        ((), None, (), (), None, None, ()),  # one field short
+        ((("r", 0, 1, "m", None, "one", 1, 1, 1, "main.go"),), None, (), (), None, None, (), ()),  # line as text
+        ((("r", 0, 10**9, "m", None, 1, 1, 1, 1, "main.go"),), None, (), (), None, None, (), ()),  # past the end
+        ((("r", 0, 1, "m", ("t", "bogus", ()), 1, 1, 1, 1, "main.go"),), None, (), (), None, None, (), ()),  # safety
+        ((("r", 0, 1, "m", None, 1, 1, 1, 1, "other.go"),), None, (), (), None, None, (), ()),  # another file
+        ((), ((0, 10**9, b"x"),), (), (), None, None, (), ()),  # fixed-text edit past the end
+        ((), ((5, 2, b"x"),), (), (), None, None, (), ()),  # backwards edit
+        ((), (), (), (1,), None, None, (), ()),  # an error that is not text
+        ((), None, (), (), None, None, ((1, 2),), ()),  # dependencies not text
+    ],
+)
+def test_wrongly_typed_or_out_of_range_entries_are_misses(tmp_path: Path, monkeypatch, value) -> None:
+    path = leaky_file(tmp_path)
+    settings = Settings(rules=list(ALL_RULES), apply_fixes=True)
+    cache = new_cache(tmp_path / "c", settings)
+    data = path.read_bytes()
+    key = cache.key("main.go", data, (1, 21))
+    _store(cache, key, value)
+    assert cache.get(key, "main.go", data) is None
+    counter = CountingProcess(monkeypatch)
+    monkeypatch.chdir(tmp_path)  # the key holds the path as given
+    result = runner.read_and_process("main.go", settings, new_cache(tmp_path / "c", settings))
+    assert len(counter.calls) == 1 and result.changed
+
+
+def test_the_fixed_text_is_rederived_from_edits_over_the_bytes_read(tmp_path: Path) -> None:
+    path = leaky_file(tmp_path)
+    settings = Settings(rules=list(ALL_RULES), apply_fixes=True)
+    cache = new_cache(tmp_path / "c", settings)
+    first = runner.read_and_process(str(path), settings, cache)
+    assert first.fixed is not None
+    [entry] = _entries(tmp_path / "c")
+    assert first.fixed not in entry.read_bytes()  # not stored whole: edits over the original
+    key = cache.key(str(path), path.read_bytes(), (1, 21))
+    assert cache.get(key, str(path), path.read_bytes()) == first
+    # The edits are applied to the bytes given: other bytes give another text (were the key ever to collide).
+    other = path.read_bytes().replace(b"loop3", b"loopX")
+    again = cache.get(key, str(path), other)
+    assert again is not None and again.fixed is not None and b"loopX" in again.fixed
+
+
+def test_delta_reproduces_any_fixed_text() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    lines = st.lists(st.sampled_from([b"a\n", b"b\n", b"\tdefer f()\n", b"\r\n", b"x\r", b"", b"}"]), max_size=12)
+
+    @settings(max_examples=300, deadline=None)
+    @given(lines, lines)
+    def check(old, new):
+        original, fixed = b"".join(old), b"".join(new)
+        edits = cache_module.delta(original, fixed)
+        from gofix_defer.codemods.model import apply_edits
+
+        assert apply_edits(original, [Edit(s, e, t) for s, e, t in edits]) == fixed
+
+    check()
 
 
 # -- the prefilter ---------------------------------------------------------------

@@ -13,7 +13,10 @@ parsed (see cache.py).
 
 from __future__ import annotations
 
+import errno
 import os
+import signal
+import stat
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -23,7 +26,9 @@ from gofix_defer.codemods.analysis.facts import needs_package
 from gofix_defer.codemods.analysis.goversion import effective_go_version
 from gofix_defer.codemods.analysis.package import Package, go_files_in, package_name_of
 from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.engine.budget import too_large
 from gofix_defer.codemods.engine.process import Settings, process, unparsed_result
+from gofix_defer.codemods.engine.suppress import is_generated
 from gofix_defer.codemods.model import FileResult
 from gofix_defer.codemods.run.cache import ResultCache
 
@@ -57,21 +62,66 @@ class Packages:
             package = self._by_name[name] = Package(directory, name, self._load, lister=lambda: go_files_in(directory))
         return package
 
+    def forget(self) -> None:
+        """Drop the current packages (after a file was interrupted mid-analysis)."""
+        self._directory, self._by_name = None, {}
+
     def _load(self, path: str) -> SourceFile | None:
         try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except OSError:
+            data = read_source(path)
+            return SourceFile(path, data, effective_go_version(path, self._override, data))
+        except (OSError, _NotRegular):
             return None
-        return SourceFile(path, data, effective_go_version(path, self._override, data))
+
+
+class _NotRegular(Exception):
+    pass
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def read_source(path: str, limit: int = 0) -> bytes:
+    """The bytes of ``path``, which must be a regular file (a FIFO or device is never
+    opened for reading: it is checked first, and opened non-blocking besides in case
+    it changed in between). Raises OSError, _NotRegular, or _TooLarge past ``limit``."""
+    info = os.stat(path)
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a directory", path)
+    if not stat.S_ISREG(info.st_mode):
+        raise _NotRegular(path)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _NotRegular(path)
+        if limit and limit > 0 and info.st_size > limit:
+            # Generated files are skipped anyway, budget or not: their header says so.
+            raise _TooLarge(info.st_size, is_generated(os.pread(fd, 1 << 16, 0)))
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
 
 
 def read_and_process(path: str, settings: Settings, cache: ResultCache | None = None, packages: Packages | None = None) -> FileResult:
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        data = read_source(path, settings.max_file_size)
     except IsADirectoryError:
         return FileResult(path=path, errors=[f"{path}: is a directory"])
+    except _NotRegular:
+        return FileResult(path=path, errors=[f"{path}: is not a regular file (a FIFO, device or socket); not read"])
+    except _TooLarge as size:
+        if size.args[1]:
+            return FileResult(path=path, skipped="generated")
+        message = too_large(path, size.args[0], settings.max_file_size)
+        return FileResult(path=path, skipped="too large", errors=[message or f"{path}: skipped: too large"])
     except OSError as error:
         return FileResult(path=path, errors=[f"{path}: cannot read: {error.strerror or error}"])
     unparsed = unparsed_result(path, data, settings)
@@ -87,6 +137,8 @@ def read_and_process(path: str, settings: Settings, cache: ResultCache | None = 
         result = process(path, data, settings, packages.of(path, data) if packages is not None else None)
     except RecursionError:
         return FileResult(path=path, original=data, errors=[f"{path}: internal error: nesting too deep to analyse"])
+    if result.skipped == "timeout" and packages is not None:
+        packages.forget()  # the package may hold half-computed facts
     if cache is not None and key is not None:
         cache.put(key, result)
     return result
@@ -173,6 +225,7 @@ def _run_pool(
                 on_result(result)
             yield result
 
+    interrupted = False
     try:
         for path in paths:
             known = _known_result(path, settings, cache)
@@ -191,9 +244,23 @@ def _run_pool(
         if batch:
             submit()
         yield from ready(block=True)
+    except BaseException:  # Ctrl-C, SIGTERM, or the consumer stopped: do not wait for the batches
+        interrupted = True
+        raise
     finally:
         if pool is not None:
+            if interrupted:
+                _stop_workers(pool)
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End the workers now (they ignore SIGINT; see _init_worker)."""
+    for worker in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            worker.terminate()
+        except (OSError, AttributeError):  # pragma: no cover - already gone
+            pass
 
 
 class _Slot:
@@ -210,9 +277,8 @@ class _Slot:
 def _known_result(path: str, settings: Settings, cache: ResultCache | None) -> FileResult | None:
     """The result without parsing (unreadable, generated, prefiltered, cached), or None."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError:
+        data = read_source(path, settings.max_file_size)
+    except (OSError, _NotRegular, _TooLarge):
         return read_and_process(path, settings, None)  # the error result, worded in one place
     unparsed = unparsed_result(path, data, settings)
     if unparsed is not None or cache is None:
@@ -234,6 +300,13 @@ _worker_cache: ResultCache | None = None
 def _init_worker(settings: Settings, cache: ResultCache | None) -> None:
     global _worker_settings, _worker_cache
     _worker_settings, _worker_cache = settings, cache
+    # Ctrl-C reaches the whole process group: the parent stops the workers and
+    # reports; a worker printing its own KeyboardInterrupt traceback helps no one.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            signal.signal(number, signal.SIG_DFL)  # not the parent's clean-up handler, when forked
 
 
 def _process_chunk(paths: Sequence[str]) -> list[FileResult]:
