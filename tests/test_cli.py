@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -208,7 +209,7 @@ def test_paths_and_messages_are_printed_verbatim(tmp_path):
     module(tmp_path, files={"smile:100:/main.go": LEAKY})
     result = invoke(".", cwd=tmp_path)
     assert "smile:100:/main.go:7:3: loop variable i captured" in result.stdout
-    assert result.stdout.rstrip().endswith("[loop-var-capture]")
+    assert result.stdout.rstrip().endswith("[loop-var-capture] [fix]")
 
 
 def test_colour_only_on_a_terminal():
@@ -218,12 +219,14 @@ def test_colour_only_on_a_terminal():
 
     from gofix_defer.codemods.output.text import format_diagnostic, styled_diagnostic
 
-    diagnostic = Diagnostic("loop-var-capture", 0, 1, "message", path="a.go", line=1, column=2)
-    for tty, coloured in ((False, False), (True, True)):
-        buffer = io.StringIO()
-        Console(file=buffer, force_terminal=tty, color_system="standard" if tty else None, emoji=False, markup=False).print(styled_diagnostic(diagnostic))
-        assert ("\x1b[" in buffer.getvalue()) is coloured
-        assert format_diagnostic(diagnostic) in buffer.getvalue().replace("\x1b[1m", "").replace("\x1b[0m", "").replace("\x1b[33m", "")
+    plain = Diagnostic("loop-var-capture", 0, 1, "message", path="a.go", line=1, column=2)
+    fixable = Diagnostic("loop-var-capture", 0, 1, "message", Fix("Pass i", (Edit.insert(0, b"x"),)), path="a.go", line=1, column=2)
+    for diagnostic in (plain, fixable):
+        for tty, coloured in ((False, False), (True, True)):
+            buffer = io.StringIO()
+            Console(file=buffer, force_terminal=tty, color_system="standard" if tty else None, emoji=False, markup=False).print(styled_diagnostic(diagnostic))
+            assert ("\x1b[" in buffer.getvalue()) is coloured
+            assert format_diagnostic(diagnostic) in re.sub(r"\x1b\[[0-9;]*m", "", buffer.getvalue())
 
 
 def test_go_tool_style_dot_dot_dot_paths(tmp_path):
@@ -232,3 +235,241 @@ def test_go_tool_style_dot_dot_dot_paths(tmp_path):
     for spelling in ("./...", "..."):
         assert invoke(spelling, cwd=tmp_path).stdout == plain.stdout
     assert invoke("sub/...", cwd=tmp_path).stdout.startswith("sub/more.go:7:3:")
+
+
+# -- output a user reads --------------------------------------------------------------
+
+UNSAFE_LOOP = """package main
+
+import "os"
+
+func main() {
+	for _, name := range os.Args {
+		f, err := os.Open(name)
+		if err != nil {
+			panic(err)
+		}
+		defer f.Close()
+		process(f)
+	}
+}
+
+func process(f *os.File) {}
+"""
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def test_version_short_and_long():
+    from gofix_defer.codemods import __version__
+
+    for flag in ("-V", "--version"):
+        result = invoke(flag)
+        assert result.exit_code == 0 and result.stdout == f"gofix-defer {__version__}\n"
+
+
+@pytest.mark.parametrize("command", [[], ["review"], ["server"]])
+def test_help_shows_no_python_type_names(command):
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "220"})
+    assert result.exit_code == 0, result.output
+    assert "--help" in result.stdout
+    assert not re.search(r"<(bool|str|int|float|list\[[a-z]+\])[^>]*>", result.stdout), result.stdout
+
+
+def test_help_names_the_values():
+    text = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "220"}).stdout
+    for expected in ("[PATH]...", "--select", "RULES", "--go-version", "VERSION", "--new-from-rev", "REV", "--stdin-filename"):
+        assert expected in text
+
+
+def test_shell_completion(tmp_path):
+    script = str(Path(sys.executable).with_name("gofix-defer"))
+    shown = subprocess.run([script, "--show-completion", "bash"], capture_output=True, text=True)
+    assert shown.returncode == 0 and "_GOFIX_DEFER_COMPLETE=complete_bash" in shown.stdout
+
+    def complete(words: str) -> list[str]:
+        env = dict(os.environ, _GOFIX_DEFER_COMPLETE="complete_bash", COMP_WORDS=words, COMP_CWORD=str(len(words.split()) - (0 if words.endswith(" ") else 1)))
+        done = subprocess.run([script], env=env, capture_output=True, text=True, cwd=tmp_path)
+        return done.stdout.split()
+
+    assert complete("gofix-defer --wr") == ["--write"]
+    assert "--unsafe-fixes" in complete("gofix-defer --uns")
+    assert complete("gofix-defer --output-format sa") == ["sarif"]
+    assert complete("gofix-defer --select loop-var-capture,async") == ["loop-var-capture,async-unlock"]
+
+
+def test_list_rules_as_json():
+    import json
+
+    from gofix_defer.rules import ALL_RULES
+
+    result = invoke("--list-rules", "--output-format", "json")
+    assert result.exit_code == 0
+    document = json.loads(result.stdout)
+    listed = {r["name"]: r for r in document["rules"]}
+    assert set(listed) == {rule.name for rule in ALL_RULES}
+    assert listed["loop-var-capture"]["applicability"] == "safe" and listed["loop-var-capture"]["max_go_version"] == "1.22"
+    assert listed["defer-in-loop"]["applicability"] == "unsafe"
+    assert invoke("--list-rules", "--output-format", "sarif").exit_code == 2
+
+
+def test_fixable_marker_in_the_text_report(tmp_path):
+    module(tmp_path, files={"main.go": LEAKY, "unsafe.go": UNSAFE_LOOP.replace("func main()", "func other()")})
+    lines = invoke(".", "--no-cache", cwd=tmp_path).stdout.splitlines()
+    assert lines[0].startswith("main.go:7:3:") and lines[0].endswith("[loop-var-capture] [fix]")
+    assert lines[1].startswith("unsafe.go:11:3:") and lines[1].endswith("[defer-in-loop] [unsafe fix]")
+
+
+def test_summary_counts_files_with_findings(tmp_path):
+    clean = "package main\n\nfunc helper() {}\n"
+    module(tmp_path, files={"main.go": LEAKY, "a.go": clean, "b.go": clean, "c.go": LEAKY.replace("func main()", "func c()")})
+    result = invoke(".", "--no-cache", cwd=tmp_path)
+    assert "Found 2 findings in 2 files (4 files checked); 2 fixable with --write." in result.stderr
+    module(tmp_path / "clean", files={"a.go": clean})
+    assert "No findings (1 file checked)." in invoke(".", "--no-cache", cwd=tmp_path / "clean").stderr
+
+
+def test_statistics_per_rule(tmp_path):
+    import json
+
+    module(tmp_path, files={"main.go": LEAKY, "b.go": LEAKY.replace("func main()", "func b()"), "unsafe.go": UNSAFE_LOOP.replace("func main()", "func other()")})
+    result = invoke(".", "--no-cache", "--statistics", cwd=tmp_path)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "count   fix  unsafe  no fix  rule",
+        "    2     2       0       0  loop-var-capture",
+        "    1     0       1       0  defer-in-loop",
+        "    3     2       1       0  (total)",
+    ]
+    as_json = json.loads(invoke(".", "--no-cache", "--statistics", "--output-format", "json", cwd=tmp_path).stdout)
+    assert as_json == [
+        {"rule": "loop-var-capture", "count": 2, "fixable": 2, "unsafe_fixable": 0, "no_fix": 0},
+        {"rule": "defer-in-loop", "count": 1, "fixable": 0, "unsafe_fixable": 1, "no_fix": 0},
+    ]
+    # After --write: what is left.
+    left = invoke(".", "--no-cache", "--write", "--statistics", cwd=tmp_path)
+    assert left.stdout.splitlines()[1:] == ["    1     0       1       0  defer-in-loop"]
+
+
+def test_show_fixes_lists_each_fix(tmp_path):
+    module(tmp_path)
+    would = invoke(".", "--no-cache", "--show-fixes", cwd=tmp_path)
+    assert would.exit_code == 1
+    assert "main.go:7:3: loop variable i captured" in would.stdout  # still the report of the file as it is
+    assert "Would apply 1 fix in 1 file with --write:\n  main.go:7:3: loop-var-capture: Pass i as an argument\n" in would.stderr
+    assert (tmp_path / "main.go").read_text() == LEAKY
+    done = invoke(".", "--no-cache", "--write", "--show-fixes", cwd=tmp_path)
+    assert done.exit_code == 0
+    assert "Applied 1 fix in 1 file:\n  main.go:7:3: loop-var-capture: Pass i as an argument\n" in done.stderr
+    assert "No fixes applied." in invoke(".", "--no-cache", "--write", "--show-fixes", cwd=tmp_path).stderr
+
+
+def test_write_names_the_findings_that_need_unsafe_fixes(tmp_path):
+    module(tmp_path, version="1.22", files={"main.go": UNSAFE_LOOP})
+    result = invoke(".", "--no-cache", "--write", cwd=tmp_path)
+    assert result.exit_code == 1
+    assert "1 finding left with an unsafe fix; --unsafe-fixes applies it" in result.stderr
+    assert "  main.go:11:3: defer-in-loop: " in result.stderr and "(unsafe)" in result.stderr
+    assert "Applied 0 fixes in 0 files, 1 left in 1 file (1 need --unsafe-fixes)" in result.stderr
+    assert "unsafe fix" not in invoke(".", "--no-cache", "--write", "--unsafe-fixes", cwd=tmp_path).stderr
+
+
+def test_diff_is_coloured_on_request_and_plain_when_piped(tmp_path):
+    module(tmp_path)
+    plain = invoke(".", "--no-cache", "--diff", cwd=tmp_path)  # CliRunner's stdout is not a terminal
+    assert "\x1b[" not in plain.stdout and plain.stdout.startswith("--- a/main.go\n")
+    coloured = invoke(".", "--no-cache", "--diff", "--color", "always", cwd=tmp_path)
+    assert "\x1b[31m-\t\tdefer func() {" in coloured.stdout and "\x1b[32m+\t\tdefer func(i int) {" in coloured.stdout
+    assert ANSI.sub("", coloured.stdout) == plain.stdout
+    assert "\x1b[" not in invoke(".", "--no-cache", "--diff", "--color", "never", cwd=tmp_path).stdout
+    assert invoke(".", "--color", "sometimes", cwd=tmp_path).exit_code == 2
+
+
+def _on_a_terminal(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(command, cwd=cwd, stdout=follower, stderr=subprocess.DEVNULL, env=env, timeout=120)
+        os.close(follower)
+        follower = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal is closed once everything was read
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        if follower != -1:
+            os.close(follower)
+        os.close(leader)
+    return done.returncode, b"".join(chunks).decode()
+
+
+def test_diff_colour_follows_the_terminal(tmp_path):
+    module(tmp_path)
+    script = str(Path(sys.executable).with_name("gofix-defer"))
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "TERM")}
+    env["TERM"] = "xterm-256color"
+    code, output = _on_a_terminal([script, "--no-cache", "--diff", "."], tmp_path, env)
+    assert code == 1 and "\x1b[32m+" in output  # a terminal gets colours
+    code, output = _on_a_terminal([script, "--no-cache", "--diff", "."], tmp_path, dict(env, NO_COLOR="1"))
+    assert code == 1 and "\x1b[" not in output and "+\t\tdefer func(i int)" in output
+    piped = subprocess.run([script, "--no-cache", "--diff", "."], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert "\x1b[" not in piped.stdout and piped.stdout.startswith("--- a/main.go\n")
+
+
+def test_colour_diff_keeps_every_byte_and_knows_removed_lines_from_headers():
+    from gofix_defer.codemods.output.text import colour_diff
+
+    diff = b"--- a/x.go\n+++ b/x.go\n@@ -1,2 +1,2 @@\n--- not a header\r\n+++ nor this\n \\ No newline at end of file\n"
+    coloured = colour_diff(diff)
+    assert ANSI.sub("", coloured.decode()).encode() == diff
+    assert b"\x1b[31m--- not a header\x1b[0m\r\n" in coloured and b"\x1b[32m+++ nor this\x1b[0m\n" in coloured
+
+
+# -- standard input --------------------------------------------------------------------
+
+
+def test_stdin_reports_and_writes_to_stdout(tmp_path):
+    module(tmp_path)
+    report = CliRunner().invoke(app, ["--no-cache", "--stdin-filename", str(tmp_path / "main.go"), "-"], input=LEAKY)
+    assert report.exit_code == 1
+    assert report.stdout.startswith(f"{tmp_path / 'main.go'}:7:3: loop variable i captured")
+    fixed = CliRunner().invoke(app, ["--no-cache", "--stdin-filename", str(tmp_path / "main.go"), "--write", "-"], input=LEAKY)
+    assert fixed.exit_code == 0 and fixed.stdout == FIXED
+    assert (tmp_path / "main.go").read_text() == LEAKY  # the file on disk is never written
+    # Without "-": --stdin-filename alone reads standard input too.
+    assert CliRunner().invoke(app, ["--no-cache", "--stdin-filename", str(tmp_path / "x.go"), "--write"], input=LEAKY).stdout == FIXED
+    diff = CliRunner().invoke(app, ["--no-cache", "--stdin-filename", str(tmp_path / "main.go"), "--diff", "-"], input=LEAKY)
+    assert diff.exit_code == 1 and "+\t\tdefer func(i int) {" in diff.stdout
+
+
+def test_stdin_gets_the_config_and_go_mod_of_its_path(tmp_path):
+    module(tmp_path / "old", version="1.21", files={})
+    module(tmp_path / "new", version="1.22", files={})
+    old, new = str(tmp_path / "old" / "x.go"), str(tmp_path / "new" / "x.go")
+    assert CliRunner().invoke(app, ["--no-cache", "--stdin-filename", old, "-"], input=LEAKY).exit_code == 1
+    assert CliRunner().invoke(app, ["--no-cache", "--stdin-filename", new, "-"], input=LEAKY).exit_code == 0
+    (tmp_path / "old" / "gofix-defer.toml").write_text('exclude = ["x.go"]\n')
+    kept = CliRunner().invoke(app, ["--no-cache", "--stdin-filename", old, "--write", "-"], input=LEAKY)
+    assert kept.exit_code == 0 and kept.stdout == LEAKY  # excluded: the source comes back unchanged
+    bad = CliRunner().invoke(app, ["--stdin-filename", old, "-", "other.go"], input=LEAKY)
+    assert bad.exit_code == 2
+
+
+def test_json_errors_name_paths_that_cannot_be_read(tmp_path):
+    import json
+
+    module(tmp_path)
+    result = invoke(".", "nope", "--no-cache", "--output-format", "json", cwd=tmp_path)
+    assert result.exit_code == 2
+    document = json.loads(result.stdout)
+    assert document["errors"] == ["nope: no such file or directory"]
+    assert [d["path"] for d in document["diagnostics"]] == ["main.go"]
+    sarif = json.loads(invoke(".", "nope", "--no-cache", "--output-format", "sarif", cwd=tmp_path).stdout)
+    invocation = sarif["runs"][0]["invocations"][0]
+    assert not invocation["executionSuccessful"]
+    assert invocation["toolExecutionNotifications"][0]["message"]["text"] == "nope: no such file or directory"

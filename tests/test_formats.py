@@ -233,3 +233,23 @@ def test_doc_sections():
     sections = doc_sections(LOCK_TYPO.doc())
     assert sections["why is this bad"].startswith("The second Lock blocks")
     assert sections["fix safety"] == "Safe."
+
+
+def test_errors_of_the_run_reach_every_machine_format(with_test_rule, go_file, tmp_path):
+    missing = str(tmp_path / "missing.go")
+    github = run_cli(str(go_file), missing, "--output-format", "github", "--select", "test-lock-typo", "-q")
+    assert github.exit_code == 2
+    assert f"::error title=gofix-defer::{missing}: no such file or directory" in github.stdout.splitlines()
+    document = json.loads(run_cli(str(go_file), missing, "--output-format", "json", "--select", "test-lock-typo", "-q").stdout)
+    assert document["errors"] == [f"{missing}: no such file or directory"] and len(document["diagnostics"]) == 1
+    rdjson = json.loads(run_cli(str(go_file), missing, "--output-format", "rdjson", "--select", "test-lock-typo", "-q").stdout)
+    assert len(rdjson["diagnostics"]) == 1  # rdjson has no place for them: stderr only
+
+
+def test_render_json_puts_the_runs_errors_first():
+    from gofix_defer.codemods.model import FileResult
+    from gofix_defer.codemods.output.formats import render
+
+    results = [FileResult(path="a.go", errors=["a.go: write failed: disk full"])]
+    document = json.loads(render("json", results, [], ["b: no such file or directory"]))
+    assert document["errors"] == ["b: no such file or directory", "a.go: write failed: disk full"]

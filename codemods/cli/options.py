@@ -11,6 +11,10 @@ from gofix_defer.codemods.model import Rule
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
+class UsageError(ValueError):
+    """A command-line value that cannot be used (exit 2)."""
+
+
 def split_names(values: Optional[List[str]]) -> list[str]:
     """`--select a,b --select c` -> ["a", "b", "c"]."""
     names: list[str] = []

@@ -10,6 +10,10 @@ diagnostics are the original findings with their fixes (edits in the file's
 own byte offsets, as SARIF's "fixes in unmodified-file coordinates" need).
 With --write it is the fixed file, and the diagnostics are what is left.
 --diff prints a diff on stdout, so the CLI does not combine it with these.
+
+``errors`` are the run's own errors that belong to no file's result (a path
+that cannot be read, a file that could not be written); they come first,
+then each file's errors in file order.
 """
 
 from __future__ import annotations
@@ -90,7 +94,11 @@ def _edit_json(edit: Edit, index: LineIndex) -> dict:
     }
 
 
-def render_json(results: Sequence[FileResult], rules: Sequence[Rule]) -> str:
+def _errors(results: Sequence[FileResult], errors: Sequence[str]) -> list[str]:
+    return [*errors, *(message for result in results for message in result.errors)]
+
+
+def render_json(results: Sequence[FileResult], rules: Sequence[Rule], errors: Sequence[str] = ()) -> str:
     diagnostics = []
     for finding in findings(results):
         d = finding.diagnostic
@@ -114,12 +122,11 @@ def render_json(results: Sequence[FileResult], rules: Sequence[Rule]) -> str:
                 "fingerprint": finding.fingerprint,
             }
         )
-    errors = [message for result in results for message in result.errors]
     document = {
         "version": JSON_SCHEMA_VERSION,
         "tool": {"name": TOOL_NAME, "version": __version__},
         "diagnostics": diagnostics,
-        "errors": errors,
+        "errors": _errors(results, errors),
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
@@ -146,7 +153,7 @@ def github_annotation(path: str, line: int, end_line: int, column: int, title: s
     return f"::{level} {rendered}::{_escape_data(message)}"
 
 
-def render_github(results: Sequence[FileResult], rules: Sequence[Rule]) -> str:
+def render_github(results: Sequence[FileResult], rules: Sequence[Rule], errors: Sequence[str] = ()) -> str:
     lines = []
     for finding in findings(results):
         d = finding.diagnostic
@@ -156,9 +163,8 @@ def render_github(results: Sequence[FileResult], rules: Sequence[Rule]) -> str:
             message += f"\nFix ({d.fix.applicability.value}): {d.fix.title}"
         lines.append(github_annotation(display_path(d.path), d.line, max(d.end_line, d.line), d.column,
                                        f"gofix-defer: {d.rule}", message, level))
-    for result in results:
-        for message in result.errors:
-            lines.append(f"::error title={_escape_property('gofix-defer')}::{_escape_data(message)}")
+    for message in _errors(results, errors):
+        lines.append(f"::error title={_escape_property('gofix-defer')}::{_escape_data(message)}")
     return "".join(line + "\n" for line in lines)
 
 
@@ -167,7 +173,7 @@ def _rd_position(index: LineIndex, offset: int) -> dict:
     return {"line": line, "column": column}
 
 
-def render_rdjson(results: Sequence[FileResult], rules: Sequence[Rule]) -> str:
+def render_rdjson(results: Sequence[FileResult], rules: Sequence[Rule], errors: Sequence[str] = ()) -> str:
     """reviewdog's rdjson (DiagnosticResult); columns are UTF-8 byte counts, ends exclusive."""
     diagnostics = []
     for finding in findings(results):
@@ -234,7 +240,7 @@ def _sarif_region(index: LineIndex, start: int, end: int) -> dict:
     }
 
 
-def render_sarif(results: Sequence[FileResult], rules: Sequence[Rule]) -> str:
+def render_sarif(results: Sequence[FileResult], rules: Sequence[Rule], errors: Sequence[str] = ()) -> str:
     descriptors = [_sarif_rule(r.name, r.summary, r.doc()) for r in sorted(rules, key=lambda r: r.name)]
     for name, summary in sorted(ENGINE_RULES.items()):
         descriptors.append(_sarif_rule(name, summary, summary, "error"))
@@ -278,9 +284,7 @@ def render_sarif(results: Sequence[FileResult], rules: Sequence[Rule]) -> str:
                 }
             ]
         sarif_results.append(entry)
-    notifications = [
-        {"level": "error", "message": {"text": message}} for result in results for message in result.errors
-    ]
+    notifications = [{"level": "error", "message": {"text": message}} for message in _errors(results, errors)]
     document = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -304,7 +308,7 @@ def render_sarif(results: Sequence[FileResult], rules: Sequence[Rule]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-RENDERERS: dict[str, Callable[[Sequence[FileResult], Sequence[Rule]], str]] = {
+RENDERERS: dict[str, Callable[[Sequence[FileResult], Sequence[Rule], Sequence[str]], str]] = {
     "json": render_json,
     "github": render_github,
     "rdjson": render_rdjson,
@@ -312,5 +316,21 @@ RENDERERS: dict[str, Callable[[Sequence[FileResult], Sequence[Rule]], str]] = {
 }
 
 
-def render(fmt: str, results: Sequence[FileResult], rules: Sequence[Rule]) -> str:
-    return RENDERERS[fmt](results, rules)
+def render(fmt: str, results: Sequence[FileResult], rules: Sequence[Rule], errors: Sequence[str] = ()) -> str:
+    return RENDERERS[fmt](results, rules, errors)
+
+
+def rules_json(rules: Sequence[Rule]) -> str:
+    """``--list-rules --output-format json``: every rule's metadata, by name."""
+    listed = [
+        {
+            "name": rule.name,
+            "summary": rule.summary,
+            "fix": rule.fix_availability,
+            "applicability": rule.applicability.value,
+            "max_go_version": None if rule.max_go_version is None else f"{rule.max_go_version[0]}.{rule.max_go_version[1]}",
+        }
+        for rule in sorted(rules, key=lambda r: r.name)
+    ]
+    document = {"version": JSON_SCHEMA_VERSION, "tool": {"name": TOOL_NAME, "version": __version__}, "rules": listed}
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
