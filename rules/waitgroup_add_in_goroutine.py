@@ -7,49 +7,18 @@ from typing import Iterable
 
 from tree_sitter import Node
 
+from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
-from gofix_defer.codemods.analysis.scope import FunctionScopes, same_variable
+from gofix_defer.codemods.analysis.scope import FunctionScopes, Scopes, same_variable
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.syntax import (
-    FUNCTION_KINDS,
-    ancestors,
-    called_function_literal,
-    enclosing_function,
-    identifiers,
-    is_inside,
-    root_identifier,
-    statements,
-    unparen,
-    walk,
-    walk_no_funcs,
-)
 from gofix_defer.codemods.edits.insertion import ends_line, insert_before, starts_line
-from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
+from gofix_defer.codemods.model import Diagnostic, Edit, Fix, NoFix, Rule
 
-# Expression nodes an Add argument may be built from and still be evaluated
-# just as well before the `go` statement: no calls except len/cap.
-_PURE_ARGUMENT_NODES = frozenset(
-    {
-        "int_literal",
-        "identifier",
-        "selector_expression",
-        "field_identifier",
-        "package_identifier",
-        "binary_expression",
-        "unary_expression",
-        "parenthesized_expression",
-        "index_expression",
-        "arguments",
-        "call_expression",  # only len/cap, checked separately
-        "comment",
-    }
-)
+# An Add argument may call these and still be evaluated just as well before the `go` statement.
 _PURE_CALLS = frozenset({b"len", b"cap"})
-_ASSIGNMENTS = frozenset({"assignment", "short_var_declaration", "inc_dec_statement"})
-# Statements before the Add that could leave the goroutine (or skip the Add)
-# before it counts itself: moving the Add would then count a goroutine that
-# never calls Done.
-_EXITS = frozenset({"return_statement", "goto_statement", "labeled_statement"})
+# The WaitGroup methods a goroutine's own protocol is read from (`Go` since Go 1.25).
+_METHODS = frozenset({b"Add", b"Done", b"Wait", b"Go"})
+_WAIT = frozenset({b"Wait"})
 
 
 @dataclass(frozen=True)
@@ -57,9 +26,22 @@ class _Finding:
     go_statement: Node
     goroutine: Node  # the func literal
     add_call: Node
-    add_statement: Node | None  # the Add's expression_statement, when it is a top-level statement of the goroutine
+    add_statement: Node | None  # the Add's expression statement, when it is a top-level statement of the goroutine
     receiver: bytes
     wait_call: Node
+    # When the goroutine gets the WaitGroup as a parameter (`go func(w
+    # *sync.WaitGroup) { w.Add(1) … }(&wg)`): the WaitGroup outside, `wg`.
+    outer: Node | None = None
+
+
+@dataclass(frozen=True)
+class _Use:
+    """`W.M(…)`: a call of a WaitGroup method."""
+
+    call: Node
+    method: bytes
+    receiver: bytes  # W as spelled, without white space
+    operand: Node  # W
 
 
 class WaitGroupAddInGoroutine(Rule):
@@ -127,134 +109,159 @@ class WaitGroupAddInGoroutine(Rule):
     summary = "wg.Add inside the goroutine it counts races wg.Wait: move the Add before the go statement"
     fix_availability = "sometimes"
     triggers = (b"Add",)
+    requires = (Scopes,)
 
     def applies_to(self, source) -> bool:
         # A goroutine that adds, and a Wait: all three words must be there.
         return super().applies_to(source) and b"go" in source.data and b"Wait" in source.data
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
-        scopes_of: dict[tuple[int, int], FunctionScopes] = {}
-        for go_statement in nodes_of_types(source, ("go_statement",)):
-            goroutine = called_function_literal(go_statement)
+        for go_statement in nodes_of_types(source, syntax.GO_KINDS):
+            goroutine = syntax.called_function_literal(go_statement)
             if goroutine is None or b"Add" not in source.text(goroutine):
                 continue
-            function = enclosing_function(go_statement)
-            if function is None:
+            function = syntax.enclosing_function(go_statement)
+            outermost = syntax.outermost_function(go_statement)
+            if function is None or outermost is None:
                 continue
-            outermost = _outermost_function(go_statement)
-            key = (outermost.start_byte, outermost.end_byte)
-            if key not in scopes_of:
-                scopes_of[key] = source.scopes(outermost)
-            finding = _find(source, scopes_of[key], function, go_statement, goroutine)
+            scopes = source.scopes(outermost)
+            finding = _find(source, scopes, function, go_statement, goroutine)
             if finding is not None:
-                yield self._report(source, scopes_of[key], finding)
+                yield self._report(source, scopes, finding)
 
     def _report(self, source: SourceFile, scopes: FunctionScopes, finding: _Finding) -> Diagnostic:
         wg = finding.receiver.decode()
         wait_line = source.line_col(finding.wait_call.start_byte)[0]
+        parts = syntax.selector_call(finding.add_call)
+        inner = b"".join(source.text(parts[0]).split()).decode() if parts is not None else wg
+        passed = f" ({inner} is {wg}, passed in)" if finding.outer is not None and inner != wg else ""
         message = (
-            f"{wg}.Add inside the goroutine it counts: {wg}.Wait() (line {wait_line}) may run first, see a zero counter"
+            f"{inner}.Add inside the goroutine it counts{passed}: {wg}.Wait() (line {wait_line}) may run first, see a zero counter"
             " and return before the goroutine starts; call Add before the go statement"
         )
-        fix, reason = _build_fix(source, scopes, finding)
-        if fix is None:
-            message += f" (no fix: {reason})"
+        fix = _build_fix(source, scopes, finding)
+        if isinstance(fix, NoFix):
+            return self.diagnostic(finding.add_call, fix.annotate(message))
         return self.diagnostic(finding.add_call, message, fix)
 
 
 RULE = WaitGroupAddInGoroutine()
 
 
-def _outermost_function(node: Node) -> Node:
-    outermost = None
-    for parent in ancestors(node):
-        if parent.type in FUNCTION_KINDS:
-            outermost = parent
-    return outermost
-
-
-def _wg_call(source: SourceFile, node: Node, methods: tuple[bytes, ...]) -> tuple[bytes, Node] | None:
-    """For `W.M(…)` with M in ``methods``: (W as spelled without spaces, W)."""
-    if node.type != "call_expression":
+def _waitgroup_call(source: SourceFile, node: Node, methods: frozenset[bytes]) -> _Use | None:
+    """``node`` as a call `W.M(…)` with M in ``methods``."""
+    parts = syntax.method_call(node)
+    if parts is None:
         return None
-    function = unparen(node.child_by_field_name("function"))
-    if function.type != "selector_expression" or source.text(function.child_by_field_name("field")) not in methods:
+    operand, method, call = parts
+    name = source.text(method)
+    if name not in methods:
         return None
-    operand = function.child_by_field_name("operand")
-    return b"".join(source.text(operand).split()), operand
-
-
-
-
+    return _Use(call, name, b"".join(source.text(operand).split()), operand)
 
 
 def _find(source: SourceFile, scopes: FunctionScopes, function: Node, go_statement: Node, goroutine: Node) -> _Finding | None:
-    body = goroutine.child_by_field_name("body")
+    body = syntax.function_body(goroutine)
     if body is None:
         return None
     # The goroutine's own uses of WaitGroups, in order (nested literals run elsewhere).
-    uses = []
-    for node in walk_no_funcs(body):
-        found = _wg_call(source, node, (b"Add", b"Done", b"Wait", b"Go"))
-        if found is not None:
-            method = source.text(unparen(node.child_by_field_name("function")).child_by_field_name("field"))
-            uses.append((node, method, *found))
-    top_level = statements(body)
-    for call, method, receiver, operand in uses:
-        if method != b"Add":
+    uses = [use for use in (_waitgroup_call(source, node, _METHODS) for node in syntax.walk_no_funcs(body)) if use is not None]
+    top_level = syntax.statements(body)
+    for add in uses:
+        if add.method != b"Add":
             continue
-        same = [u for u in uses if u[2] == receiver and same_variable(scopes, u[3], operand)]
-        if not same or same[0][0] is not call:
+        call = add.call
+        same = [u for u in uses if u.receiver == add.receiver and same_variable(scopes, u.operand, add.operand)]
+        if not same or same[0].call is not call:
             # (empty: a receiver computed by a call, or with no variable at its root)
             continue  # not the goroutine's first use: it is already counted, or adds for others
-        if not any(u[1] == b"Done" and u[0].start_byte > call.end_byte for u in same):
+        if not any(u.method == b"Done" and u.call.start_byte > call.end_byte for u in same):
             continue  # no Done after it: the Add does not count this goroutine
-        if any(u[1] in (b"Wait", b"Go") for u in same):
+        if any(u.method in (b"Wait", b"Go") for u in same):
             continue  # the goroutine runs its own protocol on this WaitGroup
-        arguments = call.child_by_field_name("arguments")
-        if arguments is None or arguments.named_child_count != 1:
+        arguments = syntax.call_arguments(call, with_comments=True)
+        if len(arguments) != 1:
             continue
-        argument_text = source.text(arguments.named_children[0]).strip()
+        argument_text = source.text(arguments[0]).strip()
         if argument_text == b"0" or argument_text.startswith(b"-"):
             continue
-        if _declared_inside(scopes, operand, goroutine):
-            continue  # the goroutine's own WaitGroup
-        wait = _later_wait(source, scopes, function, go_statement, goroutine, receiver, operand)
+        outer = None
+        if _declared_inside(scopes, add.operand, goroutine):
+            outer = _passed_in(source, scopes, goroutine, add.operand)
+            if outer is None:
+                continue  # the goroutine's own WaitGroup
+            add = _Use(add.call, add.method, b"".join(source.text(outer).split()), outer)
+        wait = _later_wait(source, scopes, function, go_statement, goroutine, add)
         if wait is None:
             continue
         if _handshake_before_wait(source, body, call, function, go_statement, goroutine, wait):
             continue
         holder = call.parent
-        add_statement = holder if holder is not None and holder.type == "expression_statement" and any(_span(s) == _span(holder) for s in top_level) else None
-        return _Finding(go_statement, goroutine, call, add_statement, receiver, wait)
+        add_statement = holder if syntax.is_expression_statement(holder) and any(_span(s) == _span(holder) for s in top_level) else None
+        return _Finding(go_statement, goroutine, call, add_statement, add.receiver, wait, outer)
     return None
 
 
+def _passed_in(source: SourceFile, scopes: FunctionScopes, goroutine: Node, operand: Node) -> Node | None:
+    """For `go func(w *sync.WaitGroup) { w.Add(1) … }(&wg)` and the operand `w`: `wg`,
+    the WaitGroup the goroutine is handed (None for anything else)."""
+    operand = syntax.unparen(operand)
+    if not syntax.is_identifier(operand):
+        return None
+    declaration = scopes.resolve(operand)
+    if declaration is None or declaration.kind != "param" or declaration.variadic:
+        return None
+    if not syntax.same_node(syntax.enclosing_function(declaration.ident), goroutine):
+        return None
+    position = 0
+    index = -1
+    for parameter in syntax.parameters_of(syntax.parameter_list(goroutine)):
+        for name in parameter.names:
+            if syntax.same_node(name, declaration.ident):
+                index = position
+            position += 1
+        if not parameter.names:
+            position += 1
+    call = syntax.called_in_place(goroutine)
+    arguments = syntax.call_arguments(call) if call is not None else []
+    if index < 0 or index >= len(arguments) or syntax.is_spread_call(call):  # type: ignore[arg-type]
+        return None
+    argument = syntax.unparen(arguments[index])
+    if syntax.is_address_of(argument):
+        inner = syntax.unary_operand(argument)
+        argument = syntax.unparen(inner) if inner is not None else argument
+    root = syntax.root_identifier(argument)
+    plain = syntax.is_identifier(argument) or (syntax.is_selector(argument) and root is not None and b"(" not in source.text(argument))
+    return argument if plain and not _declared_inside(scopes, argument, goroutine) else None
+
+
 def _declared_inside(scopes: FunctionScopes, operand: Node, container: Node) -> bool:
-    root = root_identifier(operand)
+    root = syntax.root_identifier(operand)
     if root is None:
         return True
     declaration = scopes.resolve(root)
-    return declaration is not None and is_inside(declaration.ident, container)
+    return declaration is not None and syntax.is_inside(declaration.ident, container)
 
 
-def _later_wait(source, scopes, function: Node, go_statement: Node, goroutine: Node, receiver: bytes, operand: Node) -> Node | None:
+def _later_wait(source: SourceFile, scopes: FunctionScopes, function: Node, go_statement: Node, goroutine: Node, add: _Use) -> Node | None:
     """A `W.Wait()` of ``function`` on the same WaitGroup, after the go statement and outside the goroutine."""
-    body = function.child_by_field_name("body")
-    for node in walk(body):
-        if node.start_byte <= go_statement.start_byte or is_inside(node, goroutine):
+    body = syntax.function_body(function)
+    if body is None:
+        return None
+    for node in syntax.walk(body):
+        if node.start_byte <= go_statement.start_byte or syntax.is_inside(node, goroutine):
             continue
-        found = _wg_call(source, node, (b"Wait",))
-        if found is None or found[0] != receiver or not same_variable(scopes, found[1], operand):
+        found = _waitgroup_call(source, node, _WAIT)
+        if found is None or found.receiver != add.receiver or not same_variable(scopes, found.operand, add.operand):
             continue
         # A Wait inside a func literal that is neither called at once nor
         # started as a goroutine may never run: no evidence.
-        if all(_literal_runs(f) for f in ancestors(node) if f.type == "function_literal" and is_inside(f, body)):
+        if all(_literal_runs(f) for f in syntax.ancestors(node) if syntax.is_function_literal(f) and syntax.is_inside(f, body)):
             return node
     return None
 
 
-def _handshake_before_wait(source, body: Node, add: Node, function: Node, go_statement: Node, goroutine: Node, wait: Node) -> bool:
+def _handshake_before_wait(source: SourceFile, body: Node, add: Node, function: Node, go_statement: Node, goroutine: Node, wait: Node) -> bool:
     """The goroutine signals on a channel after its Add, and the function receives before it waits.
 
     Then the Add may well happen before the Wait (the runtime's race tests do
@@ -263,77 +270,118 @@ def _handshake_before_wait(source, body: Node, add: Node, function: Node, go_sta
     report.
     """
     signals = any(
-        add.end_byte <= node.start_byte
-        and (node.type == "send_statement" or (node.type == "call_expression" and source.text(node.child_by_field_name("function")) == b"close"))
-        for node in walk_no_funcs(body)
+        add.end_byte <= node.start_byte and (syntax.is_send(node) or (syntax.is_call(node) and syntax.call_name(node, source.data) == b"close"))
+        for node in syntax.walk_no_funcs(body)
     )
     if not signals:
         return False
-    for node in walk(function.child_by_field_name("body")):
-        if go_statement.end_byte <= node.start_byte < wait.start_byte and not is_inside(node, goroutine):
-            if node.type == "unary_expression" and source.text(node).startswith(b"<-"):
+    function_body = syntax.function_body(function)
+    for node in syntax.walk(function_body) if function_body is not None else ():
+        if go_statement.end_byte <= node.start_byte < wait.start_byte and not syntax.is_inside(node, goroutine):
+            if syntax.is_unary(node) and source.text(node).startswith(b"<-"):
                 return True
-            if node.type == "range_clause":
+            if syntax.is_range_clause(node):
                 return True
     return False
 
 
 def _literal_runs(literal: Node) -> bool:
-    call = literal.parent
-    while call is not None and call.type == "parenthesized_expression":
-        call = call.parent
-    if call is None or call.type != "call_expression":
+    """The literal is called where it stands, as a statement or by a go or defer statement."""
+    _, call = syntax.paren_parent(literal)
+    if call is None or not syntax.is_call(call):
         return False
-    return call.parent is not None and call.parent.type in ("go_statement", "expression_statement", "defer_statement")
+    holder = call.parent
+    return syntax.is_go(holder) or syntax.is_expression_statement(holder) or syntax.is_defer(holder)
 
 
 # -- fixing ---------------------------------------------------------------------
 
 
-def _build_fix(source: SourceFile, scopes: FunctionScopes, finding: _Finding) -> tuple[Fix | None, str]:
+def _is_pure_part(node: Node) -> bool:
+    """What an Add argument may be built from and still be evaluated just as well before
+    the `go` statement: names, int literals, selectors, operators, parentheses, indexing,
+    and calls (of len/cap only, checked apart)."""
+    return (
+        syntax.is_int_literal(node)
+        or syntax.is_identifier(node)
+        or syntax.is_selector(node)
+        or syntax.is_field_identifier(node)
+        or syntax.is_package_identifier(node)
+        or syntax.is_binary(node)
+        or syntax.is_unary(node)
+        or syntax.is_parenthesized(node)
+        or syntax.is_index(node)
+        or syntax.is_arguments(node)
+        or syntax.is_call(node)
+        or syntax.is_comment(node)
+    )
+
+
+def _called(source: SourceFile, call: Node) -> bytes:
+    """The text of what a call calls, parentheses around it dropped."""
+    function = syntax.callee(call)
+    return source.text(syntax.unparen(function)) if function is not None else b""
+
+
+def _build_fix(source: SourceFile, scopes: FunctionScopes, finding: _Finding) -> Fix | NoFix:
     add = finding.add_statement
     if add is None:
-        return None, "the Add is not a plain statement of the goroutine's body"
-    argument = finding.add_call.child_by_field_name("arguments").named_children[0]
-    for node in walk(argument):
+        return NoFix("the Add is not a plain statement of the goroutine's body")
+    argument = syntax.call_arguments(finding.add_call, with_comments=True)[0]
+    for node in syntax.walk(argument):
         if not node.is_named:
             continue  # punctuation and operators
-        if node.type not in _PURE_ARGUMENT_NODES:
-            return None, "the Add argument is more than variables, constants and len/cap"
-        if node.type == "call_expression" and source.text(unparen(node.child_by_field_name("function"))) not in _PURE_CALLS:
-            return None, "the Add argument calls a function"
-    argument_names = {source.text(i) for i in identifiers(argument)}
-    for ident in list(identifiers(argument)) + [i for i in identifiers(unparen(finding.add_call.child_by_field_name("function")))]:
+        if not _is_pure_part(node):
+            return NoFix("the Add argument is more than variables, constants and len/cap")
+        if syntax.is_call(node) and _called(source, node) not in _PURE_CALLS:
+            return NoFix("the Add argument calls a function")
+    argument_names = {source.text(i) for i in syntax.identifiers(argument)}
+    add_callee = syntax.callee(finding.add_call)
+    # The receiver is checked too, unless it is the parameter the WaitGroup comes in by.
+    callee_names = list(syntax.identifiers(syntax.unparen(add_callee))) if add_callee is not None and finding.outer is None else []
+    for ident in list(syntax.identifiers(argument)) + callee_names:
         declaration = scopes.resolve(ident)
-        if declaration is not None and is_inside(declaration.ident, finding.goroutine):
-            return None, f"the Add uses {source.text(ident).decode()}, which the goroutine declares"
-    body = finding.goroutine.child_by_field_name("body")
-    for earlier in statements(body):
+        if declaration is not None and syntax.is_inside(declaration.ident, finding.goroutine):
+            return NoFix(f"the Add uses {source.text(ident).decode()}, which the goroutine declares")
+    for earlier in syntax.statements(syntax.function_body(finding.goroutine)):
         if earlier.start_byte >= add.start_byte:
             break
-        for node in walk(earlier):
-            if node.type in _EXITS or (node.type == "call_expression" and source.text(unparen(node.child_by_field_name("function"))) in (b"panic", b"runtime.Goexit")):
-                return None, "a statement before the Add can leave the goroutine"
-            if node.type == "call_expression" and argument_names - _PURE_CALLS:
-                return None, "a call before the Add could change its argument"
-            if node.type in _ASSIGNMENTS:
-                left = node.named_children[0] if node.type in ("inc_dec_statement",) else node.child_by_field_name("left")
-                if left is not None and {source.text(i) for i in identifiers(left)} & argument_names:
-                    return None, "a statement before the Add changes its argument"
+        for node in syntax.walk(earlier):
+            if (
+                syntax.is_return(node)
+                or syntax.is_goto(node)
+                or syntax.is_labeled(node)
+                or (syntax.is_call(node) and _called(source, node) in (b"panic", b"runtime.Goexit"))
+            ):
+                return NoFix("a statement before the Add can leave the goroutine")
+            if syntax.is_call(node) and argument_names - _PURE_CALLS:
+                return NoFix("a call before the Add could change its argument")
+            if syntax.is_assignment(node) or syntax.is_short_var_declaration(node) or syntax.is_inc_dec(node):
+                left = syntax.left_node(node)
+                if left is not None and {source.text(i) for i in syntax.identifiers(left)} & argument_names:
+                    return NoFix("a statement before the Add changes its argument")
     if not starts_line(source, add) or not ends_line(source, add):
-        return None, "the Add shares its line with other code"
+        return NoFix("the Add shares its line with other code")
     if not starts_line(source, finding.go_statement):
-        return None, "the go statement shares its line with other code"
+        return NoFix("the go statement shares its line with other code")
     # The Add line moves whole, trailing comment included.
     line_start = source.line_start(add.start_byte)
     line_end = source.line_end(add.end_byte)
     moved = source.data[add.start_byte : line_end].rstrip(b"\r").rstrip(b" \t")
+    if finding.outer is not None:
+        # `w.Add(1)` in the goroutine is `wg.Add(1)` before the go statement.
+        parts = syntax.selector_call(finding.add_call)
+        if parts is None:
+            return NoFix("the Add is not a plain method call")
+        receiver = parts[0]
+        moved = source.data[add.start_byte : receiver.start_byte] + source.text(finding.outer) + source.data[receiver.end_byte : line_end]
+        moved = moved.rstrip(b"\r").rstrip(b" \t")
     insertion = insert_before(source, finding.go_statement, [moved])
     if insertion is None:
-        return None, "the go statement shares its line with other code"
+        return NoFix("the go statement shares its line with other code")
     delete = Edit.delete(line_start, min(line_end + 1, len(source.data)))
     title = f"Move {source.text(finding.add_call).decode()} before the go statement"
-    return Fix(title, (insertion, delete)), ""
+    return Fix(title, (insertion, delete))
 
 
 def _span(node: Node) -> tuple[int, int]:

@@ -1,0 +1,410 @@
+"""Unit tests for lost-cancel beyond the fixtures: the paths the rule follows
+(control.exit_missing), the packages and constructors it knows, which later
+cancel calls the fix removes and which it keeps, where the context goes
+(safe or unsafe), and the documentation `--explain` prints."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+
+from gofix_defer.codemods.analysis import control, syntax
+from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.engine.process import Settings, process
+from gofix_defer.codemods.model import Applicability
+from gofix_defer.rules import ALL_RULES, by_name
+
+RULE = by_name("lost-cancel")
+HEADER = 'package p\n\nimport (\n\t"context"\n\t"errors"\n\t"time"\n)\n\nvar _, _ = errors.New, time.Second\n\n'
+
+
+def check(body: str, header: str = HEADER) -> tuple[list, bytes]:
+    """(diagnostics, the text after --write --unsafe-fixes) for Go code after ``header``."""
+    data = (header + textwrap.dedent(body).lstrip("\n")).encode()
+    found = process("x.go", data, Settings(rules=[RULE]))
+    fixed = process("x.go", data, Settings(rules=[RULE], unsafe_fixes=True, apply_fixes=True))
+    assert not found.errors and not fixed.errors, (found.errors, fixed.errors)
+    return found.diagnostics, fixed.fixed if fixed.fixed is not None else data
+
+
+def body_of(fixed: bytes) -> str:
+    return fixed.decode()[len(HEADER) :]
+
+
+# -- the rule is registered and documented ------------------------------------------------
+
+
+def test_registered_with_its_facts_and_doc_sections():
+    assert RULE is not None and RULE in ALL_RULES
+    assert RULE.requires is not None
+    doc = RULE.doc()
+    for section in ("## What it does", "## Why is this bad", "## Example", "## Fix", "## Fix safety"):
+        assert section in doc
+
+
+def test_explain_prints_the_rule():
+    from typer.testing import CliRunner
+
+    from gofix_defer.codemods.cli import app
+
+    result = CliRunner().invoke(app, ["--explain", "lost-cancel"])
+    assert result.exit_code == 0, result.output
+    assert "lostcancel" in result.output and "## Fix safety" in result.output
+
+
+# -- what is reported -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "constructor,call",
+    [
+        ("WithCancel", "context.WithCancel(parent)"),
+        ("WithTimeout", "context.WithTimeout(parent, time.Second)"),
+        ("WithDeadline", "context.WithDeadline(parent, time.Now())"),
+        ("WithCancelCause", "context.WithCancelCause(parent)"),
+        ("WithTimeoutCause", 'context.WithTimeoutCause(parent, time.Second, errors.New("slow"))'),
+        ("WithDeadlineCause", 'context.WithDeadlineCause(parent, time.Now(), errors.New("late"))'),
+    ],
+)
+def test_every_constructor_with_a_cancel(constructor, call):
+    found, fixed = check(f"func f(parent context.Context) error {{\n\tctx, _ := {call}\n\treturn ctx.Err()\n}}\n")
+    assert [d.line for d in found] == [12]
+    assert f"returned by context.{constructor} is discarded" in found[0].message
+    expected = "defer cancel(nil)" if constructor == "WithCancelCause" else "defer cancel()"
+    assert f"ctx, cancel := {call}\n\t{expected}\n" in body_of(fixed)
+
+
+def test_an_aliased_import_and_golang_org_x_net_context():
+    for path, name in (("context", "ctxpkg"), ("golang.org/x/net/context", "context")):
+        header = f'package p\n\nimport {name} "{path}"\n\n' if name != "context" else f'package p\n\nimport "{path}"\n\n'
+        found, fixed = check(
+            f"func f(parent {name}.Context) error {{\n\tctx, _ = {name}.WithCancel(parent)\n\treturn ctx.Err()\n}}\n\nvar ctx {name}.Context\n", header
+        )
+        assert len(found) == 1, path
+        assert f"var cancel {name}.CancelFunc\n\tctx, cancel = {name}.WithCancel(parent)\n\tdefer cancel()\n" in fixed.decode()
+
+
+def test_not_the_context_package():
+    found, _ = check(
+        """
+        type pool struct{}
+
+        func (pool) WithCancel(p context.Context) (context.Context, func()) { return p, nil }
+
+        func f(parent context.Context, context pool) error {
+        	ctx, _ := context.WithCancel(parent)
+        	return ctx.Err()
+        }
+        """
+    )
+    assert found == []
+
+
+def test_without_the_import_nothing_is_looked_at():
+    data = b"package p\n\nfunc f(context T) { ctx, _ := context.WithCancel(nil); _ = ctx }\n"
+    assert process("x.go", data, Settings(rules=[RULE])).diagnostics == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # a cancel declared outside the function is not its own to call
+        "var cancel context.CancelFunc\n\nfunc f(parent context.Context) error {\n\tvar ctx context.Context\n\tctx, cancel = context.WithCancel(parent)\n\treturn ctx.Err()\n}\n",
+        # a goto: the paths are not followed
+        "func f(parent context.Context, n int) error {\n\tctx, cancel := context.WithCancel(parent)\nagain:\n\tif n > 0 {\n\t\tn--\n\t\tgoto again\n\t}\n\tcancel()\n\treturn ctx.Err()\n}\n",
+        # a t.Fatal-like method ends the path
+        'type T struct{}\n\nfunc (T) Fatalf(string, ...any) {}\n\nfunc f(t T, parent context.Context, n int) error {\n\tctx, cancel := context.WithCancel(parent)\n\tif n > 0 {\n\t\tt.Fatalf("n")\n\t}\n\tdefer cancel()\n\treturn ctx.Err()\n}\n',
+        # a fallthrough into a clause that cancels: not followed, not reported
+        "func f(parent context.Context, n int) error {\n\tswitch n {\n\tcase 0:\n\t\tctx, cancel := context.WithCancel(parent)\n\t\t_ = ctx\n\t\tfallthrough\n\tcase 1:\n\t}\n\treturn nil\n}\n",
+    ],
+)
+def test_left_alone(body):
+    found, _ = check(body)
+    assert found == []
+
+
+def test_paths_through_loops_labels_and_select():
+    found, _ = check(
+        """
+        func f(parent context.Context, items []int, stop <-chan struct{}) error {
+        	ctx, cancel := context.WithCancel(parent)
+        outer:
+        	for _, item := range items {
+        		for {
+        			select {
+        			case <-stop:
+        				break outer
+        			default:
+        			}
+        			if item > 0 {
+        				cancel()
+        				return nil
+        			}
+        			continue outer
+        		}
+        	}
+        	return ctx.Err()
+        }
+        """
+    )
+    assert len(found) == 1
+    assert "the return on line 28 leaves without it" in found[0].message
+
+
+# -- control.exit_missing -------------------------------------------------------------------
+
+
+def _exit_line(text: str, **options) -> int | None:
+    source = SourceFile("x.go", text.encode(), (1, 22))
+    statement = next(n for n in nodes_of_types(source, syntax.CALL_KINDS) if source.text(n).startswith(b"mark("))
+    while not syntax.is_statement(statement):
+        statement = statement.parent
+    function = syntax.enclosing_function(statement)
+    marks = [n for n in syntax.walk(function) if syntax.is_identifier(n) and source.text(n) == b"seen"]
+    found = control.exit_missing(source, function, statement, marks, **options)
+    if found is None:
+        return None
+    return source.line_col(found.start_byte if syntax.is_return(found) else found.end_byte - 1)[0]
+
+
+def test_exit_missing_follows_branches_and_the_end_of_the_function():
+    assert _exit_line("package p\nfunc f(a bool) {\n\tmark()\n\tif a {\n\t\tseen()\n\t\treturn\n\t}\n}\n") == 8
+    assert _exit_line("package p\nfunc f(a bool) {\n\tmark()\n\tif a {\n\t\treturn\n\t}\n\tseen()\n}\n") == 5
+    assert _exit_line("package p\nfunc f(a bool) {\n\tmark()\n\tif a {\n\t\tseen()\n\t} else {\n\t\tseen()\n\t}\n}\n") is None
+
+
+def test_exit_missing_knows_what_ends_a_path():
+    assert _exit_line('package p\nfunc f(a bool) {\n\tmark()\n\tif a {\n\t\tpanic("x")\n\t}\n\tseen()\n}\n') is None
+    text = "package p\nfunc f(a bool) {\n\tmark()\n\tif a {\n\t\tstop()\n\t} else {\n\t\tseen()\n\t}\n}\n"
+    assert _exit_line(text) == 9  # stop() returns, then the function ends
+    assert _exit_line(text, ends_path=lambda call: call.text.startswith(b"stop")) is None
+
+
+def test_exit_missing_bare_returns_of_a_named_result():
+    text = "package p\nfunc f(a bool) (seen func()) {\n\tmark()\n\treturn\n}\n"
+    assert _exit_line(text) == 4
+    assert _exit_line(text, bare_return_marks=True) is None
+
+
+def test_exit_missing_loops_run_again():
+    # the second turn reaches the return before any mark
+    text = "package p\nfunc f(n int) {\n\tfor i := 0; i < n; i++ {\n\t\tif i > 5 {\n\t\t\treturn\n\t\t}\n\t\tmark()\n\t\tseen()\n\t}\n}\n"
+    assert _exit_line(text) is None
+    text = "package p\nfunc f(n int) {\n\tfor i := 0; i < n; i++ {\n\t\tif i > 5 {\n\t\t\treturn\n\t\t}\n\t\tmark()\n\t\tif i > 2 {\n\t\t\tcontinue\n\t\t}\n\t\tseen()\n\t}\n}\n"
+    assert _exit_line(text) == 5
+
+
+# -- the fix ----------------------------------------------------------------------------------
+
+
+def test_removes_a_later_defer_and_a_final_cancel_only_where_nothing_changes():
+    found, fixed = check(
+        """
+        func f(parent context.Context, fast bool) error {
+        	ctx, cancel := context.WithTimeout(parent, time.Second)
+        	if fast {
+        		return ctx.Err()
+        	}
+        	defer cancel()
+        	return nil
+        }
+
+        func g(parent context.Context, n int) (int, error) {
+        	ctx, cancel := context.WithCancel(parent)
+        	if n < 0 {
+        		return 0, errors.New("negative")
+        	}
+        	n += len(ctx.Value("k").(string))
+
+        	cancel()
+
+        	return n, nil
+        }
+        """
+    )
+    assert len(found) == 2 and all(d.fix.applicability is Applicability.SAFE for d in found)
+    assert body_of(fixed) == textwrap.dedent(
+        """\
+        func f(parent context.Context, fast bool) error {
+        	ctx, cancel := context.WithTimeout(parent, time.Second)
+        	defer cancel()
+        	if fast {
+        		return ctx.Err()
+        	}
+        	return nil
+        }
+
+        func g(parent context.Context, n int) (int, error) {
+        	ctx, cancel := context.WithCancel(parent)
+        	defer cancel()
+        	if n < 0 {
+        		return 0, errors.New("negative")
+        	}
+        	n += len(ctx.Value("k").(string))
+
+        	return n, nil
+        }
+        """
+    )
+
+
+@pytest.mark.parametrize(
+    "tail,why",
+    [
+        ("\tcancel()\n\treturn ctx.Err()\n", "the return calls something after the cancel"),
+        ("\tcancel()\n\tfmt()\n\treturn nil\n", "code runs after the cancel"),
+        ("\tdefer fmt()\n\tcancel()\n\treturn nil\n", "a defer registered after the call would run after the cancel"),
+        ("\tfor range 2 {\n\t\tcancel()\n\t}\n\treturn nil\n", "the cancel is in a loop"),
+        ("\tctx, cancel = context.WithCancel(parent)\n\tcancel()\n\treturn nil\n", "the name holds another cancel by then"),
+    ],
+)
+def test_keeps_later_cancels_that_do_more_than_repeat(tail, why):
+    body = (
+        "func fmt() {}\n\nfunc f(parent context.Context, n int) error {\n\tctx, cancel := context.WithCancel(parent)\n\tif n < 0 {\n\t\treturn nil\n\t}\n"
+        + tail
+        + "}\n"
+    )
+    found, fixed = check(body)
+    assert found, why
+    assert body_of(fixed).count("cancel()") == body.count("cancel()") + 1, why
+
+
+def test_the_fixed_code_is_not_reported_again():
+    found, fixed = check("func f(parent context.Context) error {\n\tctx, _ := context.WithCancel(parent)\n\treturn ctx.Err()\n}\n")
+    assert found and process("x.go", fixed, Settings(rules=[RULE])).diagnostics == []
+
+
+def test_crlf_files_keep_their_line_endings():
+    data = (HEADER + "func f(parent context.Context) error {\n\tctx, _ := context.WithCancel(parent)\n\treturn ctx.Err()\n}\n").replace("\n", "\r\n").encode()
+    fixed = process("x.go", data, Settings(rules=[RULE], apply_fixes=True)).fixed
+    assert fixed is not None and b"\tctx, cancel := context.WithCancel(parent)\r\n\tdefer cancel()\r\n" in fixed
+    assert b"\n" not in fixed.replace(b"\r\n", b"")
+
+
+# -- fix safety ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "use,unsafe",
+    [
+        ("\treturn ctx.Err()\n", None),
+        ("\terr := use(ctx)\n\treturn err\n", None),
+        ("\tgo use(ctx)\n\treturn nil\n", "ctx reaches the goroutine started on line"),
+        ("\tf := func() { use(ctx) }\n\tgo f()\n\treturn nil\n", "ctx is captured by the function value made on line"),
+        ("\tkeep <- ctx\n\treturn nil\n", "ctx is stored on line"),
+        ("\treq := &request{ctx: ctx}\n\tgo req.run()\n\treturn nil\n", "ctx is stored on line"),
+        ("\tsub, stop := context.WithCancel(ctx)\n\tdefer stop()\n\tgo use(sub)\n\treturn nil\n", "sub reaches the goroutine"),
+        ("\tdefer use(ctx)\n\treturn nil\n", None),
+        ("\tfunc() { _ = use(ctx) }()\n\treturn nil\n", None),
+    ],
+)
+def test_unsafe_when_the_context_outlives_the_function(use, unsafe):
+    body = (
+        "type request struct{ ctx context.Context }\n\nfunc (r *request) run() {}\n\nfunc use(ctx context.Context) error { return ctx.Err() }\n\n"
+        "func f(parent context.Context, keep chan<- context.Context) error {\n\tctx, _ := context.WithCancel(parent)\n" + use + "}\n"
+    )
+    found, _ = check(body)
+    (diagnostic,) = found
+    assert diagnostic.fix is not None
+    if unsafe is None:
+        assert diagnostic.fix.applicability is Applicability.SAFE, diagnostic.message
+        assert "unsafe" not in diagnostic.message
+    else:
+        assert diagnostic.fix.applicability is Applicability.UNSAFE
+        assert unsafe in diagnostic.message
+
+
+def test_returned_values_that_cannot_hold_a_context_are_safe():
+    found, _ = check(
+        'func f(parent context.Context) (string, error) {\n\tctx, _ := context.WithCancel(parent)\n\treturn describe(ctx)\n}\n\nfunc describe(context.Context) (string, error) { return "", nil }\n'
+    )
+    assert found[0].fix.applicability is Applicability.SAFE
+    found, _ = check(
+        "type box struct{ c context.Context }\n\nfunc f(parent context.Context) *box {\n\tctx, _ := context.WithCancel(parent)\n\treturn wrap(ctx)\n}\n\nfunc wrap(c context.Context) *box { return &box{c} }\n"
+    )
+    assert found[0].fix.applicability is Applicability.UNSAFE
+    assert "ctx reaches the value returned on line" in found[0].message
+
+
+def test_later_cancels_stay_when_the_call_does_not_declare_the_name():
+    # On the path that skips the assignment the later defer cancels what the name held.
+    found, fixed = check(
+        """
+        func f(parent context.Context, slow bool) error {
+        	ctx, cancel := parent, context.CancelFunc(func() {})
+        	if slow {
+        		ctx, cancel = context.WithTimeout(parent, time.Second)
+        		if ctx.Err() != nil {
+        			return nil
+        		}
+        	}
+        	defer cancel()
+        	return ctx.Err()
+        }
+        """
+    )
+    assert len(found) == 1
+    assert body_of(fixed).count("defer cancel()") == 2
+
+
+# -- the labelled sample (precision/labels.tsv, scripts/precision.py) ---------------------------
+
+
+def _precision_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "precision.py"
+    spec = importlib.util.spec_from_file_location("precision_script", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["precision_script"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_labels_read_at_least_ninety_percent_real():
+    precision = _precision_script()
+    labels = [label for label in precision.read_labels(precision.LABELS) if label.rule == "lost-cancel"]
+    assert len(labels) >= 10
+    assert sum(label.verdict == "real" for label in labels) / len(labels) >= 0.9
+
+
+def test_precision_report_samples_with_a_fixed_seed_and_lists_what_needs_a_label(tmp_path, capsys):
+    precision = _precision_script()
+    found = [precision.Finding(f"p/{i}.go", i, "lost-cancel", "m") for i in range(40)]
+    first, again = precision.sample(found, 25, 16), precision.sample(found, 25, 16)
+    assert first == again and len(first) == 25 and precision.sample(found[:3], 25, 16) == found[:3]
+    labels_file = tmp_path / "labels.tsv"
+    labels_file.write_text(
+        "# comment\npath\tline\trule\tverdict\treason\n"
+        + "".join(f"{f.path}\t{f.line}\tlost-cancel\t{'real' if n else 'false'}\tread it\n" for n, f in enumerate(first[:-1]))
+        + "gone.go\t1\tlost-cancel\treal\tthe code changed\n"
+    )
+    labels = precision.read_labels(labels_file)
+    assert not precision.report(found, labels, ["lost-cancel"], 25, 16, 0.9)
+    out = capsys.readouterr().out
+    assert "96%" in out  # 23 of the 24 labelled are real
+    assert f"{first[-1].path}\t{first[-1].line}\tlost-cancel\t?" in out  # the one to read
+    assert "gone.go:1 [lost-cancel]" in out  # stale
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "path\tline\trule\n",
+        "path\tline\trule\tverdict\treason\na.go\tx\tlost-cancel\treal\twhy\n",
+        "path\tline\trule\tverdict\treason\na.go\t1\tlost-cancel\tmaybe\twhy\n",
+        "path\tline\trule\tverdict\treason\na.go\t1\tno-such-rule\treal\twhy\n",
+        "path\tline\trule\tverdict\treason\na.go\t1\tlost-cancel\treal\twhy\na.go\t1\tlost-cancel\tfalse\tagain\n",
+    ],
+)
+def test_malformed_labels_are_refused(tmp_path, text):
+    precision = _precision_script()
+    path = tmp_path / "labels.tsv"
+    path.write_text(text)
+    with pytest.raises(precision.LabelError):
+        precision.read_labels(path)
