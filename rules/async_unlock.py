@@ -7,28 +7,16 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
+from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis.control import Control
 from gofix_defer.codemods.analysis.imports import imported_name
+from gofix_defer.codemods.analysis.locks import ACQUIRE_OF, LockCall, Locks, lock_call
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types, own_descendants
-from gofix_defer.codemods.analysis.scope import FunctionScopes, same_variable
+from gofix_defer.codemods.analysis.scope import FunctionScopes, Scopes, same_variable
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.syntax import (
-    FUNCTION_KINDS,
-    call_of,
-    called_function_literal,
-    expression_list_items,
-    root_identifier,
-    statements,
-    unparen,
-    walk,
-    walk_no_funcs,
-)
 from gofix_defer.codemods.edits.import_removal import remove_import_if_unused
 from gofix_defer.codemods.edits.insertion import ends_line, insert_before, starts_line
-from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
-
-# Each release method and the acquire method it pairs with.
-_RELEASE_OF = {b"Unlock": b"Lock", b"RUnlock": b"RLock"}
-_ACQUIRE = frozenset(_RELEASE_OF.values())
+from gofix_defer.codemods.model import Diagnostic, Edit, Fix, NoFix, Rule
 
 
 class AsyncUnlock(Rule):
@@ -92,13 +80,18 @@ class AsyncUnlock(Rule):
     summary = "Deferred goroutine releases a lock the function took: unlock directly"
     fix_availability = "sometimes"
     triggers = (b"Unlock",)
+    requires = (Scopes, Locks, Control)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
-        for function in nodes_of_types(source, FUNCTION_KINDS):
-            if function.child_by_field_name("body") is None:
+        for function in nodes_of_types(source, syntax.FUNCTION_KINDS):
+            body = syntax.function_body(function)
+            if body is None:
                 continue
-            defers = own_descendants(source, function.child_by_field_name("body"), ("defer_statement",))
-            defers = [d for d in defers if called_function_literal(d) is not None and b"Unlock" in source.text(d)]
+            defers = [
+                d
+                for d in own_descendants(source, body, syntax.DEFER_KINDS)
+                if syntax.called_function_literal(d) is not None and b"Unlock" in source.text(d)
+            ]
             if not defers:
                 continue
             scopes = source.scopes(function)
@@ -106,7 +99,9 @@ class AsyncUnlock(Rule):
                 yield from self._check_defer(source, scopes, function, statement)
 
     def _check_defer(self, source: SourceFile, scopes: FunctionScopes, function: Node, statement: Node) -> Iterator[Diagnostic]:
-        deferred = called_function_literal(statement)
+        deferred = syntax.called_function_literal(statement)
+        if deferred is None:
+            return
         releases, locks = [], []
         for release in _async_releases(source, deferred):
             lock = _held_by(source, scopes, function, statement, release)
@@ -115,22 +110,23 @@ class AsyncUnlock(Rule):
                 locks.append(lock)
         if not releases:
             return
-        names = ", ".join(dict.fromkeys(f"{r.receiver.decode()}.{r.method.decode()}()" for r in releases))
+        names = ", ".join(dict.fromkeys(f"{r.lock.receiver.decode()}.{r.lock.method.decode()}()" for r in releases))
         message = (
             f"lock taken by this function is released asynchronously ({names} in a goroutine started by a deferred function):"
             " other callers stall until the goroutine runs, or for ever if it blocks first; unlock directly with defer"
         )
-        fix, reason = _build_fix(source, statement, deferred, releases)
+        fix = _build_fix(source, statement, deferred, releases)
         earliest_lock = min(lock.start_byte for lock in locks)
-        if fix is not None and any(
-            n.type == "defer_statement" and earliest_lock < n.start_byte < statement.start_byte and not _is_context_cancel(source, scopes, n)
-            for n in walk_no_funcs(function.child_by_field_name("body"))
+        if isinstance(fix, Fix) and any(
+            earliest_lock < d.start_byte < statement.start_byte and not _is_context_cancel(source, scopes, d)
+            for d in source.facts(Control).defers(function)
         ):
             # Those deferred calls ran with the lock still held; a direct unlock here would run before them.
-            fix, reason = None, "calls deferred between the lock and this defer would run after a direct unlock"
-        if fix is None:
-            message += f" (no fix: {reason})"
-        yield self.diagnostic(releases[0].call, message, fix)
+            fix = NoFix("calls deferred between the lock and this defer would run after a direct unlock")
+        if isinstance(fix, NoFix):
+            yield self.diagnostic(releases[0].lock.call, fix.annotate(message))
+        else:
+            yield self.diagnostic(releases[0].lock.call, message, fix)
 
 
 RULE = AsyncUnlock()
@@ -138,78 +134,57 @@ RULE = AsyncUnlock()
 
 @dataclass(frozen=True)
 class _Release:
-    call: Node  # the X.Unlock() call_expression
-    receiver: bytes  # X, as spelled
-    method: bytes  # Unlock or RUnlock
+    lock: LockCall  # the X.Unlock() call
     go_statement: Node  # the go statement that runs it
     goroutine: Node | None  # the goroutine's func literal; None for `go X.Unlock()`
 
 
-def _lock_call(source: SourceFile, node: Node) -> tuple[bytes, bytes, Node] | None:
-    """For `X.M()` with M a lock method and no arguments: (X's text, M, X)."""
-    if node.type != "call_expression":
+def _counts(call: LockCall | None) -> LockCall | None:
+    """A Lock, RLock, Unlock or RUnlock call (TryLock does not count), written without a
+    comment between its parentheses."""
+    if call is None or call.commented or not (call.acquires or call.releases):
         return None
-    function = unparen(node.child_by_field_name("function"))
-    arguments = node.child_by_field_name("arguments")
-    if function.type != "selector_expression" or arguments is None or arguments.named_child_count:
-        return None
-    method = source.text(function.child_by_field_name("field"))
-    if method not in _RELEASE_OF and method not in _ACQUIRE:
-        return None
-    operand = function.child_by_field_name("operand")
-    return source.text(operand), method, operand
+    return call
 
 
 def _async_releases(source: SourceFile, deferred: Node) -> list[_Release]:
     """Unlock calls run by goroutines the deferred literal starts (not by nested literals of theirs)."""
     found = []
-    for node in walk_no_funcs(deferred.child_by_field_name("body")):
-        if node.type != "go_statement":
-            continue
-        call = call_of(node)
+    body = syntax.function_body(deferred)
+    for go_statement in own_descendants(source, body, syntax.GO_KINDS) if body is not None else ():
+        call = syntax.call_of(go_statement)
         if call is None:
             continue
-        direct = _lock_call(source, call)
+        direct = _counts(lock_call(source, call))
         if direct is not None:
-            if direct[1] in _RELEASE_OF:
-                found.append(_Release(call, direct[0], direct[1], node, None))
+            if direct.releases:
+                found.append(_Release(direct, go_statement, None))
             continue
-        goroutine = called_function_literal(node)
+        goroutine = syntax.called_function_literal(go_statement)
         if goroutine is None:
             continue
-        calls = []
-        for inner in walk_no_funcs(goroutine):
-            found_call = _lock_call(source, inner)
-            if found_call is not None:
-                calls.append((*found_call, inner))
+        calls = [c for c in source.facts(Locks).calls(goroutine) if _counts(c) is not None]
         # A goroutine that takes the lock itself releases its own acquisition: not this bug.
-        own = {receiver for receiver, method, _, _ in calls if method in _ACQUIRE}
-        for receiver, method, _, call_node in calls:
-            if method in _RELEASE_OF and receiver not in own:
-                found.append(_Release(call_node, receiver, method, node, goroutine))
+        own = {c.receiver for c in calls if c.acquires}
+        for c in calls:
+            if c.releases and c.receiver not in own:
+                found.append(_Release(c, go_statement, goroutine))
     return found
-
-
-
-
 
 
 def _held_by(source: SourceFile, scopes: FunctionScopes, function: Node, statement: Node, release: _Release) -> Node | None:
     """The Lock call by which the function itself holds the lock when the defer
     statement runs (None when it does not, or releases it elsewhere too)."""
-    release_operand = unparen(release.call.child_by_field_name("function")).child_by_field_name("operand")
-    acquire = _RELEASE_OF[release.method]
-    last_before: tuple[bytes, Node] | None = None
-    for node in walk_no_funcs(function.child_by_field_name("body")):
-        found = _lock_call(source, node)
-        if found is None or found[0] != release.receiver or not same_variable(scopes, found[2], release_operand):
+    acquire = ACQUIRE_OF[release.lock.method]
+    last_before: LockCall | None = None
+    for found in source.facts(Locks).calls(function):
+        if _counts(found) is None or found.receiver != release.lock.receiver or not same_variable(scopes, found.operand, release.lock.operand):
             continue
-        receiver, method, _ = found
-        if node.start_byte < statement.start_byte:
-            last_before = (method, node)
-        elif method == release.method:
+        if found.call.start_byte < statement.start_byte:
+            last_before = found
+        elif found.method == release.lock.method:
             return None  # released again later by the function: not a lock the goroutine owns
-    return last_before[1] if last_before is not None and last_before[0] == acquire else None
+    return last_before.call if last_before is not None and last_before.method == acquire else None
 
 
 # -- fixing ---------------------------------------------------------------------
@@ -230,62 +205,66 @@ def _whole_lines(source: SourceFile, node: Node) -> tuple[int, int] | None:
 
 
 def _is_sleep(source: SourceFile, statement: Node) -> bool:
+    """`time.Sleep(…)` as a statement (under the name the file imports time as)."""
     time_name = imported_name(source, b"time")
-    if statement.type != "expression_statement" or time_name is None:
+    expression = syntax.expression_of(statement)
+    if expression is None or time_name is None:
         return False
-    call = unparen(statement.named_children[0])
-    if call.type != "call_expression":
+    call = syntax.unparen(expression)
+    function = syntax.callee(call)
+    if function is None:
         return False
-    function = unparen(call.child_by_field_name("function"))
-    return function.type == "selector_expression" and source.text(function) == time_name + b".Sleep"
+    function = syntax.unparen(function)
+    return syntax.is_selector(function) and source.text(function) == time_name + b".Sleep"
 
 
 def _root_name(source: SourceFile, release: _Release) -> bytes | None:
     """The variable that owns the lock: `s` for `s.mu.Unlock()`, `mu` for `mu.Unlock()`."""
-    operand = unparen(release.call.child_by_field_name("function")).child_by_field_name("operand")
-    root = root_identifier(operand)
+    root = syntax.root_identifier(release.lock.operand)
     return source.text(root) if root is not None else None
 
 
 def _may_touch_guarded_state(source: SourceFile, statement: Node, owners: set[bytes | None]) -> bool:
     """Assignments, or any use of a lock owner's name: work that may need the lock held."""
-    for node in walk(statement):
-        if node.type in ("assignment", "inc_dec_statement", "short_var_declaration"):
+    for node in syntax.walk(statement):
+        if syntax.is_assignment(node) or syntax.is_inc_dec(node) or syntax.is_short_var_declaration(node):
             return True
-        if node.type == "identifier" and source.text(node) in owners:
+        if syntax.is_identifier(node) and source.text(node) in owners:
             return True
     return False
 
 
-def _build_fix(source: SourceFile, statement: Node, deferred: Node, releases: list[_Release]) -> tuple[Fix | None, str]:
-    body = deferred.child_by_field_name("body")
-    top_level = statements(body)
+def _build_fix(source: SourceFile, statement: Node, deferred: Node, releases: list[_Release]) -> Fix | NoFix:
+    body = syntax.function_body(deferred)
+    if body is None:
+        return NoFix("the deferred function has no body")
+    top_level = syntax.statements(body)
     deleted: list[tuple[int, int]] = []
     removed: set[tuple[int, int]] = set()  # statements of the deferred literal that go away entirely
     by_go: dict[tuple[int, int], list[_Release]] = {}
     for release in releases:
         if _span(release.go_statement) not in {_span(s) for s in top_level}:
-            return None, "the goroutine is started conditionally or in a loop"
-        by_go.setdefault((release.go_statement.start_byte, release.go_statement.end_byte), []).append(release)
+            return NoFix("the goroutine is started conditionally or in a loop")
+        by_go.setdefault(_span(release.go_statement), []).append(release)
 
     for group in by_go.values():
         go_statement = group[0].go_statement
         goroutine = group[0].goroutine
         if goroutine is None:
-            removed.add((go_statement.start_byte, go_statement.end_byte))
+            removed.add(_span(go_statement))
             continue
-        if goroutine.child_by_field_name("parameters").named_child_count:
-            return None, "the goroutine takes arguments"
-        inner = statements(goroutine.child_by_field_name("body"))
+        if not syntax.holds_nothing(syntax.parameter_list(goroutine)):
+            return NoFix("the goroutine takes arguments")
+        inner = syntax.statements(syntax.function_body(goroutine))
         inner_spans = {_span(s) for s in inner}
         unlock_statements = []
         for release in group:
             # `X.Unlock()` as a statement, or `defer X.Unlock()` (then everything else runs before it).
-            holder = release.call.parent
-            if holder is None or holder.type not in ("expression_statement", "defer_statement") or _span(holder) not in inner_spans:
-                return None, f"{release.receiver.decode()}.{release.method.decode()}() is not a plain statement of the goroutine"
+            holder = release.lock.call.parent
+            if not (syntax.is_expression_statement(holder) or syntax.is_defer(holder)) or _span(holder) not in inner_spans:
+                return NoFix(f"{release.lock.receiver.decode()}.{release.lock.method.decode()}() is not a plain statement of the goroutine")
             unlock_statements.append(holder)
-        if any(s.type == "defer_statement" for s in unlock_statements):
+        if any(syntax.is_defer(s) for s in unlock_statements):
             first_unlock = goroutine.end_byte
         else:
             first_unlock = min(s.start_byte for s in unlock_statements)
@@ -295,53 +274,54 @@ def _build_fix(source: SourceFile, statement: Node, deferred: Node, releases: li
             if earlier.start_byte >= first_unlock or _span(earlier) in unlock_spans or _is_sleep(source, earlier):
                 continue
             if _may_touch_guarded_state(source, earlier, owners):
-                return None, "the goroutine does other work while it still holds the lock; moving the unlock would run it unlocked"
+                return NoFix("the goroutine does other work while it still holds the lock; moving the unlock would run it unlocked")
         remaining = [s for s in inner if _span(s) not in unlock_spans]
         if all(_is_sleep(source, s) for s in remaining):
-            removed.add((go_statement.start_byte, go_statement.end_byte))
+            removed.add(_span(go_statement))
         else:
             for unlock in unlock_statements:
                 span = _whole_lines(source, unlock)
                 if span is None:
-                    return None, "the unlock shares its line with other code"
+                    return NoFix("the unlock shares its line with other code")
                 deleted.append(span)
 
-    direct_unlocks = [f"defer {r.receiver.decode()}.{r.method.decode()}()".encode() for r in releases]
+    direct_unlocks = [f"defer {r.lock.receiver.decode()}.{r.lock.method.decode()}()".encode() for r in releases]
     direct_unlocks = list(dict.fromkeys(direct_unlocks))
     edits: list[Edit] = []
-    arguments = call_of(statement).child_by_field_name("arguments")
-    if all(_span(s) in removed for s in top_level) and not _has_comments(body, removed) and not arguments.named_child_count:
+    deferred_call = syntax.call_of(statement)
+    takes_arguments = deferred_call is None or not syntax.holds_nothing(syntax.call_arguments_node(deferred_call))
+    if all(_span(s) in removed for s in top_level) and not _has_comments(body, removed) and not takes_arguments:
         # Nothing else happened in the deferred function: it becomes the direct unlock.
         indent = source.indentation(statement.start_byte)
         text = (source.newline + indent).join(direct_unlocks)
         if not starts_line(source, statement):
-            return None, "the defer statement shares its line with other code"
+            return NoFix("the defer statement shares its line with other code")
         edits.append(Edit(statement.start_byte, statement.end_byte, text))
-        deleted.append((statement.start_byte, statement.end_byte))
+        deleted.append(_span(statement))
     else:
         for start, end in sorted(removed):
-            go_statement = next(s for s in top_level if (s.start_byte, s.end_byte) == (start, end))
+            go_statement = next(s for s in top_level if _span(s) == (start, end))
             span = _whole_lines(source, go_statement)
             if span is None:
-                return None, "the go statement shares its line with other code"
+                return NoFix("the go statement shares its line with other code")
             deleted.append(span)
         insertion = insert_before(source, statement, direct_unlocks)
         if insertion is None:
-            return None, "the defer statement shares its line with other code"
+            return NoFix("the defer statement shares its line with other code")
         edits.append(insertion)
-    edits.extend(Edit.delete(start, end) for start, end in deleted if (start, end) != (statement.start_byte, statement.end_byte))
+    edits.extend(Edit.delete(start, end) for start, end in deleted if (start, end) != _span(statement))
     import_edits = remove_import_if_unused(source, b"time", deleted)
     if import_edits is None:
-        return None, "the time import would become unused"
+        return NoFix("the time import would become unused")
     edits.extend(import_edits)
     title = "Unlock directly: " + "; ".join(u.decode() for u in direct_unlocks)
-    return Fix(title, tuple(edits)), ""
+    return Fix(title, tuple(edits))
 
 
 def _has_comments(body: Node, removed: set[tuple[int, int]]) -> bool:
     """Comments of the deferred function outside the statements that go away (they would be lost)."""
     return any(
-        node.type == "comment" and not any(start <= node.start_byte < end for start, end in removed) for node in walk(body)
+        syntax.is_comment(node) and not any(start <= node.start_byte < end for start, end in removed) for node in syntax.walk(body)
     )
 
 
@@ -352,16 +332,17 @@ def _span(node: Node) -> tuple[int, int]:
 def _is_context_cancel(source: SourceFile, scopes: FunctionScopes, defer_statement: Node) -> bool:
     """`defer cancel()` for the cancel function of `ctx, cancel := context.With…(…)`: it
     touches no guarded state, so it may run after the direct unlock."""
-    call = call_of(defer_statement)
-    callee = unparen(call.child_by_field_name("function")) if call is not None else None
+    call = syntax.call_of(defer_statement)
+    callee = syntax.callee(call) if call is not None else None
+    callee = syntax.unparen(callee) if callee is not None else None
     context_name = imported_name(source, b"context")
-    if callee is None or callee.type != "identifier" or context_name is None:
+    if not syntax.is_identifier(callee) or context_name is None:
         return False
     decl = scopes.resolve(callee)
     if decl is None or decl.kind != "short" or decl.index != 1:
         return False
-    values = expression_list_items(decl.statement.child_by_field_name("right"))
-    if len(values) != 1 or unparen(values[0]).type != "call_expression":
+    values = syntax.right_side(decl.statement)
+    if len(values) != 1 or not syntax.is_call(syntax.unparen(values[0])):
         return False
-    function = unparen(unparen(values[0]).child_by_field_name("function"))
-    return source.text(function).startswith(context_name + b".With")
+    function = syntax.callee(syntax.unparen(values[0]))
+    return function is not None and source.text(syntax.unparen(function)).startswith(context_name + b".With")

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+import enum
+from typing import Iterable
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis import control, syntax
+from gofix_defer.codemods.analysis.escapes import escaping_reference
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
-from gofix_defer.codemods.analysis.scope import FunctionScopes
+from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes, initialiser
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, expression_list_items, identifiers, is_inside, statements, unparen, walk_no_funcs
-from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
+from gofix_defer.codemods.analysis.subtests import stops_the_test
+from gofix_defer.codemods.analysis.syntax import ancestors, identifiers, is_inside, unparen, walk_no_funcs
+from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, NoFix, Rule
 
-# Statements an unlabelled `break` can leave, and those a `continue` can resume.
-_BREAKABLE = frozenset({"for_statement", "expression_switch_statement", "type_switch_statement", "select_statement"})
+MESSAGE = "defer in a loop body runs only when the function returns; every iteration holds its resource until then"
 
 
 class DeferInLoop(Rule):
@@ -103,72 +105,119 @@ class DeferInLoop(Rule):
     fix_availability = "sometimes"
     applicability = Applicability.UNSAFE
     triggers = (b"defer",)
+    requires = (Scopes,)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
-        scopes_by_function: dict[tuple[int, int], FunctionScopes] = {}
-        for node in nodes_of_types(source, ("defer_statement",)):
-            loop = _innermost_loop(node)
-            if loop is None:
+        for defer in nodes_of_types(source, syntax.DEFER_KINDS):
+            loop = control.innermost_loop(defer)
+            body = syntax.body(loop) if loop is not None else None
+            if loop is None or body is None or not is_inside(defer, body):
                 continue
-            body = loop.child_by_field_name("body")
-            if body is None or not is_inside(node, body):
-                continue
-            function = _function_of(node)
+            function = syntax.enclosing_function(defer)
             if function is None:
                 continue
-            key = (function.start_byte, function.end_byte)
-            if key not in scopes_by_function:
-                scopes_by_function[key] = source.scopes(function)
-            scopes = scopes_by_function[key]
-            if _runs_once_or_on_purpose(source, scopes, node, loop, body):
+            scopes = source.scopes(function)
+            if _runs_once_or_on_purpose(source, scopes, defer, loop, body):
                 continue
-            yield from self._report(source, node, loop, body)
-
-    def _report(self, source: SourceFile, defer: Node, loop: Node, body: Node) -> Iterator[Diagnostic]:
-        message = "defer in a loop body runs only when the function returns; every iteration holds its resource until then"
-        blocker = _fix_blocker(source, body)
-        if blocker is not None:
-            yield self.diagnostic(defer, f"{message} (no fix: {blocker})")
-            return
-        edit = _wrap_body(source, body)
-        if edit is None:
-            yield self.diagnostic(defer, f"{message} (no fix: the loop body's braces do not stand on their own lines)")
-            return
-        fix = Fix("Wrap the loop body in a function literal called at once", (edit,), Applicability.UNSAFE)
-        yield self.diagnostic(defer, message, fix)
+            if _released_before_iteration_ends(source, defer, loop, body):
+                continue
+            fix = _wrap_in_literal(source, scopes, body, defer)
+            if isinstance(fix, NoFix):
+                yield self.diagnostic(defer, fix.annotate(MESSAGE))
+            else:
+                yield self.diagnostic(defer, MESSAGE, fix)
 
 
 RULE = DeferInLoop()
-
-
-# -- where the defer is ------------------------------------------------------
-def _function_of(node: Node) -> Node | None:
-    """The function holding ``node`` (None only in code that does not parse)."""
-    for parent in ancestors(node):
-        if parent.type in FUNCTION_KINDS:
-            return parent
-    return None
-
-
-def _innermost_loop(node: Node) -> Node | None:
-    """The nearest for statement around ``node`` within its own function."""
-    for parent in ancestors(node):
-        if parent.type in FUNCTION_KINDS:
-            return None
-        if parent.type == "for_statement":
-            return parent
-    return None
 
 
 # -- when the report would be noise -------------------------------------------
 def _runs_once_or_on_purpose(source: SourceFile, scopes: FunctionScopes, defer: Node, loop: Node, body: Node) -> bool:
     if _ends_iteration(defer, body):
         return True
-    if not _may_run_again(source, defer, loop, body):
+    if _releases_what_the_loop_ranges_over(source, scopes, defer, loop, body):
+        return True
+    if _by_design_at_exit(source, scopes, defer, loop, body):
+        return True
+    if not _may_run_again(source, scopes, defer, loop, body):
         return True
     if _guarded_once(source, scopes, defer, body, loop):
         return True
     return _deferred_resource_escapes(source, scopes, defer, body)
+
+
+def _releases_what_the_loop_ranges_over(source: SourceFile, scopes: FunctionScopes, defer: Node, loop: Node, body: Node) -> bool:
+    """`for _, m := range mems { …; defer m.decref() }` with nothing taken on ``m`` in the body
+    before the defer: what is released was acquired before the loop, so releasing it when the
+    function returns is the plan, and no iteration holds anything new."""
+    call = syntax.call_of(defer)
+    parts = syntax.selector_call(call) if call is not None else None
+    if parts is None:
+        return False
+    root = parts[0]
+    while syntax.is_selector(root):
+        operand = syntax.operand(root)
+        if operand is None:
+            return False
+        root = operand
+    if not syntax.is_identifier(root):
+        return False
+    decl = scopes.resolve(root)
+    if decl is None or decl.kind != "range" or decl.statement != syntax.range_clause(loop):
+        return False
+    for reference in scopes.references(decl, within=body):
+        if reference.start_byte >= defer.start_byte:
+            break
+        chain = syntax.selector_chain(reference)
+        if _call_using(reference) is not None or syntax.is_part_of_call_callee(chain) or syntax.is_arguments(chain.parent):
+            return False  # `acc.mu.Lock()`, `open(f)`: the iteration takes something
+    return True
+
+
+# Calls that put process state back (the working directory, the environment): run in reverse
+# order when the function returns, they leave the same state as at the end of each iteration.
+_RESTORING = frozenset({b"os.Setenv", b"os.Unsetenv", b"os.Chdir"})
+
+
+def _by_design_at_exit(source: SourceFile, scopes: FunctionScopes, defer: Node, loop: Node, body: Node) -> bool:
+    """Defers that belong at function exit whatever loop they sit in:
+    - `defer wg.Done()` after `wg.Add(…)` in the body: it marks the function's own end;
+    - restoring process state (`defer os.Chdir(cwd)`, `defer os.Setenv(k, old)`, or a literal
+      doing only that);
+    - an undo on failure, `defer func() { if err != nil { os.Remove(dir) } }()`, whose
+      condition reads a variable from outside the loop (usually the function's error result).
+    """
+    call = syntax.call_of(defer)
+    if call is None or not syntax.is_call(call):
+        return False
+    parts = syntax.selector_call(call)
+    if parts is not None and source.text(parts[1]) == b"Done":
+        receiver = b"".join(source.text(parts[0]).split())
+        for node in walk_no_funcs(body):
+            if node.start_byte >= defer.start_byte:
+                break
+            other = syntax.selector_call(node) if syntax.is_call(node) else None
+            if other is not None and source.text(other[1]) == b"Add" and b"".join(source.text(other[0]).split()) == receiver:
+                return True
+    literal = syntax.called_function_literal(defer)
+    if literal is None:
+        function = syntax.callee(call)
+        return function is not None and b"".join(source.text(function).split()) in _RESTORING
+    inner = syntax.statements(syntax.function_body(literal))
+    calls = [node for statement in inner for node in walk_no_funcs(statement) if syntax.is_call(node)]
+    if calls and all(
+        (callee := syntax.callee(c)) is not None and b"".join(source.text(callee).split()) in _RESTORING | {b"t.Fatal", b"t.Fatalf"}
+        for c in calls
+    ):
+        return True
+    if len(inner) == 1 and syntax.is_if(inner[0]) and syntax.else_branch(inner[0]) is None:
+        condition = syntax.condition(inner[0])
+        if condition is not None:
+            for ident in identifiers(condition):
+                decl = scopes.resolve(ident)
+                if decl is not None and not is_inside(decl.ident, loop):
+                    return True
+    return False
 
 
 def _ends_iteration(defer: Node, body: Node) -> bool:
@@ -184,16 +233,33 @@ def _ends_iteration(defer: Node, body: Node) -> bool:
         container = node.parent
         if container is None:
             return False
-        siblings = [c for c in container.named_children if c.type != "comment"]
-        if siblings and siblings[-1] != node and syntax.is_block(container):
-            return False
-        if not (syntax.is_block(container) or syntax.is_if(container) or syntax.is_labeled(container)):
-            return False  # a case clause or other construct: do not guess
+        if syntax.is_block(container):
+            inner = syntax.statements(container)
+            if inner and inner[-1] != node:
+                return False
+        elif syntax.is_case_clause(container):
+            inner = syntax.statements(container)
+            if inner and inner[-1] != node:
+                return False
+            if container.parent is None:
+                return False
+            node = container.parent  # the switch or select
+            continue
+        elif not (syntax.is_if(container) or syntax.is_labeled(container)):
+            return False  # another construct: do not guess
         node = container
     return True
 
 
-def _may_run_again(source: SourceFile, defer: Node, loop: Node, body: Node) -> bool:
+class _After(enum.Enum):
+    """Where control goes from the statements after a defer in one block."""
+
+    LOOPS = "loops"  # a path may lead back into the loop
+    EXITS = "exits"  # they leave the function, or the loop for good
+    FALLS_THROUGH = "falls through"  # they reach the end of the block
+
+
+def _may_run_again(source: SourceFile, scopes: FunctionScopes, defer: Node, loop: Node, body: Node) -> bool:
     """False when, once ``defer`` has run, no path leads back into ``loop``.
 
     Follows the statements after the defer outwards, block by block, as
@@ -202,27 +268,24 @@ def _may_run_again(source: SourceFile, defer: Node, loop: Node, body: Node) -> b
     outer loop of the same function could bring control back); a `continue`
     or `goto` may lead back, and so does reaching the end of the loop body.
     """
-    in_outer_loop = _innermost_loop(loop) is not None
+    in_outer_loop = control.innermost_loop(loop) is not None
     node = defer
     while True:
-        container = node.parent
-        if container is None:
+        holder = node.parent
+        if holder is None:
             return True
-        siblings = [c for c in container.named_children if c.type != "comment"]
-        rest = siblings[siblings.index(node) + 1 :]
-        verdict = _rest_verdict(source, rest, loop, in_outer_loop)
-        if verdict != "falls through":
-            return verdict == "loops"
-        holder = container
-        if holder is None or holder == body:
+        after = _after(source, scopes, syntax.following_statements(node), loop, in_outer_loop)
+        if after is not _After.FALLS_THROUGH:
+            return after is _After.LOOPS
+        if holder == body:
             return True
-        if holder.type == "block":
-            parent = holder.parent
-            if parent is not None and parent.type == "if_statement":
-                node = parent
-                while node.parent is not None and node.parent.type == "if_statement":
+        if syntax.is_block(holder):
+            owner = holder.parent
+            if syntax.is_if(owner):
+                node = owner
+                while syntax.is_if(node.parent):
                     node = node.parent  # an else-if chain falls through as one statement
-            elif syntax.holds_statements(parent):
+            elif syntax.holds_statements(owner):
                 node = holder
             else:
                 return True
@@ -230,47 +293,31 @@ def _may_run_again(source: SourceFile, defer: Node, loop: Node, body: Node) -> b
             node = holder.parent  # falling off a case clause continues after the switch/select
         else:
             return True
-        while node.parent is not None and node.parent.type == "labeled_statement":
-            node = node.parent
+        node = syntax.with_labels(node)
 
 
-def _rest_verdict(source: SourceFile, rest: list[Node], loop: Node, in_outer_loop: bool) -> str:
-    """"loops", "exits" or "falls through", for the statements after a defer in one block."""
+def _after(source: SourceFile, scopes: FunctionScopes, rest: list[Node], loop: Node, in_outer_loop: bool) -> _After:
+    """Where control goes from ``rest``, the statements after a defer in one block."""
     for statement in rest:
         for node in walk_no_funcs(statement):
-            if node.type == "goto_statement":
-                return "loops"
-            if node.type not in ("break_statement", "continue_statement"):
+            if syntax.is_goto(node):
+                return _After.LOOPS
+            if not (syntax.is_break(node) or syntax.is_continue(node)):
                 continue
-            target = _resolve_jump(source, node)
+            target = control.jump_target(node)
             if target is not None and any(is_inside(target, s) for s in rest):
                 continue  # a jump within the rest of the block
-            if node.type == "continue_statement" or target is None:
-                return "loops"
-            if target.type == "for_statement" and (target != loop or in_outer_loop):
-                return "loops"
+            if syntax.is_continue(node) or target is None:
+                return _After.LOOPS
+            if syntax.is_loop(target) and (target != loop or in_outer_loop):
+                return _After.LOOPS
             # A break of the loop ends it; a break of an enclosing switch or
             # select continues after it, which the caller follows outwards.
-    if rest and _terminates(source, rest[-1]):
-        return "exits"
-    if rest and rest[-1].type == "break_statement" and _resolve_jump(source, rest[-1]) == loop and not in_outer_loop:
-        return "exits"
-    return "falls through"
-
-
-def _resolve_jump(source: SourceFile, jump: Node) -> Node | None:
-    """The statement a break/continue leaves or resumes (None: not found in this function)."""
-    label = _label_of(source, jump)
-    if label is None:
-        return _jump_target(jump, continue_only=jump.type == "continue_statement")
-    for parent in ancestors(jump):
-        if parent.type in FUNCTION_KINDS:
-            return None
-        if parent.type == "labeled_statement":
-            name = parent.child_by_field_name("label")
-            if name is not None and source.text(name) == label:
-                return syntax.labeled_body(parent)
-    return None
+    if rest and (control.terminates(source, rest[-1]) or stops_the_test(source, scopes, rest[-1])):
+        return _After.EXITS
+    if rest and syntax.is_break(rest[-1]) and control.jump_target(rest[-1]) == loop and not in_outer_loop:
+        return _After.EXITS
+    return _After.FALLS_THROUGH
 
 
 def _guarded_once(source: SourceFile, scopes: FunctionScopes, defer: Node, body: Node, loop: Node) -> bool:
@@ -282,17 +329,16 @@ def _guarded_once(source: SourceFile, scopes: FunctionScopes, defer: Node, body:
     for parent in ancestors(defer):
         if parent == body:
             return False
-        if parent.type != "if_statement":
+        if not syntax.is_if(parent):
             continue
-        consequence = parent.child_by_field_name("body")
-        condition = parent.child_by_field_name("condition")
-        if consequence is None or condition is None or not is_inside(defer, consequence):
+        then, condition = syntax.then_branch(parent), syntax.condition(parent)
+        if then is None or condition is None or not is_inside(defer, then):
             continue
         tested = {source.text(i) for i in identifiers(condition) if _declared_outside(scopes, i, loop)}
-        for node in walk_no_funcs(consequence):
-            if node.type == "assignment":
-                for target in expression_list_items(node.child_by_field_name("left")):
-                    if target.type == "identifier" and source.text(target) in tested:
+        for node in walk_no_funcs(then):
+            if syntax.is_assignment(node):
+                for target in syntax.left_side(node):
+                    if syntax.is_identifier(target) and source.text(target) in tested:
                         return True
     return False
 
@@ -302,140 +348,377 @@ def _declared_outside(scopes: FunctionScopes, ident: Node, loop: Node) -> bool:
     return decl is None or not is_inside(decl.ident, loop)
 
 
-def _terminates(source: SourceFile, statement: Node) -> bool:
-    """A Go terminating statement (the cases that matter here)."""
-    if statement.type == "return_statement":
-        return True
-    if statement.type == "expression_statement":
-        call = unparen(statement.named_children[0]) if statement.named_children else None
-        if call is not None and call.type == "call_expression":
-            function = call.child_by_field_name("function")
-            return function is not None and source.text(function) == b"panic"
-        return False
-    if statement.type == "block":
-        inner = statements(statement)
-        return bool(inner) and _terminates(source, inner[-1])
-    if statement.type == "if_statement":
-        consequence = statement.child_by_field_name("body")
-        alternative = statement.child_by_field_name("else")
-        if consequence is None or alternative is None:
-            return False
-        return _terminates(source, consequence) and _terminates(source, alternative)
-    return False
-
-
 def _deferred_resource_escapes(source: SourceFile, scopes: FunctionScopes, defer: Node, body: Node) -> bool:
     """True when what the deferred call releases is kept beyond the iteration.
 
-    Either a variable declared in the loop body that the call uses is stored
-    somewhere that outlives the iteration (see ``_stored``), or the call
-    releases an element of a collection declared outside the loop
-    (`defer servers[i].Close()`).
+    Either the call releases an element of a collection declared outside the
+    loop (`defer servers[i].Close()`), or a value of the iteration tied to it
+    outlives the iteration. The values tied to it: the variables of the loop
+    body the deferred call uses, the other variables their declaration
+    declares (`lkv, closeLKV := leasing.NewKV(…)`, `conn, r := dial()`; not
+    `err` or `ok`), and the variables of the body made from any of those
+    (`r := bufio.NewReader(conn)`, `sub, _ := nc.Subscribe(…)`). One of them
+    outlives the iteration when it is stored, appended, sent, put in a
+    composite literal, captured by a function literal or a `go` statement of
+    the body (see ``escapes``), returned, or its file descriptor is stored
+    (`fds[i] = int(r.Fd())`).
     """
-    local = []
+    related: list[Declaration] = []
     for ident in identifiers(defer):
         decl = scopes.resolve(ident)
         if decl is None or is_inside(decl.ident, defer):
             continue
         if not is_inside(decl.ident, body):
             parent = ident.parent
-            if parent is not None and parent.type == "index_expression" and parent.child_by_field_name("operand") == ident:
+            if syntax.is_index(parent) and syntax.operand(parent) == ident:
                 return True
             continue
-        if decl not in local:
-            local.append(decl)
-    for decl in local:
-        for ref in scopes.references(decl, within=body):
-            if not is_inside(ref, defer) and _stored(source, ref, body):
-                return True
-    return False
+        if decl not in related:
+            related.append(decl)
+    _add_tied_values(scopes, related, body)
+    if any(_outlives_iteration(source, scopes, decl, body, defer) for decl in related):
+        return True
+    return _kept_for_being_open(scopes, related, body, defer)
 
 
-def _stored(source: SourceFile, ref: Node, body: Node) -> bool:
-    """True when this use of a variable keeps its value beyond the iteration.
+def _made_by_call(decl: Declaration) -> bool:
+    value = initialiser(decl)[0]
+    return value is not None and syntax.is_call(unparen(value))
 
-    Captured by a function literal or used by a `go` statement (either may
-    run after the iteration), or the value itself is assigned, appended,
-    sent on a channel or put into a composite literal.
-    """
-    for parent in ancestors(ref):
-        if parent == body:
-            break
-        if parent.type in ("function_literal", "go_statement"):
-            return True
-    node = ref
-    parent = node.parent
-    while parent is not None and (
-        parent.type == "parenthesized_expression"
-        or (parent.type == "unary_expression" and source.text(parent).startswith(b"&"))
-        or (parent.type == "selector_expression" and not _is_called(parent))  # a field: `ch = timer.C`
-    ):
-        node, parent = parent, parent.parent
-    if parent is None:
+
+def _kept_for_being_open(scopes: FunctionScopes, related: list[Declaration], body: Node, defer: Node) -> bool:
+    """The iteration makes a resource (a connection, a server, a subscription) and never uses
+    it but in the defer: it is made to be there, open, for the rest of the function
+    (`nc := connect(t); defer nc.Close()` repeated to have N clients connected)."""
+    made = [d for d in related if d.kind in ("short", "var") and _made_by_call(d)]
+    if not made or len(made) != len(related):
         return False
-    if parent.type == "send_statement" and parent.child_by_field_name("value") == node:
+    for decl in related:
+        for reference in scopes.references(decl, within=body):
+            if not is_inside(reference, defer):
+                return False
+    return True
+
+
+_NOT_TIED = frozenset({b"err", b"ok", b"_"})
+
+
+def _add_tied_values(scopes: FunctionScopes, related: list[Declaration], body: Node) -> None:
+    """Grow ``related`` with the body's variables declared alongside, or made from, its members."""
+    declared = [d for d in scopes.declarations() if is_inside(d.ident, body) and d.name not in _NOT_TIED and d.kind in ("short", "var")]
+    for _ in range(4):  # a few steps of derivation are enough
+        grown = False
+        for decl in declared:
+            if decl in related:
+                continue
+            sibling = any(other.statement == decl.statement for other in related)
+            value, _ = initialiser(decl)
+            made_from = value is not None and any(
+                (found := scopes.resolve(ident)) is not None and found in related for ident in identifiers(value)
+            )
+            if sibling or made_from:
+                related.append(decl)
+                grown = True
+        if not grown:
+            return
+
+
+def _outlives_iteration(source: SourceFile, scopes: FunctionScopes, decl: Declaration, body: Node, defer: Node) -> bool:
+    if escaping_reference(source, scopes, decl, body, besides=defer) is not None:
         return True
-    if parent.type in ("keyed_element", "literal_value"):
-        return True
-    if parent.type == "arguments":
-        call = parent.parent
-        function = call.child_by_field_name("function") if call is not None else None
-        return function is not None and source.text(function) == b"append"
-    if parent.type == "expression_list":
-        holder = parent.parent
-        if holder is None or holder.type != "assignment" or holder.child_by_field_name("right") != parent:
-            return False
-        targets = expression_list_items(holder.child_by_field_name("left"))
-        return any(source.text(t) != b"_" for t in targets)  # `_ = f` keeps nothing
+    for reference in scopes.references(decl, within=body):
+        if syntax.is_inside(reference, defer):
+            continue
+        function = syntax.enclosing_function(reference)
+        if function is not None and control.in_return_of(function, reference):
+            return True
+        method = syntax.method_called_on(reference)
+        if method is not None and source.text(method) == b"Fd" and _assigned_somewhere(reference):
+            return True
+        call = _call_using(reference)
+        if call is not None and (_hands_a_callback(scopes, call) or _result_kept_outside(source, scopes, call, body) or _subscribes(source, call)):
+            return True
+        value = _assigned_value(reference)
+        if value is not None and syntax.is_call(value) and (_hands_a_callback(scopes, value) or _subscribes(source, value)):
+            return True  # `sub, err = nc.Subscribe(subj, cb)`: the subscription lives on
     return False
 
 
-def _is_called(selector: Node) -> bool:
-    parent = selector.parent
-    return parent is not None and parent.type == "call_expression" and parent.child_by_field_name("function") == selector
+# Methods that register a subscription on a connection: it delivers later, after the iteration.
+_SUBSCRIBING = (b"Subscribe", b"QueueSubscribe", b"PullSubscribe", b"ChanSubscribe", b"ChanQueueSubscribe")
 
 
-# -- the fix -----------------------------------------------------------------
-def _fix_blocker(source: SourceFile, body: Node) -> str | None:
-    """Why wrapping ``body`` in `func() { … }()` would change more than the defers."""
-    labels_inside = {source.text(n.child_by_field_name("label") or n.named_children[0]) for n in walk_no_funcs(body) if n.type == "labeled_statement"}
-    for node in walk_no_funcs(body):
-        kind = node.type
-        if kind == "return_statement":
-            return "the loop body returns from the function"
-        if kind == "call_expression":
-            function = node.child_by_field_name("function")
-            if function is not None and source.text(function) == b"recover":
-                return "the loop body calls recover()"
-        if kind in ("raw_string_literal", "comment") and b"\n" in source.text(node).rstrip(b"\r\n"):
-            return "the loop body holds a multi-line string or comment"
-        if kind in ("break_statement", "continue_statement", "goto_statement"):
-            label = _label_of(source, node)
-            if label is not None:
-                if label not in labels_inside:
-                    return f"the loop body jumps to label {label.decode()} outside it"
-                continue
-            if kind == "goto_statement":
-                continue
-            target = _jump_target(node, continue_only=kind == "continue_statement")
-            if target is None or not is_inside(target, body):
-                word = "break" if kind == "break_statement" else "continue"
-                return f"the loop body leaves the iteration with {word}"
+def _subscribes(source: SourceFile, call: Node) -> bool:
+    parts = syntax.selector_call(call)
+    return parts is not None and source.text(parts[1]).startswith(_SUBSCRIBING)
+
+
+def _assigned_value(reference: Node) -> Node | None:
+    """The value assigned to ``reference`` when it is a target of `=`: `sub, err = f()` gives `f()`."""
+    holder = reference.parent
+    if not syntax.is_expression_list(holder) or not syntax.is_assignment(holder.parent):
+        return None
+    assignment = holder.parent
+    if syntax.left_node(assignment) != holder:
+        return None
+    values = syntax.right_side(assignment)
+    return unparen(values[0]) if len(values) == 1 else None
+
+
+def _call_using(reference: Node) -> Node | None:
+    """The call ``reference`` is the receiver (`r.M(…)`) or an argument (`f(r)`, `f(&r)`) of."""
+    node = reference
+    while node.parent is not None and (syntax.is_address_of(node.parent) or syntax.is_parenthesized(node.parent)):
+        node = node.parent
+    parent = node.parent
+    if syntax.is_arguments(parent) and syntax.is_call(parent.parent):
+        return parent.parent
+    if syntax.is_selector(parent) and syntax.operand(parent) == node and syntax.is_part_of_call_callee(parent):
+        call = parent.parent
+        while call is not None and not syntax.is_call(call):
+            call = call.parent
+        return call
     return None
 
 
-def _label_of(source: SourceFile, jump: Node) -> bytes | None:
-    label = next((c for c in jump.named_children if c.type == "label"), None)
-    return source.text(label) if label is not None else None
+def _hands_a_callback(scopes: FunctionScopes, call: Node) -> bool:
+    """`nc.Subscribe(subj, cb)`: a function handed over with the resource is called back later,
+    through the resource, after the iteration."""
+    for argument in syntax.call_arguments(call):
+        argument = unparen(argument)
+        if syntax.is_function_literal(argument):
+            return True
+        if syntax.is_identifier(argument):
+            decl = scopes.resolve(argument)
+            value = initialiser(decl)[0] if decl is not None else None
+            if value is not None and syntax.is_function_literal(unparen(value)):
+                return True
+    return False
 
 
-def _jump_target(jump: Node, continue_only: bool) -> Node | None:
-    """The statement an unlabelled break/continue leaves (None: none in this function)."""
-    for parent in ancestors(jump):
-        if parent.type in FUNCTION_KINDS:
-            return None
-        if parent.type == "for_statement" or (not continue_only and parent.type in _BREAKABLE):
-            return parent
+def _result_kept_outside(source: SourceFile, scopes: FunctionScopes, call: Node, body: Node) -> bool:
+    """`resp, err = c.do(timer, req)`: what the call makes from the resource is assigned to a
+    variable of the function outside the loop body (not `err`, `ok` or `_`), or to a field
+    or element."""
+    node = call
+    while node.parent is not None and syntax.is_parenthesized(node.parent):
+        node = node.parent
+    holder = node.parent
+    if not syntax.is_expression_list(holder) or not syntax.is_assignment(holder.parent) or syntax.right_node(holder.parent) != holder:
+        return False
+    for target in syntax.left_side(holder.parent):
+        if syntax.is_identifier(target):
+            if source.text(target) in _NOT_TIED:
+                continue
+            decl = scopes.resolve(target)
+            if decl is None or not is_inside(decl.ident, body):
+                return True
+        elif syntax.is_selector(target) or syntax.is_index(target):
+            return True
+    return False
+
+
+def _assigned_somewhere(node: Node) -> bool:
+    """``node`` is part of the value of an assignment (not a `:=`)."""
+    for parent in ancestors(node):
+        if syntax.is_assignment(parent) and not syntax.is_inc_dec(parent):
+            return any(is_inside(node, value) for value in syntax.right_side(parent))
+        if syntax.is_statement(parent) or syntax.is_function(parent):
+            return False
+    return False
+
+
+# -- released by the iteration itself -------------------------------------------
+def _released_before_iteration_ends(source: SourceFile, defer: Node, loop: Node, body: Node) -> bool:
+    """True when the deferred release also runs on every path from the defer to the end of
+    the iteration (`defer f.Close()` … `f.Close()`): the defer only covers early exits.
+
+    The statements after the defer are followed outwards, block by block, as in
+    ``_may_run_again``: one of them must make the same call (as a statement, an
+    assignment's value, an `if` header or an argument: `check(f.Close())`) before
+    any `continue` or `goto` that could skip it. A deferred function literal's
+    calls must all be made so.
+    """
+    releases = _release_calls(source, defer)
+    if not releases:
+        return False
+    pending = set(releases)
+    node = defer
+    while True:
+        holder = node.parent
+        if holder is None:
+            return False
+        for statement in syntax.following_statements(node):
+            pending -= _calls_made(source, statement)
+            if not pending or _every_branch_releases(source, statement, pending, loop):
+                return True
+            if _may_skip_to_next_iteration(statement):
+                return False
+        if holder == body:
+            return False
+        if syntax.is_block(holder):
+            owner = holder.parent
+            if syntax.is_if(owner):
+                node = owner
+                while syntax.is_if(node.parent):
+                    node = node.parent
+            elif syntax.holds_statements(owner):
+                node = holder
+            else:
+                return False
+        elif syntax.is_case_clause(holder) and holder.parent is not None:
+            node = holder.parent
+        else:
+            return False
+        node = syntax.with_labels(node)
+
+
+def _every_branch_releases(source: SourceFile, statement: Node, pending: set[bytes], loop: Node) -> bool:
+    """`if retry { srv.Shutdown(); srv = nil } else { break }`: an if/else whose every branch
+    makes the pending calls before it ends, or leaves the loop (break, return, panic)."""
+    if not syntax.is_if(statement):
+        return False
+    branches = []
+    current: Node | None = statement
+    while syntax.is_if(current):
+        branches.append(syntax.then_branch(current))
+        otherwise = syntax.else_branch(current)
+        if otherwise is None:
+            return False  # no else: one path makes no call
+        current = otherwise
+    branches.append(current)
+    for branch in branches:
+        left = set(pending)
+        settled = False
+        for inner in syntax.statements(branch):
+            left -= _calls_made(source, inner)
+            if not left:
+                settled = True
+                break
+            if _may_skip_to_next_iteration(inner):
+                return False
+        if settled:
+            continue
+        inner_statements = syntax.statements(branch)
+        last = inner_statements[-1] if inner_statements else None
+        if last is None:
+            return False
+        if control.terminates(source, last):
+            continue
+        if syntax.is_break(last) and control.jump_target(last) == loop:
+            continue
+        return False
+    return True
+
+
+def _spelled_call(source: SourceFile, call: Node) -> bytes:
+    return b"".join(source.text(call).split())
+
+
+def _release_calls(source: SourceFile, defer: Node) -> set[bytes]:
+    """The calls the defer will make: its call, or the calls of its literal's statements."""
+    call = syntax.call_of(defer)
+    if call is None or not syntax.is_call(call):
+        return set()
+    literal = syntax.called_function_literal(defer)
+    if literal is None:
+        return {_spelled_call(source, call)}
+    if syntax.call_arguments(call):
+        return set()
+    found: set[bytes] = set()
+    for statement in syntax.statements(syntax.function_body(literal)):
+        made = _calls_made(source, statement)
+        if not made:
+            return set()  # a statement that is not a plain call: too much to match
+        found |= made
+    return found
+
+
+def _calls_made(source: SourceFile, statement: Node) -> set[bytes]:
+    """The calls ``statement`` makes whenever it runs (not those in its nested blocks or literals)."""
+    found: set[bytes] = set()
+    for node in walk_no_funcs(statement):
+        if not syntax.is_call(node):
+            continue
+        if any(syntax.is_block(parent) or syntax.is_case_clause(parent) for parent in _ancestors_within(node, statement)):
+            continue
+        found.add(_spelled_call(source, node))
+    return found
+
+
+def _ancestors_within(node: Node, top: Node) -> Iterable[Node]:
+    for parent in ancestors(node):
+        if parent == top:
+            return
+        yield parent
+
+
+def _may_skip_to_next_iteration(statement: Node) -> bool:
+    """A `continue` of this loop (or an outer one) or a `goto` in ``statement``."""
+    for node in walk_no_funcs(statement):
+        if syntax.is_goto(node):
+            return True
+        if syntax.is_continue(node):
+            target = control.jump_target(node)
+            if target is None or not is_inside(target, statement):
+                return True
+    return False
+
+
+# -- the fix -----------------------------------------------------------------
+def _wrap_in_literal(source: SourceFile, scopes: FunctionScopes, body: Node, defer: Node) -> Fix | NoFix:
+    blocker = _fix_blocker(source, body) or _kept_on_purpose(source, scopes, body, defer)
+    if blocker is not None:
+        return blocker
+    edit = _wrap_body(source, body)
+    if edit is None:
+        return NoFix("the loop body's braces do not stand on their own lines")
+    return Fix("Wrap the loop body in a function literal called at once", (edit,), Applicability.UNSAFE)
+
+
+def _kept_on_purpose(source: SourceFile, scopes: FunctionScopes, body: Node, defer: Node) -> NoFix | None:
+    """Another defer of the body that must keep running at function exit: wrapping the body
+    would run it at the end of each iteration too."""
+    for other in walk_no_funcs(body):
+        if not syntax.is_defer(other) or other == defer:
+            continue
+        loop = control.innermost_loop(other)
+        inner = syntax.body(loop) if loop is not None else None
+        if loop is None or inner is None:
+            continue
+        if (
+            _ends_iteration(other, inner)
+            or _guarded_once(source, scopes, other, inner, loop)
+            or _deferred_resource_escapes(source, scopes, other, body)
+        ):
+            text = b" ".join(source.text(other).split()).decode()
+            return NoFix(f"the loop body also has `{text}`, whose resource is kept beyond the iteration")
+    return None
+
+
+def _fix_blocker(source: SourceFile, body: Node) -> NoFix | None:
+    """Why wrapping ``body`` in `func() { … }()` would change more than the defers."""
+    labels_inside = control.labels_in(body)
+    for node in walk_no_funcs(body):
+        if syntax.is_return(node):
+            return NoFix("the loop body returns from the function")
+        if syntax.is_call(node) and syntax.call_name(node, source.data) == b"recover":
+            return NoFix("the loop body calls recover()")
+        if (syntax.is_raw_string(node) or syntax.is_comment(node)) and b"\n" in source.text(node).rstrip(b"\r\n"):
+            return NoFix("the loop body holds a multi-line string or comment")
+        if not (syntax.is_break(node) or syntax.is_continue(node) or syntax.is_goto(node)):
+            continue
+        label = syntax.jump_label(node)
+        if label is not None:
+            if source.text(label) not in labels_inside:
+                return NoFix(f"the loop body jumps to label {source.text(label).decode()} outside it")
+            continue
+        if syntax.is_goto(node):
+            continue
+        target = control.unlabelled_target(node)
+        if target is None or not is_inside(target, body):
+            word = "break" if syntax.is_break(node) else "continue"
+            return NoFix(f"the loop body leaves the iteration with {word}")
     return None
 
 

@@ -6,20 +6,12 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
+from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis.locks import LockCall, lock_call, lock_statement
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
-from gofix_defer.codemods.analysis.scope import FunctionScopes, same_variable
+from gofix_defer.codemods.analysis.scope import FunctionScopes, Scopes, same_variable
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.syntax import call_of, enclosing_function, statements, unparen, walk
 from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
-
-# The release each acquire method pairs with.
-_RELEASE_OF = {b"Lock": b"Unlock", b"RLock": b"RUnlock"}
-_LOCK_METHODS = frozenset({b"Lock", b"RLock", b"Unlock", b"RUnlock", b"TryLock", b"TryRLock"})
-# Statements between the Lock and the defer that may stand there without
-# casting doubt on the typo: they cannot release the lock (no calls), and
-# they do not jump (a label could make the defer reachable another way).
-_JUMPS = frozenset({"goto_statement", "labeled_statement"})
-_ASSIGNMENTS = frozenset({"assignment", "short_var_declaration", "inc_dec_statement", "var_declaration"})
 
 
 class DeferLockTypo(Rule):
@@ -70,104 +62,89 @@ class DeferLockTypo(Rule):
     summary = "`defer X.Lock()` right after `X.Lock()`: the function deadlocks on return; defer X.Unlock()"
     fix_availability = "always"
     triggers = (b"defer",)
+    requires = (Scopes,)
 
     def applies_to(self, source) -> bool:
         # Both words must be there: most files with a defer lock nothing.
         return super().applies_to(source) and b"Lock" in source.data
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
-        scopes_of: dict[tuple[int, int], FunctionScopes] = {}
-        for statement in nodes_of_types(source, ("defer_statement",)):
-            deferred = _lock_call(source, call_of(statement))
-            if deferred is None or deferred[1] not in _RELEASE_OF:
+        for statement in nodes_of_types(source, syntax.DEFER_KINDS):
+            deferred = _plain(lock_call(source, syntax.call_of(statement)))
+            if deferred is None or not deferred.acquires:
                 continue
-            function = enclosing_function(statement)
+            function = syntax.enclosing_function(statement)
             if function is None:
                 continue
-            key = (function.start_byte, function.end_byte)
-            if key not in scopes_of:
-                scopes_of[key] = source.scopes(function)
-            yield from self._check_defer(source, scopes_of[key], statement, deferred)
+            yield from self._check_defer(source, source.scopes(function), statement, deferred)
 
-    def _check_defer(self, source: SourceFile, scopes: FunctionScopes, statement: Node, deferred: tuple) -> Iterator[Diagnostic]:
-        receiver, method, operand, field = deferred
-        acquire = _preceding_acquire(source, scopes, statement, receiver, operand)
-        if acquire is None or acquire != method:
+    def _check_defer(self, source: SourceFile, scopes: FunctionScopes, statement: Node, deferred: LockCall) -> Iterator[Diagnostic]:
+        acquire = _preceding_acquire(source, scopes, statement, deferred)
+        if acquire is None or acquire != deferred.method:
             return
-        release = _RELEASE_OF[method]
-        text = receiver.decode()
+        method, release = deferred.method.decode(), (deferred.release_method or b"").decode()
+        text = deferred.key.decode()
         message = (
-            f"defer {text}.{method.decode()}() right after {text}.{method.decode()}(): the function locks again on return"
-            f" and deadlocks; defer {text}.{release.decode()}() was meant"
+            f"defer {text}.{method}() right after {text}.{method}(): the function locks again on return"
+            f" and deadlocks; defer {text}.{release}() was meant"
         )
-        fix = Fix(f"Defer {text}.{release.decode()}()", (Edit(field.start_byte, field.end_byte, release),))
+        name = deferred.method_node
+        fix = Fix(f"Defer {text}.{release}()", (Edit(name.start_byte, name.end_byte, release.encode()),))
         yield self.diagnostic(statement, message, fix)
 
 
 RULE = DeferLockTypo()
 
 
-def _lock_call(source: SourceFile, call: Node | None) -> tuple[bytes, bytes, Node, Node] | None:
-    """For `X.M()` with M a lock method and no arguments: (X's text, M, X, the M identifier)."""
-    if call is None or call.type != "call_expression":
-        return None
-    function = unparen(call.child_by_field_name("function"))
-    arguments = call.child_by_field_name("arguments")
-    if function.type != "selector_expression" or arguments is None or arguments.named_child_count:
-        return None
-    field = function.child_by_field_name("field")
-    method = source.text(field)
-    if method not in _LOCK_METHODS:
-        return None
-    operand = function.child_by_field_name("operand")
-    return b"".join(source.text(operand).split()), method, operand, field
+def _plain(call: LockCall | None) -> LockCall | None:
+    """A lock-method call written without a comment between its parentheses."""
+    return call if call is not None and not call.commented else None
 
 
-def _preceding_acquire(source: SourceFile, scopes: FunctionScopes, statement: Node, receiver: bytes, operand: Node) -> bytes | None:
-    """The lock method called on ``receiver`` by the nearest earlier statement of the same block, if nothing in between can release it."""
-    parent = statement.parent
-    if parent is None:
+def _preceding_acquire(source: SourceFile, scopes: FunctionScopes, statement: Node, deferred: LockCall) -> bytes | None:
+    """The lock method called on the deferred call's receiver by the nearest earlier
+    statement of the same block, if nothing in between can release it."""
+    siblings = syntax.sibling_statements(statement)
+    if siblings is None:
         return None
-    siblings = statements(parent)
-    index = next((i for i, s in enumerate(siblings) if s.start_byte == statement.start_byte and s.end_byte == statement.end_byte), None)
-    if index is None:
-        return None
-    for earlier in reversed(siblings[:index]):
-        if earlier.type == "expression_statement" and earlier.named_child_count == 1:
-            call = _lock_call(source, unparen(earlier.named_children[0]))
-            if call is not None and call[0] == receiver:
-                if not same_variable(scopes, call[2], operand):
-                    return None
-                return call[1]
-        if not _cannot_release(source, earlier, receiver):
+    for earlier in reversed(siblings[: siblings.index(statement)]):
+        call = _plain(lock_statement(source, earlier))
+        if call is not None and call.key == deferred.key:
+            if not same_variable(scopes, call.operand, deferred.operand):
+                return None
+            return call.method
+        if not _cannot_release(source, earlier, deferred.key):
             return None
     return None
 
 
 def _cannot_release(source: SourceFile, statement: Node, receiver: bytes) -> bool:
-    """True when ``statement`` cannot unlock the mutex or change what ``receiver`` names."""
-    for node in walk(statement):
-        if node.type in ("call_expression", "function_literal", "go_statement", "defer_statement") or node.type in _JUMPS:
+    """True when ``statement`` cannot unlock the mutex or change what ``receiver`` names:
+    no calls, closures, go or defer statements, and no jumps (a label could make the
+    defer reachable another way)."""
+    for node in syntax.walk(statement):
+        if (
+            syntax.is_call(node)
+            or syntax.is_function_literal(node)
+            or syntax.is_go(node)
+            or syntax.is_defer(node)
+            or syntax.is_goto(node)
+            or syntax.is_labeled(node)
+        ):
             return False
-        if node.type in _ASSIGNMENTS:
-            for target in _assigned(node):
-                spelled = b"".join(source.text(target).split())
-                if receiver == spelled or receiver.startswith(spelled + b".") or receiver.startswith(spelled + b"["):
-                    return False
-                if spelled.startswith(b"*"):
-                    return False  # assignment through a pointer: could be to anything
+        for target in _assigned(node):
+            spelled = b"".join(source.text(target).split())
+            if receiver == spelled or receiver.startswith(spelled + b".") or receiver.startswith(spelled + b"["):
+                return False
+            if spelled.startswith(b"*"):
+                return False  # assignment through a pointer: could be to anything
     return True
 
 
 def _assigned(node: Node) -> list[Node]:
-    if node.type in ("inc_dec_statement",):
-        return list(node.named_children[:1])
-    if node.type == "var_declaration":
-        return [name for spec in walk(node) if spec.type == "var_spec" for name in spec.children_by_field_name("name")]
-    left = node.child_by_field_name("left")
-    if left is None:
-        return []
-    return [c for c in left.named_children] if left.type == "expression_list" else [left]
-
-
-
+    """What an assignment, `x++`, `:=` or var declaration writes (nothing for other nodes)."""
+    if syntax.is_var_declaration(node):
+        return [name for spec in syntax.var_specs(node) for name in syntax.var_spec_names(spec)]
+    if syntax.is_assignment(node) or syntax.is_short_var_declaration(node) or syntax.is_inc_dec(node):
+        return syntax.left_side(node)
+    return []

@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from tree_sitter import Node
 
+from gofix_defer.codemods.analysis import control, syntax
+from gofix_defer.codemods.analysis.access import may_write
+from gofix_defer.codemods.analysis.channels import Channels, ChannelUse, UseKind, classify_use, make_channel
+from gofix_defer.codemods.analysis.locks import states_waitgroup, waitgroup_call
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
-from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
+from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.syntax import (
-    FUNCTION_KINDS,
-    ancestors,
-    called_function_literal,
-    enclosing_function,
-    identifiers,
-    is_inside,
-    statements,
-    walk,
-    walk_no_funcs,
-)
+from gofix_defer.codemods.analysis.syntax import ancestors, called_function_literal, enclosing_function, identifiers, is_inside, statements, walk, walk_no_funcs
 from gofix_defer.codemods.edits.insertion import ends_line, starts_line
-from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
+from gofix_defer.codemods.model import Diagnostic, Edit, Fix, NoFix, Rule
 
-_WAITGROUP_METHODS = frozenset({b"Add", b"Done", b"Wait"})
+# The uses of a channel the rule follows; any other use (passed to a call, sent,
+# stored, returned) hands it to code that may send or close.
+_FOLLOWED_USES = frozenset({UseKind.SEND, UseKind.RECEIVE, UseKind.RANGE, UseKind.CLOSE, UseKind.LEN_CAP})
+_SIGNALS = frozenset({UseKind.SEND, UseKind.CLOSE})
+_WAITS = frozenset({UseKind.RECEIVE, UseKind.RANGE})
+_BUILTINS_BY_NAME = {b"close": UseKind.CLOSE, b"len": UseKind.LEN_CAP, b"cap": UseKind.LEN_CAP}
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class _Goroutine:
 class _Finding:
     goroutine: _Goroutine
     variable: Declaration  # the WaitGroup or channel that ties the wait to the goroutine
-    wait: Node  # the Wait() call, receive or range the function blocks in
+    wait: Node  # the Wait() call, receive or range loop the function blocks in
     wait_text: str  # "wg.Wait()", "<-done", "range results"
     signal: Node  # the goroutine's Done / send / close that the wait needs
     signal_text: str  # "wg.Done()", "done <- v", "close(done)"
@@ -117,6 +116,7 @@ class DeferredGoroutineAwaited(Rule):
     summary = "The function waits for a goroutine that only its own deferred function starts: start it directly"
     fix_availability = "sometimes"
     triggers = (b"defer",)
+    requires = (Scopes, Channels)
 
     def applies_to(self, source) -> bool:
         # A defer, a go statement, and a wait: X.Wait() or a channel the function makes.
@@ -125,15 +125,15 @@ class DeferredGoroutineAwaited(Rule):
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         by_function: dict[tuple[int, int], tuple[Node, list[_Goroutine]]] = {}
-        for statement in nodes_of_types(source, ("defer_statement",)):
+        for statement in nodes_of_types(source, syntax.DEFER_KINDS):
             deferred = called_function_literal(statement)
             if deferred is None or b"go" not in source.text(deferred):
                 continue
             function = enclosing_function(statement)
-            if function is None or function.child_by_field_name("body") is None:
+            if function is None or syntax.function_body(function) is None:
                 continue
-            for go_statement in walk_no_funcs(deferred.child_by_field_name("body")):
-                if go_statement.type != "go_statement":
+            for go_statement in walk_no_funcs(syntax.function_body(deferred)):
+                if not syntax.is_go(go_statement):
                     continue
                 literal = called_function_literal(go_statement)
                 if literal is None:
@@ -156,9 +156,9 @@ class DeferredGoroutineAwaited(Rule):
             f" (line {go_line}) does; deferred functions run after the wait, so it never returns:"
             " start the goroutine where the defer statement stands"
         )
-        fix, reason = _build_fix(source, scopes, function, finding)
-        if fix is None:
-            message += f" (no fix: {reason})"
+        fix = _build_fix(source, scopes, function, finding)
+        if isinstance(fix, NoFix):
+            return self.diagnostic(finding.wait, fix.annotate(message))
         return self.diagnostic(finding.wait, message, fix)
 
 
@@ -166,16 +166,6 @@ RULE = DeferredGoroutineAwaited()
 
 
 # -- evidence -------------------------------------------------------------------
-
-
-def _runs_in_function(node: Node, function: Node) -> bool:
-    """``node`` runs in ``function`` itself, in order: not in a func literal, a deferred call or a go statement."""
-    for parent in ancestors(node):
-        if parent == function:
-            return True
-        if parent.type in FUNCTION_KINDS or parent.type in ("defer_statement", "go_statement"):
-            return False
-    return False
 
 
 def _in_deferred_goroutine(node: Node, goroutines: list[_Goroutine]) -> bool:
@@ -187,54 +177,34 @@ def _local_declaration(scopes: FunctionScopes, function: Node, ident: Node) -> D
     declaration = scopes.resolve(ident)
     if declaration is None or declaration.kind not in ("var", "short"):
         return None
-    if any(p.type == "function_literal" and p != function for p in ancestors(declaration.ident) if is_inside(p, function)):
+    if any(syntax.is_function_literal(p) and p != function for p in ancestors(declaration.ident) if is_inside(p, function)):
         return None  # declared in a nested literal: another function's variable
     return declaration
 
 
-def _method_call(source: SourceFile, ident: Node) -> tuple[bytes, Node] | None:
-    """For an identifier used as `ident.M(…)`: (M, the call)."""
-    selector = ident.parent
-    if selector is None or selector.type != "selector_expression" or selector.child_by_field_name("operand") != ident:
-        return None
-    call = selector.parent
-    if call is None or call.type != "call_expression" or call.child_by_field_name("function") != selector:
-        return None
-    return source.text(selector.child_by_field_name("field")), call
-
-
-def _is_waitgroup(source: SourceFile, declaration: Declaration) -> bool:
-    if declaration.type_node is not None:
-        return source.text(declaration.type_node).lstrip(b"*").split(b".")[-1] == b"WaitGroup"
-    if declaration.value is not None:
-        text = b"".join(source.text(declaration.value).split())
-        return text.endswith((b"WaitGroup{}", b"(sync.WaitGroup)"))
-    return False
-
-
 def _waitgroup_finding(source, scopes, function: Node, goroutine: _Goroutine, goroutines: list[_Goroutine]) -> _Finding | None:
-    for node in walk_no_funcs(goroutine.literal.child_by_field_name("body")):
-        if node.type != "identifier":
+    for node in walk_no_funcs(syntax.function_body(goroutine.literal)):
+        if not syntax.is_identifier(node):
             continue
-        method = _method_call(source, node)
+        method = waitgroup_call(source, node)
         if method is None or method[0] != b"Done":
             continue
         declaration = _local_declaration(scopes, function, node)
-        if declaration is None or not _is_waitgroup(source, declaration):
+        if declaration is None or not states_waitgroup(source, declaration):
             continue
-        calls = []
+        calls: list[tuple[bytes, Node]] | None = []
         for reference in scopes.references(declaration):
-            used = _method_call(source, reference)
-            if used is None or used[0] not in _WAITGROUP_METHODS:
+            used = waitgroup_call(source, reference)
+            if used is None:
                 calls = None  # handed to other code, or copied: its Done may come from anywhere
                 break
-            calls.append(used)
+            calls.append(used)  # type: ignore[union-attr]
         if not calls:
             continue
         if any(m == b"Done" and not _in_deferred_goroutine(c, goroutines) for m, c in calls):
             continue  # something else calls Done: the wait may end
-        adds = [c for m, c in calls if m == b"Add" and _runs_in_function(c, function) and _positive(source, c)]
-        waits = [c for m, c in calls if m == b"Wait" and _runs_in_function(c, function)]
+        adds = [c for m, c in calls if m == b"Add" and control.runs_in_sequence(c, function) and _positive(source, c)]
+        waits = [c for m, c in calls if m == b"Wait" and control.runs_in_sequence(c, function)]
         waits = [w for w in waits if adds and any(a.start_byte < w.start_byte for a in adds)]
         if not waits:
             continue
@@ -244,133 +214,132 @@ def _waitgroup_finding(source, scopes, function: Node, goroutine: _Goroutine, go
 
 
 def _positive(source: SourceFile, add: Node) -> bool:
-    arguments = add.child_by_field_name("arguments")
+    """`wg.Add(n)` with n not 0 and not negative as written."""
+    arguments = syntax.call_arguments_node(add)
     if arguments is None or arguments.named_child_count != 1:
-        return False
+        return False  # no count, several, or a comment beside it: no evidence
     text = source.text(arguments.named_children[0]).strip()
     return text != b"0" and not text.startswith(b"-")
 
 
-def _channel_use(source: SourceFile, ident: Node) -> tuple[str, Node] | None:
-    """How ``ident`` (a channel) is used: send, close, receive, range, len; None for anything else (an escape)."""
-    parent = ident.parent
-    if parent is None:
-        return None
-    if parent.type == "send_statement" and parent.child_by_field_name("channel") == ident:
-        return "send", parent
-    if parent.type == "unary_expression" and parent.child_by_field_name("operand") == ident and source.text(parent).startswith(b"<-"):
-        return "receive", parent
-    if parent.type == "range_clause" and parent.child_by_field_name("right") == ident:
-        return "range", parent
-    if parent.type == "arguments" and parent.named_child_count == 1:
-        call = parent.parent
-        callee = source.text(call.child_by_field_name("function"))
-        if callee == b"close":
-            return "close", call
-        if callee in (b"len", b"cap"):
-            return "len", call
-    return None
-
-
-def _is_made_channel(source: SourceFile, declaration: Declaration) -> bool:
-    value = declaration.value
-    if value is None or value.type != "call_expression" or source.text(value.child_by_field_name("function")) != b"make":
-        return False
-    arguments = value.child_by_field_name("arguments")
-    return arguments is not None and arguments.named_child_count >= 1 and arguments.named_children[0].type == "channel_type"
-
-
 def _channel_finding(source, scopes, function: Node, goroutine: _Goroutine, goroutines: list[_Goroutine]) -> _Finding | None:
-    for node in walk_no_funcs(goroutine.literal.child_by_field_name("body")):
-        if node.type != "identifier":
-            continue
-        use = _channel_use(source, node)
-        if use is None or use[0] not in ("send", "close"):
+    channels = source.facts(Channels)
+    for node in walk_no_funcs(syntax.function_body(goroutine.literal)):
+        if not syntax.is_identifier(node):
             continue
         declaration = _local_declaration(scopes, function, node)
-        if declaration is None or not _is_made_channel(source, declaration):
+        if declaration is None or not _made_plainly(declaration):
             continue
-        uses = []
-        for reference in scopes.references(declaration):
-            found = _channel_use(source, reference)
-            if found is None:
-                uses = None  # escapes: other code may send or close
-                break
-            uses.append(found)
-        if not uses:
+        signal = classify_use(source, scopes, function, node)
+        signal_kind = _counted(signal)
+        if signal_kind not in _SIGNALS:
             continue
-        if any(kind in ("send", "close") and not _in_deferred_goroutine(at, goroutines) for kind, at in uses):
+        uses = [(use, _counted(use)) for use in channels.uses(function, declaration).uses]
+        if not uses or any(kind is None for _, kind in uses):
+            continue  # escapes: other code may send or close
+        if any(kind in _SIGNALS and not _in_deferred_goroutine(use.node, goroutines) for use, kind in uses):
             continue
         waits = [
-            at
-            for kind, at in uses
-            if kind in ("receive", "range")
-            and _runs_in_function(at, function)
-            and not any(p.type == "select_statement" for p in ancestors(at) if is_inside(p, function))
+            (use, kind)
+            for use, kind in uses
+            if kind in _WAITS
+            and control.runs_in_sequence(use.node, function)
+            and not any(syntax.is_select(p) for p in ancestors(use.node) if is_inside(p, function))
         ]
         if not waits:
             continue
         name = source.text(node).decode()
-        wait = waits[0]
-        wait_text = f"<-{name}" if wait.type == "unary_expression" else f"range {name}"
-        signal_text = f"close({name})" if use[0] == "close" else f"{name} <- …"
-        if wait.type == "range_clause":
-            wait = wait.parent  # report the for statement
-        return _Finding(goroutine, declaration, wait, wait_text, use[1], signal_text)
+        wait, wait_kind = waits[0]
+        wait_text = f"<-{name}" if wait_kind is UseKind.RECEIVE else f"range {name}"
+        signal_text = f"close({name})" if signal_kind is UseKind.CLOSE else f"{name} <- …"
+        return _Finding(goroutine, declaration, wait.node, wait_text, signal.node, signal_text)  # a range: the for statement
     return None
+
+
+def _made_plainly(declaration: Declaration) -> bool:
+    """The variable is set from `make(chan T[, n])`, written the usual way (not in
+    parentheses, no comment before the type: other spellings are not followed)."""
+    made = make_channel(declaration.value)
+    return made is not None and made.call == declaration.value and not made.comment_before_type
+
+
+def _counted(use: ChannelUse) -> UseKind | None:
+    """How the rule counts a use of the channel; None: the channel escapes to code
+    that may send on it or close it.
+
+    Followed: sends, receives, ranges, and the calls `close(ch)`, `len(ch)`,
+    `cap(ch)` — written the usual way (the channel and the callee not in
+    parentheses, the channel the call's only argument, no comment in the call).
+    Those calls count by their spelling, even where a local function shadows the
+    builtin's name (as the rule has always done).
+    """
+    if use.parenthesized or use.callee_parenthesized or use.call_commented:
+        return None
+    if use.kind in (UseKind.CLOSE, UseKind.LEN_CAP, UseKind.PASSED):
+        if len(syntax.call_arguments(use.node)) != 1:
+            return None
+        if use.kind is UseKind.PASSED:
+            callee = use.callee
+            if callee is None or not syntax.is_identifier(callee):
+                return None
+            return _BUILTINS_BY_NAME.get(callee.text or b"")
+    return use.kind if use.kind in _FOLLOWED_USES else None
 
 
 # -- fixing ---------------------------------------------------------------------
 
 
-def _build_fix(source: SourceFile, scopes: FunctionScopes, function: Node, finding: _Finding) -> tuple[Fix | None, str]:
+def _build_fix(source: SourceFile, scopes: FunctionScopes, function: Node, finding: _Finding) -> Fix | NoFix:
     goroutine = finding.goroutine
     statement, deferred, go_statement = goroutine.defer_statement, goroutine.deferred, goroutine.go_statement
-    parameters = deferred.child_by_field_name("parameters")
-    call = deferred.parent
-    while call is not None and call.type == "parenthesized_expression":
-        call = call.parent
-    arguments = call.child_by_field_name("arguments") if call is not None else None
-    if (parameters is not None and parameters.named_child_count) or (arguments is not None and arguments.named_child_count):
-        return None, "the deferred function takes arguments"
-    body = deferred.child_by_field_name("body")
+    call = syntax.called_in_place(deferred)
+    if _written(syntax.parameter_list(deferred)) or (call is not None and _written(syntax.call_arguments_node(call))):
+        return NoFix("the deferred function takes arguments")
+    body = syntax.function_body(deferred)
     if [(s.start_byte, s.end_byte) for s in statements(body)] != [(go_statement.start_byte, go_statement.end_byte)]:
-        return None, "the deferred function does more than start the goroutine"
-    if any(n.type == "comment" and not is_inside(n, go_statement) for n in walk(body)):
-        return None, "the deferred function has comments that would be lost"
-    if any(p.type == "for_statement" for p in ancestors(statement) if is_inside(p, function) and p != function):
-        return None, "the defer statement is in a loop"
+        return NoFix("the deferred function does more than start the goroutine")
+    if any(syntax.is_comment(n) and not is_inside(n, go_statement) for n in walk(body)):
+        return NoFix("the deferred function has comments that would be lost")
+    if control.inside_loop(statement, function):
+        return NoFix("the defer statement is in a loop")
     if finding.wait.start_byte < statement.end_byte:
-        return None, "the wait comes before the defer statement"
+        return NoFix("the wait comes before the defer statement")
     if not starts_line(source, statement) or not ends_line(source, statement):
-        return None, "the defer statement shares its line with other code"
+        return NoFix("the defer statement shares its line with other code")
 
-    window_end = finding.wait.start_byte if _signals_last(source, finding) else function.end_byte
-    for name, reason in _shared_variables(source, scopes, function, finding, window_end):
-        return None, reason.format(name=name)
+    window_end = finding.wait.start_byte if _signals_last(finding) else function.end_byte
+    shared = _shared_variable(source, scopes, finding, window_end)
+    if shared is not None:
+        return shared
 
     text = _dedented(source, go_statement, source.indentation(statement.start_byte))
     if text is None:
-        return None, "the goroutine's lines cannot be re-indented without changing a raw string"
+        return NoFix("the goroutine's lines cannot be re-indented without changing a raw string")
     title = "Start the goroutine directly instead of from a deferred function"
-    return Fix(title, (Edit(statement.start_byte, statement.end_byte, text),)), ""
+    return Fix(title, (Edit(statement.start_byte, statement.end_byte, text),))
 
 
-def _signals_last(source: SourceFile, finding: _Finding) -> bool:
+def _written(parenthesised: Node | None) -> bool:
+    """Anything written between the parentheses of a parameter or argument list, comments included."""
+    return parenthesised is not None and parenthesised.named_child_count > 0
+
+
+def _signals_last(finding: _Finding) -> bool:
     """The goroutine's Done/send/close is deferred or its last statement: its other work is over when the wait ends."""
-    top_level = statements(finding.goroutine.literal.child_by_field_name("body"))
+    top_level = statements(syntax.function_body(finding.goroutine.literal))
     for statement in top_level:
-        if statement.type == "defer_statement" and is_inside(finding.signal, statement):
+        if syntax.is_defer(statement) and is_inside(finding.signal, statement):
             return True
-    return bool(top_level) and is_inside(finding.signal, top_level[-1]) and top_level[-1].type in ("expression_statement", "send_statement")
+    if not top_level or not is_inside(finding.signal, top_level[-1]):
+        return False
+    return syntax.is_expression_statement(top_level[-1]) or syntax.is_send(top_level[-1])
 
 
-def _shared_variables(source: SourceFile, scopes: FunctionScopes, function: Node, finding: _Finding, window_end: int) -> Iterator[tuple[str, str]]:
-    """Variables the goroutine captures that other code of the function touches while it may run early.
+def _shared_variable(source: SourceFile, scopes: FunctionScopes, finding: _Finding, window_end: int) -> NoFix | None:
+    """A variable the goroutine captures that other code of the function touches while it may run early.
 
     Reads on both sides are harmless; a write on either side (as far as the
-    syntax shows: assignment, ++/--, &x, a method call or passing x to a
-    call) makes the early start a data race.
+    syntax shows: see ``access.may_write``) makes the early start a data race.
     """
     goroutine = finding.goroutine
     seen: set[tuple[int, int]] = set()
@@ -381,51 +350,17 @@ def _shared_variables(source: SourceFile, scopes: FunctionScopes, function: Node
         seen.add(declaration.key)
         name = declaration.name.decode()
         if declaration.kind == "result":
-            yield name, "the goroutine reads the named result {name}, which return sets"
-            continue
+            return NoFix(f"the goroutine reads the named result {name}, which return sets")
         if declaration.key == finding.variable.key:
             continue
         references = scopes.references(declaration)
-        goroutine_writes = any(_may_write(source, r) for r in references if is_inside(r, goroutine.go_statement))
+        goroutine_writes = any(may_write(source, r) for r in references if is_inside(r, goroutine.go_statement))
         for reference in references:
             if is_inside(reference, goroutine.deferred):
                 continue
-            if goroutine.defer_statement.end_byte <= reference.start_byte < window_end and (goroutine_writes or _may_write(source, reference)):
-                yield name, "the goroutine would share {name} with code that runs before the wait"
-                break
-
-
-def _may_write(source: SourceFile, reference: Node) -> bool:
-    """``reference`` (an identifier) is, or may be, written through where it stands."""
-    node = reference
-    while node.parent is not None and (
-        (node.parent.type in ("selector_expression", "index_expression", "slice_expression") and node.parent.child_by_field_name("operand") == node)
-        or node.parent.type == "parenthesized_expression"
-        or (node.parent.type == "unary_expression" and source.text(node.parent).startswith(b"*"))
-    ):
-        node = node.parent
-    parent = node.parent
-    if parent is None:
-        return True
-    if parent.type in ("inc_dec_statement",):
-        return True
-    if parent.type in ("assignment", "short_var_declaration"):
-        left = parent.child_by_field_name("left")
-        return left is not None and is_inside(node, left)
-    if parent.type == "expression_list" and parent.parent is not None and parent.parent.type in ("assignment", "short_var_declaration"):
-        left = parent.parent.child_by_field_name("left")
-        return left is not None and is_inside(node, left)
-    if parent.type == "unary_expression" and source.text(parent).startswith(b"&"):
-        return True
-    if parent.type == "call_expression" and parent.child_by_field_name("function") == node:
-        return node.type == "selector_expression"  # a method call may change its receiver
-    if parent.type == "arguments":
-        call = parent.parent
-        return source.text(call.child_by_field_name("function")) not in (b"len", b"cap")
-    if parent.type == "range_clause":
-        left = parent.child_by_field_name("left")
-        return left is not None and is_inside(node, left)
-    return False
+            if goroutine.defer_statement.end_byte <= reference.start_byte < window_end and (goroutine_writes or may_write(source, reference)):
+                return NoFix(f"the goroutine would share {name} with code that runs before the wait")
+    return None
 
 
 def _dedented(source: SourceFile, go_statement: Node, indent: bytes) -> bytes | None:
@@ -436,7 +371,7 @@ def _dedented(source: SourceFile, go_statement: Node, indent: bytes) -> bytes | 
     if not starts_line(source, go_statement):
         return None
     for node in walk(go_statement):
-        if node.type == "raw_string_literal" and b"\n" in source.text(node):
+        if syntax.is_raw_string(node) and b"\n" in source.text(node):
             return None
     own = source.indentation(go_statement.start_byte)
     lines = text.split(b"\n")

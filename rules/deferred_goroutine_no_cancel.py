@@ -6,13 +6,20 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.analysis.goroutines import BlockingOperation, Kind, channel_predicate, classify
+from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis.callers import CallSites
+from gofix_defer.codemods.analysis.channels import Channels, ChannelUse, UseKind, declared_channel, make_channel
+from gofix_defer.codemods.analysis.control import code_may_follow
+from gofix_defer.codemods.analysis.goroutines import BlockingOperation, Goroutines, Kind, waits_for
+from gofix_defer.codemods.analysis.index import PackageIndex
 from gofix_defer.codemods.analysis.nodeindex import descendants_of_types, outermost_functions
-from gofix_defer.codemods.analysis.scope import FunctionScopes
+from gofix_defer.codemods.analysis.scope import FunctionScopes, Scopes
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, called_function_literal, is_inside, unparen, walk_no_funcs
-from gofix_defer.codemods.edits.cancel_rewrite import build_cancel_fix, cancel_names, releases_a_lock
-from gofix_defer.codemods.model import Applicability, Diagnostic, Rule
+from gofix_defer.codemods.edits.cancel_rewrite import CancelNames, ChosenNames, build_cancel_fix, build_stop_select_fix, context_parameter, releases_a_lock
+from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, NoFix, Rule
+
+# A goroutine parked this long after its work (a trailing sleep or timer) is a leak for as long.
+LONG_PARK_NANOSECONDS = 60 * 10**9
 
 
 class DeferredGoroutineNoCancel(Rule):
@@ -99,78 +106,218 @@ class DeferredGoroutineNoCancel(Rule):
     fix_availability = "sometimes"
     applicability = Applicability.UNSAFE
     triggers = (b"defer",)
+    requires = (Scopes, Goroutines, Channels, CancelNames, PackageIndex, CallSites)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         # Names chosen by earlier fixes (this rule's and goroutine-no-cancel's), per
         # enclosing function: two fixes in one function must not both declare `ctx`.
-        taken = cancel_names(source, self.name)
+        chosen = source.facts(CancelNames).start(self.name)
         for function in outermost_functions(source):
-            defers = [n for n in descendants_of_types(source, function, ("defer_statement",)) if called_function_literal(n) is not None]
-            if not any(_go_literals(called_function_literal(d)) for d in defers):
+            defers = [n for n in descendants_of_types(source, function, syntax.DEFER_KINDS) if syntax.called_function_literal(n) is not None]
+            if not any(_started_by_deferred(source, d) for d in defers):
                 continue
             scopes = source.scopes(function)
-            is_channel = channel_predicate(source, scopes)
             for statement in defers:
-                yield from self._check_defer(source, scopes, is_channel, statement, taken)
+                yield from self._check_defer(source, function, scopes, statement, chosen)
 
-    def _check_defer(self, source, scopes, is_channel, statement: Node, taken: dict) -> Iterator[Diagnostic]:
-        deferred = called_function_literal(statement)
+    def _check_defer(self, source: SourceFile, function: Node, scopes: FunctionScopes, statement: Node, chosen: ChosenNames) -> Iterator[Diagnostic]:
+        deferred = syntax.called_function_literal(statement)
+        if deferred is None:
+            return
         leaking: list[tuple[Node, list[BlockingOperation], list[BlockingOperation]]] = []
-        for go_statement, literal in _go_literals(deferred):
+        given: list[tuple[Node, Node, list[BlockingOperation]]] = []  # (go, literal, operations on parameter channels)
+        for go_statement, literal in _started_by_deferred(source, statement):
             if releases_a_lock(source, literal):
                 # Cancelling it would skip the unlock and hold the lock for ever;
                 # moving the unlock out is async-unlock's fix.
                 continue
-            blocking = classify(source, literal, is_channel)
+            blocking = source.facts(Goroutines).blocking(literal, scopes)
             if blocking.managed_by is not None:
                 continue
-            evidence = [op for op in blocking.operations if _is_evidence(source, scopes, op, deferred, go_statement)]
+            evidence = [op for op in blocking.operations if _is_evidence(source, function, scopes, op, deferred, go_statement, literal)]
             if evidence:
                 leaking.append((go_statement, evidence, blocking.operations))
+                continue
+            on_parameters = [op for op in blocking.operations if _parameter_channel(scopes, statement, op) is not None]
+            if on_parameters:
+                given.append((go_statement, literal, on_parameters))
         if not leaking:
+            if given:
+                found = self._given_channels(source, scopes, statement, given)
+                if found is not None:
+                    yield found
             return
         first_go, evidence, _ = leaking[0]
         what = evidence[0].describe(source)
         more = f" (and {len(leaking) - 1} more goroutine{'s' if len(leaking) > 2 else ''})" if len(leaking) > 1 else ""
         message = f"goroutine started by a deferred function outlives the function and cannot be stopped: it {what}{more}"
-        fix, reason = build_cancel_fix(source, scopes, statement, [(go, ops) for go, _, ops in leaking], taken)
-        if fix is None:
-            message += f" (no fix: {reason})"
-        yield self.diagnostic(first_go, message, fix)
+        fix = build_cancel_fix(source, scopes, statement, [(go, ops) for go, _, ops in leaking], chosen)
+        if isinstance(fix, NoFix):
+            yield self.diagnostic(first_go, fix.annotate(message), None)
+        else:
+            yield self.diagnostic(first_go, message, fix)
+
+
+    def _given_channels(self, source: SourceFile, scopes: FunctionScopes, statement: Node, given: list[tuple[Node, Node, list[BlockingOperation]]]) -> Diagnostic | None:
+        """Deferred goroutines blocked on channels the caller passed in: stopped by the
+        caller's own context when the function has one; else reported when the package
+        shows callers that hand in a channel nobody else serves."""
+        first_go, _, ops = given[0]
+        what = ops[0].describe(source)
+        channel = source.text(ops[0].channel).decode("utf-8", "replace")
+        context = context_parameter(source, scopes, statement)
+        if context is not None:
+            message = (
+                f"goroutine started by a deferred function outlives the function and ignores {context.decode()}: "
+                f"it {what}, a channel the caller passed, and blocks for ever once the caller stops serving it"
+            )
+            edits: list[Edit] = []
+            for _, literal, operations in given:
+                fix = build_stop_select_fix(source, literal, operations, b"<-" + context + b".Done()", [b"return"], f"Stop the goroutine when {context.decode()} is done")
+                if isinstance(fix, NoFix):
+                    return self.diagnostic(first_go, fix.annotate(message), None)
+                edits.extend(fix.edits)
+            return self.diagnostic(first_go, message, Fix(f"Stop the goroutine when {context.decode()} is done", tuple(edits), Applicability.UNSAFE))
+        proof = _abandoned_by_callers(source, statement, given)
+        if proof is None:
+            return None
+        message = (
+            f"goroutine started by a deferred function outlives the function and cannot be stopped: it {what}, "
+            f"and every caller in the package ({proof}) hands in a channel it makes and never uses again: nobody serves {channel}"
+        )
+        return self.diagnostic(first_go, NoFix("the function has no context.Context parameter to stop the goroutine with").annotate(message), None)
 
 
 RULE = DeferredGoroutineNoCancel()
 
 
 # -- finding --------------------------------------------------------------------
-def _go_literals(deferred: Node) -> list[tuple[Node, Node]]:
-    """`go func(){…}()` statements the deferred literal runs itself (not in nested literals)."""
-    body = deferred.child_by_field_name("body")
-    found = []
-    for node in walk_no_funcs(body) if body is not None else ():
-        if node.type == "go_statement":
-            literal = called_function_literal(node)
-            if literal is not None:
-                found.append((node, literal))
-    return found
+def _started_by_deferred(source: SourceFile, statement: Node) -> list[tuple[Node, Node]]:
+    """The `go func(){…}()` statements the deferred literal of ``statement`` runs itself
+    (not those in literals nested in it), with the literal each starts, in document order."""
+    deferred = syntax.called_function_literal(statement)
+    owner = syntax.enclosing_function(statement)
+    if deferred is None or owner is None:
+        return []
+    return [(g.statement, g.literal) for g in source.facts(Goroutines).started_by(owner) if g.deferred_by == deferred and g.literal is not None]
 
 
-def _is_evidence(source: SourceFile, scopes: FunctionScopes, op: BlockingOperation, deferred: Node, go_statement: Node) -> bool:
+def _is_evidence(source: SourceFile, function: Node, scopes: FunctionScopes, op: BlockingOperation, deferred: Node, go_statement: Node, literal: Node) -> bool:
     """Does this operation show the goroutine can outlive the function?"""
     if op.kind == Kind.WAIT:
         return False  # the waited-for work is out of sight
     if op.kind == Kind.ENDLESS_LOOP:
         return True
     if op.kind in (Kind.SLEEP, Kind.TIMER):
-        return _acts_afterwards(op)
+        # A sleep matters when something runs after it: a later statement, or the next turn
+        # of a loop. A long one after the work only parks the goroutine (and all it holds).
+        if code_may_follow(op.statement):
+            return True
+        waited = waits_for(source, op)
+        return waited is not None and waited >= LONG_PARK_NANOSECONDS
     if op.channel is None:
         return False
-    if op.kind == Kind.RANGE and unparen(op.channel).type == "call_expression":
+    if op.kind == Kind.RANGE and syntax.is_call(syntax.unparen(op.channel)):
         return True  # `range time.Tick(d)`: a ticker channel is never closed
-    return _unserved_local_channel(source, scopes, op, deferred, go_statement)
+    return _unserved_local_channel(source, function, scopes, op, deferred, go_statement, literal)
 
 
-def _unserved_local_channel(source: SourceFile, scopes: FunctionScopes, op: BlockingOperation, deferred: Node, go_statement: Node) -> bool:
+def _parameter_channel(scopes: FunctionScopes, statement: Node, op: BlockingOperation):
+    """The declaration of the parameter channel ``op`` sends on, receives from or ranges
+    over, when it is a channel parameter of the function holding the defer ``statement``."""
+    if op.kind not in (Kind.SEND, Kind.RECEIVE, Kind.RANGE) or op.channel is None or not syntax.is_identifier(op.channel):
+        return None
+    declaration = scopes.resolve(op.channel)
+    owner = syntax.enclosing_function(statement)
+    if declaration is None or declaration.kind != "param" or declaration.type_node is None or owner is None:
+        return None
+    if not syntax.is_channel_type(syntax.unparen_type(declaration.type_node)):
+        return None
+    if not syntax.is_inside(declaration.ident, owner):
+        return None
+    parameters = syntax.parameter_list(owner)
+    return declaration if parameters is not None and syntax.is_inside(declaration.ident, parameters) else None
+
+
+def _abandoned_by_callers(source: SourceFile, statement: Node, given: list[tuple[Node, Node, list[BlockingOperation]]]) -> str | None:
+    """The callers (for the message) when the package calls the function and every call
+    hands in, for each parameter channel the goroutines block on, a channel the caller
+    makes and never uses again; else None (the other side is out of sight)."""
+    owner = syntax.enclosing_function(statement)
+    if owner is None or not syntax.is_declared_function(owner):
+        return None
+    info = _declared(source, owner)
+    if info is None:
+        return None
+    scopes = source.scopes(owner)
+    indexes = set()
+    for _, _, operations in given:
+        for op in operations:
+            declaration = _parameter_channel(scopes, statement, op)
+            index = _parameter_index(owner, declaration.ident) if declaration is not None else None
+            if index is None:
+                return None
+            indexes.add(index)
+    sites = source.facts(CallSites).to(info)
+    if not sites:
+        return None
+    for site in sites:
+        arguments = syntax.call_arguments(site.call)
+        for index in indexes:
+            if index >= len(arguments) or not _made_and_dropped(site, arguments[index]):
+                return None
+    names = []
+    for site in sites:
+        holder = syntax.outermost_function(site.call) or site.function
+        name = syntax.function_name(holder)
+        names.append(f"{name.text.decode() if name is not None and name.text else 'a function literal'} (line {site.source.line_col(site.call.start_byte)[0]})")
+    return ", ".join(names)
+
+
+def _made_and_dropped(site, argument: Node) -> bool:
+    """The argument is a channel the caller makes (`ch := make(chan T)`) and uses nowhere
+    else: nothing but the goroutine will ever touch it."""
+    argument = syntax.unparen(argument)
+    if not syntax.is_identifier(argument):
+        return False
+    outermost = syntax.outermost_function(site.call) or site.function
+    scopes = site.source.scopes(outermost)
+    declaration = scopes.resolve(argument)
+    if declaration is None or declaration.kind not in ("short", "var") or make_channel(declaration.value) is None:
+        return False
+    uses = [r for r in scopes.references(declaration) if not syntax.same_node(r, argument)]
+    return not uses
+
+
+def _parameter_index(function: Node, ident: Node) -> int | None:
+    position = 0
+    for parameter in syntax.parameters_of(syntax.parameter_list(function)):
+        if parameter.variadic:
+            return None
+        for name in parameter.names or (None,):
+            if name is not None and syntax.same_node(name, ident):
+                return position
+            position += 1
+    return None
+
+
+def _declared(source: SourceFile, function: Node):
+    name = syntax.function_name(function)
+    if name is None:
+        return None
+    index = source.facts(PackageIndex)
+    if syntax.is_method(function):
+        receiver = syntax.parameters_of(syntax.receiver(function))
+        base = syntax.base_type_name(receiver[0].type) if receiver else None
+        info = index.method(source.text(base), source.text(name)) if base is not None else None
+    else:
+        info = index.function(source.text(name))
+    return info if info is not None and syntax.same_node(info.node, function) else None
+
+
+def _unserved_local_channel(
+    source: SourceFile, function: Node, scopes: FunctionScopes, op: BlockingOperation, deferred: Node, go_statement: Node, literal: Node
+) -> bool:
     """The channel is made (or declared nil) in this function and nothing can serve it.
 
     A channel from a parameter, a field or a package variable has another
@@ -181,72 +328,34 @@ def _unserved_local_channel(source: SourceFile, scopes: FunctionScopes, op: Bloc
     after the `go` statement, a use in another func literal, or any escape
     (passed to a call, assigned, returned, sent) means it may be served.
     """
-    channel = unparen(op.channel)
-    if channel.type != "identifier":
+    channel = declared_channel(scopes, op.channel)
+    if channel is None:
         return False
-    decl = scopes.resolve(channel)
-    if decl is None or decl.kind not in ("short", "var"):
-        return False
-    if decl.value is not None:
-        value = unparen(decl.value)
-        if value.type != "call_expression" or source.text(value.child_by_field_name("function")) != b"make":
-            return False
-        if op.kind == Kind.SEND and _has_capacity(source, value):
-            return False  # a send into a buffer does not block
-    elif decl.type_node is None or decl.type_node.type != "channel_type":
-        return False
-    literal = called_function_literal(go_statement)
-    for use in scopes.references(decl):
-        if is_inside(use, literal):
+    if op.kind == Kind.SEND and channel.make is not None and channel.make.buffered:
+        return False  # a send into a buffer does not block
+    for use in source.facts(Channels).uses(function, channel.declaration).uses:
+        if syntax.is_inside(use.reference, literal):
             continue
-        if not _harmless_use(source, use, deferred, go_statement):
+        if not _harmless_use(function, use, deferred, go_statement):
             return False
     return True
 
 
-def _has_capacity(source: SourceFile, make_call: Node) -> bool:
-    args = [a for a in make_call.child_by_field_name("arguments").named_children if a.type != "comment"]
-    return len(args) == 2 and source.text(args[1]) != b"0"
-
-
-def _harmless_use(source: SourceFile, use: Node, deferred: Node, go_statement: Node) -> bool:
+def _harmless_use(function: Node, use: ChannelUse, deferred: Node, go_statement: Node) -> bool:
     """A use of the channel outside the goroutine that cannot unblock it."""
-    if _inside_literal_other_than(use, deferred):
+    if _in_another_literal(function, use, deferred):
         return False  # another goroutine or callback may serve it at any time
-    parent = use.parent
-    while parent is not None and parent.type == "parenthesized_expression":
-        parent = parent.parent
-    if parent is None:
-        return False
-    if parent.type == "arguments":
-        call = parent.parent
-        return source.text(call.child_by_field_name("function")) in (b"len", b"cap")
-    is_channel_op = (parent.type == "send_statement" and parent.child_by_field_name("channel") is not None) or (
-        parent.type == "unary_expression" and source.text(parent.child_by_field_name("operator")) == b"<-"
-    )
-    if parent.type == "send_statement" and unparen(parent.child_by_field_name("channel")) != use:
-        return False  # the channel itself is sent somewhere
+    if use.kind is UseKind.LEN_CAP:
+        return True
     # A send or receive that completes before the goroutine exists cannot serve it.
-    return is_channel_op and use.end_byte <= go_statement.start_byte
+    return use.kind in (UseKind.SEND, UseKind.RECEIVE) and use.reference.end_byte <= go_statement.start_byte
 
 
-def _inside_literal_other_than(node: Node, deferred: Node) -> bool:
-    for parent in ancestors(node):
-        if parent == deferred:
-            return False
-        if parent.type == "function_literal":
-            return True
-    return False
-
-
-def _acts_afterwards(op: BlockingOperation) -> bool:
-    """A sleep matters when something runs after it: a later statement, or the next turn of a loop."""
-    node = op.statement
-    while node is not None and node.type not in FUNCTION_KINDS:
-        sibling = node.next_named_sibling
-        while sibling is not None and sibling.type == "comment":
-            sibling = sibling.next_named_sibling
-        if sibling is not None or node.type == "for_statement" and node != op.statement:
-            return True
-        node = node.parent
-    return False
+def _in_another_literal(function: Node, use: ChannelUse, deferred: Node) -> bool:
+    """Does a function literal other than ``deferred`` hold the use? Within ``deferred``:
+    one nested in it. Outside it: any, the function itself included when it is a literal
+    (a package-level `var f = func() {…}`)."""
+    literals = [literal.node for literal in use.chain]
+    if deferred in literals:
+        return literals.index(deferred) < len(literals) - 1
+    return bool(literals) or syntax.is_function_literal(function)

@@ -5,23 +5,27 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 from tree_sitter import Node
 
+from gofix_defer.codemods.analysis import control, syntax
+from gofix_defer.codemods.analysis.locks import ACQUIRE_OF, RELEASE_OF, EventKind, LockFlow, LockId, Locks, lock_statement
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types, own_descendants
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, next_statement, previous_statement, statements, unparen, walk, walk_no_funcs
 from gofix_defer.codemods.edits.insertion import insert_after, insert_before, starts_line
-from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
+from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, NoFix, Rule
 
-_RELEASE = {b"Lock": b"Unlock", b"RLock": b"RUnlock"}
-_LOOPS = frozenset({"for_statement"})
-_SWITCHES = frozenset({"expression_switch_statement", "type_switch_statement", "select_statement"})
 # Names of functions whose job may be to return holding a lock for the caller.
 _ACQUIRING_NAME = re.compile(rb"(?i)lock|acquire|grab|hold|enter|begin")
 _ERROR_CONSTRUCTORS = frozenset({b"errors.New", b"fmt.Errorf"})
-_HANDOVER = ("hands over:",)
+
+
+class _Lock(NamedTuple):
+    """`X.M()` as a statement: M a lock or unlock method, X a name or field path."""
+
+    receiver: bytes  # X
+    method: bytes  # Lock, RLock, Unlock or RUnlock
 
 
 @dataclass
@@ -31,6 +35,14 @@ class _Pair:
     receiver: bytes  # X
     release: bytes  # b"Unlock" or b"RUnlock"
     block: Node
+
+
+@dataclass(frozen=True)
+class _HandsOver:
+    """The function may return holding the lock by design: it is named for acquiring, or
+    a caller unlocks after calling it. No evidence of a bug, so no report."""
+
+    why: str
 
 
 class DeferredUnblock(Rule):
@@ -104,13 +116,15 @@ class DeferredUnblock(Rule):
     fix_availability = "sometimes"
     applicability = Applicability.SAFE
     triggers = (b"Unlock()",)
+    requires = (Locks,)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
-        for function in nodes_of_types(source, FUNCTION_KINDS):
+        for function in nodes_of_types(source, syntax.FUNCTION_KINDS):
+            body = syntax.function_body(function)
             # A cheap byte test first: most functions release no lock.
-            if function.child_by_field_name("body") is None or b"Unlock()" not in source.text(function):
+            if body is None or b"Unlock()" not in source.text(function):
                 continue
-            for block in own_descendants(source, function.child_by_field_name("body"), ("block",)):
+            for block in own_descendants(source, body, syntax.BLOCK_KINDS):
                 for pair in _pairs(source, block):
                     yield from self._check_pair(source, function, pair)
 
@@ -118,19 +132,32 @@ class DeferredUnblock(Rule):
         between = _statements_between(pair)
         if any(_touches_lock_elsewhere(source, s, pair) for s in between):
             return
+        flow = source.facts(Locks).flow(function)
+        if flow is None:
+            return  # a goto, or too many paths: what each exit holds is not known
+        lock_call = lock_statement(source, pair.lock)
+        lock = flow.identity(lock_call) if lock_call is not None else None
+        if lock is None or not flow.before(pair.lock) or not flow.known(lock):
+            return  # dead code, or a lock used in ways the paths do not follow
         exits = [e for s in between for e in _exits(s, pair.block)]
         held = [e for e in exits if not _released_before(source, e, pair) and not _carried_out(source, function, e, pair)]
-        if any(e.type == "goto_statement" or (e.type in ("break_statement", "continue_statement") and e.named_children) for e in held):
+        if any(syntax.is_goto(e) or syntax.jump_label(e) is not None for e in held):
             return  # a labelled jump: where it lands is beyond this analysis
-        lock_text = f"{pair.receiver.decode()}.{_lock_name(pair).decode()}()"
+        # Only exits whose every path still holds the lock once the defers ran (a return),
+        # or holds it once more than where the jump lands (a break or continue): an exit a
+        # deferred unlock covers, or one that carries the state of an unlock/relock dance,
+        # is no leak, and an unlock added there would release a lock not held.
+        held = [e for e in held if _exit_holds(flow, lock, e)]
+        exits = [e for e in exits if flow.before(e)]  # exits in dead branches are no paths
+        lock_text = f"{pair.receiver.decode()}.{ACQUIRE_OF[pair.release].decode()}()"
         release_text = f"{pair.receiver.decode()}.{pair.release.decode()}()"
         release = pair.receiver + b"." + pair.release + b"()"
-        blockers = {e.start_byte: _fix_blocker(source, function, e) for e in held}
+        verdicts = {e.start_byte: _verdict(source, function, e) for e in held}
         # A function named for acquiring, or whose callers unlock after it, returns
         # holding the lock by design: that is no evidence of a bug, so no report.
-        held = [e for e in held if not (blockers[e.start_byte] or "").startswith(_HANDOVER)]
+        held = [e for e in held if not isinstance(verdicts[e.start_byte], _HandsOver)]
         deferred = None
-        if held and not any(blockers.values()):
+        if held and all(v is None for v in verdicts.values()) and _only_pair_touches(source, function, flow, lock, pair):
             deferred = _defer_fix(source, function, pair, exits, release, release_text)
         for exit_node in held:
             keyword = source.text(exit_node).split(None, 1)[0].decode()
@@ -138,17 +165,12 @@ class DeferredUnblock(Rule):
             if deferred is not None:
                 yield self.diagnostic(exit_node, f"{message}; defer {release_text} after locking", deferred)
                 continue
-            blocker = blockers[exit_node.start_byte]
-            edit = None
-            if blocker is None:
-                edit = insert_before(source, exit_node, [release])
-                if edit is None:
-                    blocker = f"the {keyword} does not start its own line"
-            if blocker is not None:
-                yield self.diagnostic(exit_node, f"{message} (no fix: {blocker})")
-                continue
-            fix = Fix(f"Call {release_text} before the {keyword}", (edit,), Applicability.SAFE)
-            yield self.diagnostic(exit_node, f"{message}; call {release_text} first", fix)
+            blocker = verdicts[exit_node.start_byte]
+            fix = blocker if isinstance(blocker, NoFix) else _release_before_exit(source, exit_node, keyword, release, release_text)
+            if isinstance(fix, Fix):
+                yield self.diagnostic(exit_node, f"{message}; call {release_text} first", fix)
+            else:
+                yield self.diagnostic(exit_node, fix.annotate(message))
 
 
 RULE = DeferredUnblock()
@@ -157,58 +179,46 @@ RULE = DeferredUnblock()
 # -- lock / unlock pairs -------------------------------------------------------------
 
 
-def _lock_call(source: SourceFile, statement: Node) -> tuple[bytes, bytes] | None:
-    """`X.M()` as a statement, X a plain name or field path: (X, M)."""
-    if statement.type != "expression_statement" or not statement.named_children:
+def _lock(source: SourceFile, statement: Node | None) -> _Lock | None:
+    """`X.M()` as a statement, M a lock or unlock method (not TryLock), X a plain name
+    or field path, written without parentheses around the call or `X.M`, nor a comment
+    between its parentheses."""
+    call = lock_statement(source, statement)
+    if call is None or not (call.acquires or call.releases) or not call.plain_path:
         return None
-    call = statement.named_children[0]
-    if call.type != "call_expression" or call.child_by_field_name("arguments").named_child_count:
+    if call.parenthesized or call.callee_parenthesized or call.commented:
         return None
-    function = call.child_by_field_name("function")
-    if function is None or function.type != "selector_expression":
-        return None
-    receiver = unparen(function.child_by_field_name("operand"))
-    node = receiver
-    while node.type == "selector_expression":
-        node = unparen(node.child_by_field_name("operand"))
-    if node.type != "identifier":
-        return None
-    return source.text(receiver), source.text(function.child_by_field_name("field"))
-
-
-def _lock_name(pair: _Pair) -> bytes:
-    return b"Lock" if pair.release == b"Unlock" else b"RLock"
+    return _Lock(source.text(syntax.unparen(call.operand)), call.method)
 
 
 def _pairs(source: SourceFile, block: Node) -> Iterator[_Pair]:
-    items = statements(block)
+    items = syntax.statements(block)
     for index, statement in enumerate(items):
-        call = _lock_call(source, statement)
-        if call is None or call[1] not in _RELEASE:
+        call = _lock(source, statement)
+        if call is None or call.method not in RELEASE_OF:
             continue
-        receiver, method = call
-        release = _RELEASE[method]
+        release = RELEASE_OF[call.method]
         for later in items[index + 1 :]:
-            other = _lock_call(source, later)
-            if other is not None and other[0] == receiver and other[1] in (b"Lock", b"RLock", b"Unlock", b"RUnlock"):
-                if other[1] == release:
-                    yield _Pair(statement, later, receiver, release, block)
+            other = _lock(source, later)
+            if other is not None and other.receiver == call.receiver:
+                if other.method == release:
+                    yield _Pair(statement, later, call.receiver, release, block)
                 break
 
 
 def _statements_between(pair: _Pair) -> list[Node]:
-    items = statements(pair.block)
+    items = syntax.statements(pair.block)
     return items[items.index(pair.lock) + 1 : items.index(pair.unlock)]
 
 
 def _mentions_lock_call(source: SourceFile, node: Node, pair: _Pair) -> list[Node]:
     found = []
-    for inner in walk(node):
-        if inner.type == "expression_statement":
-            call = _lock_call(source, inner)
-            if call is not None and call[0] == pair.receiver and call[1] in (b"Lock", b"RLock", b"Unlock", b"RUnlock"):
+    for inner in syntax.walk(node):
+        if syntax.is_expression_statement(inner):
+            call = _lock(source, inner)
+            if call is not None and call.receiver == pair.receiver:
                 found.append(inner)
-        elif inner.type in ("defer_statement", "go_statement") and pair.receiver + b"." in source.text(inner):
+        elif (syntax.is_defer(inner) or syntax.is_go(inner)) and pair.receiver + b"." in source.text(inner):
             found.append(inner)
     return found
 
@@ -217,33 +227,28 @@ def _touches_lock_elsewhere(source: SourceFile, statement: Node, pair: _Pair) ->
     """True when the lock is taken or released in ways other than `X.Unlock()` right
     before an exit (those are the paths that already release it)."""
     for use in _mentions_lock_call(source, statement, pair):
-        if use.type != "expression_statement" or _lock_call(source, use)[1] != pair.release:
+        call = _lock(source, use)
+        if call is None or call.method != pair.release:
             return True
-        following = next_statement(use)
-        if following is None or following.type not in ("return_statement", "break_statement", "continue_statement"):
+        following = syntax.next_statement(use)
+        if not (syntax.is_return(following) or syntax.is_break(following) or syntax.is_continue(following)):
             return True
     return False
 
 
 def _exits(statement: Node, block: Node) -> list[Node]:
-    """Returns, gotos, and breaks/continues inside ``statement`` that leave ``block``."""
+    """Returns, gotos, and breaks/continues inside ``statement`` that leave ``block``
+    (labelled ones all: the caller leaves them alone)."""
     found = []
-    for node in walk_no_funcs(statement):
-        if node.type in ("return_statement", "goto_statement"):
+    for node in syntax.walk_no_funcs(statement):
+        if syntax.is_return(node) or syntax.is_goto(node):
             found.append(node)
-        elif node.type in ("break_statement", "continue_statement"):
-            if node.named_children:
-                found.append(node)  # labelled: handled (left alone) by the caller
+        elif syntax.is_break(node) or syntax.is_continue(node):
+            if syntax.jump_label(node) is not None:
+                found.append(node)
                 continue
-            targets = _LOOPS | (_SWITCHES if node.type == "break_statement" else frozenset())
-            inner = False
-            for parent in ancestors(node):
-                if parent == block:
-                    break
-                if parent.type in targets:
-                    inner = True
-                    break
-            if not inner:
+            target = control.unlabelled_target(node)
+            if target is None or not syntax.is_inside(target, block):
                 found.append(node)
     return found
 
@@ -251,28 +256,73 @@ def _exits(statement: Node, block: Node) -> list[Node]:
 def _carried_out(source: SourceFile, function: Node, exit_node: Node, pair: _Pair) -> bool:
     """A break that leaves the loop holding the lock on purpose: code after the loop
     releases it (`break` out of a retry loop, then `defer X.Unlock()`)."""
-    if exit_node.type != "break_statement":
+    if not syntax.is_break(exit_node):
         return False
-    loop = next((a for a in ancestors(exit_node) if a.type in _LOOPS), None)
+    loop = control.innermost_loop(exit_node)
     if loop is None:
         return False
     releases = (pair.receiver + b"." + pair.release + b"(", pair.receiver + b".Unlock(", pair.receiver + b".RUnlock(")
-    for node in walk_no_funcs(function.child_by_field_name("body")):
-        if node.start_byte >= loop.end_byte and node.type in ("expression_statement", "defer_statement"):
+    for node in syntax.walk_no_funcs(syntax.function_body(function)):
+        if node.start_byte >= loop.end_byte and (syntax.is_expression_statement(node) or syntax.is_defer(node)):
             if any(r in source.text(node) for r in releases):
                 return True
     return False
 
 
-def _released_before(source: SourceFile, exit_node: Node, pair: _Pair) -> bool:
-    previous = previous_statement(exit_node)
-    if previous is None:
+def _exit_holds(flow: LockFlow, lock: LockId, exit_node: Node) -> bool:
+    """Does every path reaching ``exit_node`` leave holding ``lock`` one time too many?
+
+    A return: once the defers ran, each path still holds it (and an added unlock
+    releases a lock the path took). A break or continue: each path holds it once more
+    than the paths that reach the statement it leaves or resumes (the lock state the
+    loop or switch is entered with), comparing the cleanest paths of each. Paths not
+    known, or that disagree: no."""
+    paths = flow.before(exit_node)
+    if not paths:
+        return False  # a dead branch: not a path
+    if syntax.is_return(exit_node):
+        return all(p.holds(lock) >= 1 and p.after_defers(lock) >= 1 for p in paths)
+    target = control.jump_target(exit_node)
+    entry = flow.before(target) if target is not None else ()
+    if not entry:
         return False
-    call = _lock_call(source, previous)
-    return call is not None and call[0] == pair.receiver and call[1] == pair.release
+    # In a loop that leaks, later turns reach the jump (and the loop around it) holding
+    # more: the fewest on each side is what one turn adds.
+    return min(p.holds(lock) for p in paths) == min(p.holds(lock) for p in entry) + 1
+
+
+def _only_pair_touches(source: SourceFile, function: Node, flow: LockFlow, lock: LockId, pair: _Pair) -> bool:
+    """The lock is taken, released and deferred in the function by this pair alone (and
+    the unlocks just before its exits), and not held when the pair takes it: deferring the
+    pair's unlock then changes nothing else."""
+    if any(p.holds(lock) or p.defers(lock) for p in flow.before(pair.lock)):
+        return False
+    ours = {pair.lock.start_byte, pair.unlock.start_byte}
+    for event in source.facts(Locks).events(function):
+        if flow.identity(event.lock) != lock or event.statement.start_byte in ours:
+            continue
+        following = syntax.next_statement(event.statement)
+        if event.kind is EventKind.UNLOCK and following is not None and syntax.is_inside(following, pair.block):
+            if syntax.is_return(following) or syntax.is_break(following) or syntax.is_continue(following):
+                continue  # the release just before an exit, which the fix removes
+        return False
+    return True
+
+
+def _released_before(source: SourceFile, exit_node: Node, pair: _Pair) -> bool:
+    call = _lock(source, syntax.previous_statement(exit_node))
+    return call is not None and call.receiver == pair.receiver and call.method == pair.release
 
 
 # -- is the fix right? ------------------------------------------------------------
+
+
+def _release_before_exit(source: SourceFile, exit_node: Node, keyword: str, release: bytes, release_text: str) -> Fix | NoFix:
+    """`X.Unlock()` inserted just before the exit that misses it."""
+    edit = insert_before(source, exit_node, [release])
+    if edit is None:
+        return NoFix(f"the {keyword} does not start its own line")
+    return Fix(f"Call {release_text} before the {keyword}", (edit,), Applicability.SAFE)
 
 
 def _defer_fix(source: SourceFile, function: Node, pair: _Pair, exits: list[Node], release: bytes, release_text: str) -> Fix | None:
@@ -282,18 +332,18 @@ def _defer_fix(source: SourceFile, function: Node, pair: _Pair, exits: list[Node
 
     Only when nothing but a return of lock-free values follows the final unlock: the
     deferred unlock then runs where the explicit one did, give or take evaluating those
-    values."""
-    if pair.block != function.child_by_field_name("body"):
+    values. None when that does not hold: then each exit gets its own unlock."""
+    if pair.block != syntax.function_body(function):
         return None
-    items = statements(pair.block)
+    items = syntax.statements(pair.block)
     after = items[items.index(pair.unlock) + 1 :]
     if after:
-        if len(after) != 1 or after[0].type != "return_statement" or _fix_blocker(source, function, after[0], values_only=True):
+        if len(after) != 1 or not syntax.is_return(after[0]) or _values_read_shared_state(source, after[0]):
             return None
-    removals = [pair.unlock] + [previous_statement(e) for e in exits if _released_before(source, e, pair)]
+    removals = [pair.unlock] + [syntax.previous_statement(e) for e in exits if _released_before(source, e, pair)]
     edits = []
     for statement in removals:
-        edit = _delete_line(source, statement)
+        edit = _delete_line(source, statement) if statement is not None else None
         if edit is None:
             return None
         edits.append(edit)
@@ -314,83 +364,78 @@ def _delete_line(source: SourceFile, statement: Node) -> Edit | None:
     return Edit.delete(source.line_start(statement.start_byte), min(end + 1, len(source.data)))
 
 
-def _fix_blocker(source: SourceFile, function: Node, exit_node: Node, values_only: bool = False) -> str | None:
-    if exit_node.type != "return_statement":
+def _values_read_shared_state(source: SourceFile, ret: Node) -> bool:
+    """Does the return read anything but literals, variables and errors.New/fmt.Errorf of
+    those? (Its values are evaluated after the unlock once the unlock is deferred.)"""
+    return not all(_reads_no_shared_state(source, value) for value in syntax.return_values(ret))
+
+
+def _verdict(source: SourceFile, function: Node, exit_node: Node) -> NoFix | _HandsOver | None:
+    """May ``X.Unlock()`` be added on this exit's path? None: yes. A return may hand the
+    lock to the caller on purpose; only when the function plainly does not is it fixed."""
+    if not syntax.is_return(exit_node):
         return None
-    values = [c for c in exit_node.named_children if c.type != "comment"]
-    if values and values[0].type == "expression_list":
-        values = [c for c in values[0].named_children if c.type != "comment"]
-    for value in values:
-        if not _reads_no_shared_state(source, value):
-            return "the returned values would be read after the unlock"
-    if values_only:
-        return None
-    if not values and _result_count(function) == 0:
+    if _values_read_shared_state(source, exit_node):
+        return NoFix("the returned values would be read after the unlock")
+    values = syntax.return_values(exit_node)
+    if not values and syntax.result(function) is None:
         return None
     if values and _is_error_value(source, values[-1]):
         return None
-    name = function.child_by_field_name("name") if function.type != "function_literal" else None
+    name = syntax.function_name(function)
     if name is None:
-        return "the function may hand the lock to its caller"
+        return NoFix("the function may hand the lock to its caller")
     if _ACQUIRING_NAME.search(source.text(name)):
-        return f"hands over: {source.text(name).decode()} is named for acquiring"
+        return _HandsOver(f"{source.text(name).decode()} is named for acquiring")
     callers = _callers(source, source.text(name))
     if not callers:
-        return "no caller in this file shows whether the lock is handed over"
+        return NoFix("no caller in this file shows whether the lock is handed over")
     if any(_unlocks_after(source, caller) for caller in callers):
-        return "hands over: a caller unlocks after calling it"
+        return _HandsOver("a caller unlocks after calling it")
     return None
 
 
-def _result_count(function: Node) -> int:
-    result = function.child_by_field_name("result")
-    if result is None:
-        return 0
-    if result.type == "parameters":
-        return max(1, result.named_child_count)
-    return 1
-
-
 def _reads_no_shared_state(source: SourceFile, value: Node) -> bool:
-    value = unparen(value)
-    if value.type in ("identifier", "int_literal", "float_literal", "interpreted_string_literal", "raw_string_literal", "rune_literal"):
+    value = syntax.unparen(value)
+    if (
+        syntax.is_identifier(value)
+        or syntax.is_int_literal(value)
+        or syntax.is_float_literal(value)
+        or syntax.is_string_literal(value)
+        or syntax.is_rune_literal(value)
+    ):
         return True
-    if value.type == "call_expression" and source.text(value.child_by_field_name("function")) in _ERROR_CONSTRUCTORS:
-        return all(_reads_no_shared_state(source, a) for a in value.child_by_field_name("arguments").named_children)
+    if syntax.is_call(value) and syntax.call_name(value, source.data) in _ERROR_CONSTRUCTORS:
+        return all(_reads_no_shared_state(source, a) for a in syntax.call_arguments(value, with_comments=True))
     return False
 
 
 def _is_error_value(source: SourceFile, value: Node) -> bool:
-    value = unparen(value)
-    if value.type == "call_expression":
-        return source.text(value.child_by_field_name("function")) in _ERROR_CONSTRUCTORS
-    return value.type == "identifier" and re.match(rb"(Err|err)", source.text(value)) is not None
+    value = syntax.unparen(value)
+    if syntax.is_call(value):
+        return syntax.call_name(value, source.data) in _ERROR_CONSTRUCTORS
+    return syntax.is_identifier(value) and re.match(rb"(Err|err)", source.text(value)) is not None
 
 
 def _callers(source: SourceFile, name: bytes) -> list[Node]:
-    """Statements' enclosing functions that call ``name`` (as f(…) or x.f(…))."""
-    callers = []
-    for node in walk(source.root):
-        if node.type != "call_expression":
-            continue
-        function = node.child_by_field_name("function")
-        if function is None:
-            continue
-        if function.type == "selector_expression":
-            function = function.child_by_field_name("field")
-        if function is not None and source.text(function) == name:
-            callers.append(node)
-    return callers
+    """The calls of ``name`` in this file (as f(…) or x.f(…))."""
+    found = []
+    for call in nodes_of_types(source, syntax.CALL_KINDS):
+        called = syntax.callee_name(call)
+        if called is not None and source.text(called) == name:
+            found.append(call)
+    return found
 
 
 def _unlocks_after(source: SourceFile, call: Node) -> bool:
-    owner = next((a for a in ancestors(call) if a.type in FUNCTION_KINDS), None)
-    if owner is None:
+    """Does the function holding ``call`` call an Unlock or RUnlock method after it?"""
+    owner = syntax.enclosing_function(call)
+    body = syntax.function_body(owner) if owner is not None else None
+    if body is None:
         return False
-    body = owner.child_by_field_name("body")
-    for node in walk_no_funcs(body):
-        if node.type == "call_expression" and node.start_byte > call.start_byte:
-            function = node.child_by_field_name("function")
-            if function is not None and function.type == "selector_expression" and source.text(function.child_by_field_name("field")) in (b"Unlock", b"RUnlock"):
+    for node in syntax.walk_no_funcs(body):
+        if syntax.is_call(node) and node.start_byte > call.start_byte:
+            parts = syntax.selector_call(node)
+            if parts is not None and source.text(parts[1]) in (b"Unlock", b"RUnlock"):
                 return True
     return False

@@ -8,26 +8,31 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
-from gofix_defer.codemods.analysis.goroutines import BlockingOperation, Kind, channel_predicate, classify
-from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
-from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
+from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis.channels import Channels, Direction, UseKind, declared_channel, is_close_of
+from gofix_defer.codemods.analysis.closes import Closes
+from gofix_defer.codemods.analysis.control import loops_between
+from gofix_defer.codemods.analysis.goroutines import BlockingOperation, Goroutine, Goroutines, Kind
+from gofix_defer.codemods.analysis.nodeindex import nodes_of_types, own_descendants
+from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, called_function_literal, is_inside, unparen, walk_no_funcs
-from gofix_defer.codemods.edits.cancel_rewrite import build_cancel_fix, cancel_names, releases_a_lock
-from gofix_defer.codemods.model import Applicability, Diagnostic, Rule
-from gofix_defer.rules.deferred_close import deferrable_closes
+from gofix_defer.codemods.edits.cancel_rewrite import CancelNames, ChosenNames, build_cancel_fix, releases_a_lock
+from gofix_defer.codemods.edits.close_deferral import defer_close_fix
+from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, NoFix, Rule
 
 # Operations that make a goroutine a background job (a ticker, a poller, a
 # worker waiting on something out of sight) rather than a helper waiting for
 # this function: no evidence that it should end when the function returns.
 _NOT_A_HELPER = frozenset({Kind.SLEEP, Kind.TIMER, Kind.ENDLESS_LOOP, Kind.WAIT})
 
+_BUFFERED = NoFix("the channel is buffered, cancelling could drop queued items")
+
 
 @dataclass
 class _Serving:
     """How the function itself serves the channel, outside the goroutine."""
 
-    operations: list[Node]  # the send statements and close(ch) calls, in document order
+    operations: list[Node]  # the send statements and close(ch) statements, in document order
     closes: bool  # one of them is close(ch)
 
 
@@ -116,44 +121,48 @@ class GoroutineNoCancel(Rule):
     fix_availability = "sometimes"
     applicability = Applicability.UNSAFE
     triggers = (b"make(chan",)
+    requires = (Scopes, Goroutines, Channels, Closes, CancelNames)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
-        taken = cancel_names(source, self.name)
-        for function in nodes_of_types(source, FUNCTION_KINDS):
-            body = function.child_by_field_name("body")
+        chosen = source.facts(CancelNames).start(self.name)
+        for function in nodes_of_types(source, syntax.FUNCTION_KINDS):
+            body = syntax.function_body(function)
             # Cheap byte tests first: most functions start no goroutine and make no channel.
-            if body is None or b"make(chan" not in source.data[body.start_byte : body.end_byte] or b"go " not in source.data[body.start_byte : body.end_byte]:
+            if body is None or b"make(chan" not in source.text(body) or b"go " not in source.text(body):
                 continue
-            nodes = list(walk_no_funcs(body))
-            go_statements = [n for n in nodes if n.type == "go_statement" and called_function_literal(n) is not None]
-            if not go_statements or not any(n.type == "return_statement" for n in nodes):
+            goroutines = [g for g in source.facts(Goroutines).started_by(function) if not g.from_defer and g.literal is not None]
+            if not goroutines:
                 continue
-            if any(n.type == "goto_statement" for n in nodes):
-                continue  # jumps defeat the textual path reasoning below
-            returns = [n for n in nodes if n.type == "return_statement"]
+            returns = own_descendants(source, body, syntax.RETURN_KINDS)
+            if not returns or own_descendants(source, body, syntax.GOTO_KINDS):
+                continue  # nothing leaves early; jumps defeat the textual path reasoning below
             scopes = source.scopes(function)
-            is_channel = channel_predicate(source, scopes)
-            for go_statement in go_statements:
-                yield from self._check_go(source, function, scopes, is_channel, go_statement, returns, taken)
+            for goroutine in goroutines:
+                yield from self._check_go(source, function, scopes, goroutine, returns, chosen)
 
-    def _check_go(self, source, function: Node, scopes: FunctionScopes, is_channel, go_statement: Node, returns: list[Node], taken) -> Iterator[Diagnostic]:
-        if _inside_loop(go_statement, function):
+    def _check_go(
+        self, source: SourceFile, function: Node, scopes: FunctionScopes, goroutine: Goroutine, returns: list[Node], chosen: ChosenNames
+    ) -> Iterator[Diagnostic]:
+        if goroutine.in_loop:
             return  # one goroutine per turn: a context per turn would be deferred in a loop
-        literal = called_function_literal(go_statement)
-        if releases_a_lock(source, literal):
+        go_statement, literal = goroutine.statement, goroutine.literal
+        if literal is None or releases_a_lock(source, literal):
             return  # cancelling it would skip the unlock
-        blocking = classify(source, literal, is_channel)
+        blocking = source.facts(Goroutines).blocking(literal, scopes)
         if blocking.managed_by is not None or any(op.kind in _NOT_A_HELPER for op in blocking.operations):
             return
-        by_channel: dict[tuple[int, int], tuple[Declaration, list[BlockingOperation]]] = {}
+        by_channel: dict[tuple[int, int], tuple[Declaration, bool, list[BlockingOperation]]] = {}
         for op in blocking.operations:
-            decl = _local_channel(source, scopes, op)
-            if decl is not None:
-                by_channel.setdefault(decl.key, (decl, []))[1].append(op)
-        for decl, ops in by_channel.values():
+            if op.kind not in (Kind.RECEIVE, Kind.RANGE, Kind.SEND):
+                continue
+            channel = declared_channel(scopes, op.channel)
+            if channel is None or channel.make is None or channel.make.direction is Direction.RECEIVE:
+                continue  # only `ch := make(chan T[, n])` of this function
+            by_channel.setdefault(channel.declaration.key, (channel.declaration, channel.make.buffered, []))[2].append(op)
+        for decl, buffered, ops in by_channel.values():
             if any(op.kind == Kind.SEND for op in ops):
                 continue  # a goroutine sending results: unbuffered-result-channel's case
-            serving = _serving(source, scopes, decl, function, literal, go_statement)
+            serving = _serving(source, function, decl, literal, go_statement)
             if serving is None:
                 continue
             if any(op.kind == Kind.RANGE for op in ops) and not serving.closes:
@@ -161,7 +170,7 @@ class GoroutineNoCancel(Rule):
             early = _early_return(go_statement, serving.operations[0], serving.operations, returns)
             if early is None:
                 continue
-            if any(proof.declaration.key == decl.key for proof in deferrable_closes(source, function)):
+            if _close_can_be_deferred(source, function, decl):
                 continue  # deferred-close moves the close into a defer: the simpler fix
             name = decl.name.decode()
             serve_line = source.line_col(serving.operations[0].start_byte)[0]
@@ -170,53 +179,21 @@ class GoroutineNoCancel(Rule):
                 f"goroutine {ops[0].describe(source)}, but the return on line {return_line} "
                 f"leaves before the function serves {name} (line {serve_line}): the goroutine blocks for ever"
             )
-            if _has_capacity(source, decl.value):
-                yield self.diagnostic(go_statement, message + " (no fix: the channel is buffered, cancelling could drop queued items)", None)
+            if buffered:
+                yield self.diagnostic(go_statement, _BUFFERED.annotate(message), None)
                 return
-            fix, reason = build_cancel_fix(source, scopes, go_statement, [(go_statement, ops)], taken, "the go statement")
-            if fix is None:
-                message += f" (no fix: {reason})"
-            yield self.diagnostic(go_statement, message, fix)
+            fix = build_cancel_fix(source, scopes, go_statement, [(go_statement, ops)], chosen, "the go statement")
+            if isinstance(fix, NoFix):
+                yield self.diagnostic(go_statement, fix.annotate(message), None)
+            else:
+                yield self.diagnostic(go_statement, message, fix)
             return  # one finding per goroutine: the fix covers one channel
 
 
 RULE = GoroutineNoCancel()
 
 
-def _inside_loop(node: Node, function: Node) -> bool:
-    for parent in ancestors(node):
-        if parent == function:
-            return False
-        if parent.type == "for_statement":
-            return True
-    return False
-
-
-def _local_channel(source: SourceFile, scopes: FunctionScopes, op: BlockingOperation) -> Declaration | None:
-    """The declaration of ``op``'s channel when it is ``ch := make(chan T[, n])`` in this function."""
-    if op.kind not in (Kind.RECEIVE, Kind.RANGE, Kind.SEND) or op.channel is None:
-        return None
-    channel = unparen(op.channel)
-    if channel.type != "identifier":
-        return None
-    decl = scopes.resolve(channel)
-    if decl is None or decl.kind not in ("short", "var") or decl.value is None:
-        return None
-    value = unparen(decl.value)
-    if value.type != "call_expression" or source.text(value.child_by_field_name("function")) != b"make":
-        return None
-    arguments = [a for a in value.child_by_field_name("arguments").named_children if a.type != "comment"]
-    if not arguments or arguments[0].type != "channel_type" or source.text(arguments[0]).startswith(b"<-"):
-        return None
-    return decl
-
-
-def _has_capacity(source: SourceFile, make_call: Node) -> bool:
-    arguments = [a for a in unparen(make_call).child_by_field_name("arguments").named_children if a.type != "comment"]
-    return len(arguments) == 2 and source.text(arguments[1]) != b"0"
-
-
-def _serving(source: SourceFile, scopes: FunctionScopes, decl: Declaration, function: Node, literal: Node, go_statement: Node) -> _Serving | None:
+def _serving(source: SourceFile, function: Node, decl: Declaration, literal: Node, go_statement: Node) -> _Serving | None:
     """The function's own sends to / closes of the channel, after the ``go`` statement.
 
     None when the channel may be served by anything the tool cannot follow:
@@ -227,48 +204,30 @@ def _serving(source: SourceFile, scopes: FunctionScopes, decl: Declaration, func
     """
     operations: list[Node] = []
     closes = False
-    for use in scopes.references(decl):
-        if is_inside(use, literal):
+    for use in source.facts(Channels).uses(function, decl).uses:
+        if syntax.is_inside(use.reference, literal):
             continue
-        if _inside_func_literal(use, function):
+        if not use.in_function_body:
             return None
-        parent = use.parent
-        while parent is not None and parent.type == "parenthesized_expression":
-            parent = parent.parent
-        if parent is None:
-            return None
-        if parent.type == "arguments":
-            call = parent.parent
-            callee = source.text(call.child_by_field_name("function"))
-            if callee in (b"len", b"cap"):
-                continue
-            holder = call.parent
-            if callee == b"close" and len(parent.named_children) == 1 and holder is not None and holder.type == "expression_statement":
-                if use.start_byte < go_statement.end_byte:
-                    return None
-                operations.append(holder)
-                closes = True
-                continue
-            return None  # passed to a call (or deferred close): served elsewhere or on every path
-        if parent.type == "send_statement" and unparen(parent.child_by_field_name("channel")) == use:
-            if use.start_byte < go_statement.end_byte:
+        if use.kind is UseKind.LEN_CAP:
+            continue
+        statement = use.node.parent  # for a close: the `close(ch)` statement, when it is one
+        if use.kind is UseKind.CLOSE and statement is not None and is_close_of(source, statement) is not None:
+            if use.reference.start_byte < go_statement.end_byte:
                 return None
-            operations.append(parent)
+            operations.append(statement)
+            closes = True
             continue
-        return None
+        if use.kind is UseKind.SEND:
+            if use.reference.start_byte < go_statement.end_byte:
+                return None
+            operations.append(use.node)
+            continue
+        return None  # received, passed to a call (or closed by defer), stored, sent, returned
     if not operations:
         return None
     operations.sort(key=lambda n: n.start_byte)
     return _Serving(operations, closes)
-
-
-def _inside_func_literal(node: Node, function: Node) -> bool:
-    for parent in ancestors(node):
-        if parent == function:
-            return False
-        if parent.type == "function_literal":
-            return True
-    return False
 
 
 def _early_return(go_statement: Node, first_serve: Node, serving: list[Node], returns: list[Node]) -> Node | None:
@@ -279,14 +238,19 @@ def _early_return(go_statement: Node, first_serve: Node, serving: list[Node], re
     first serving operation (so no path to it has served the channel), and
     in no loop that also serves (a later turn could serve before it).
     """
-    block = go_statement.parent
+    block = syntax.statement_list_of(go_statement)
     if block is None:
-        return None
+        return None  # a labelled go statement: nothing follows it under its label
     for candidate in returns:
-        if not (go_statement.end_byte <= candidate.start_byte < first_serve.start_byte and is_inside(candidate, block)):
+        if not (go_statement.end_byte <= candidate.start_byte < first_serve.start_byte and syntax.is_inside(candidate, block)):
             continue
-        loops = [p for p in ancestors(candidate) if p.type == "for_statement" and is_inside(p, block)]
-        if any(is_inside(serve, loop) for loop in loops for serve in serving):
+        # The loops around the return inside that list (none of them holds the go statement).
+        if any(syntax.is_inside(serve, loop) for loop in loops_between(candidate, go_statement) for serve in serving):
             continue
         return candidate
     return None
+
+
+def _close_can_be_deferred(source: SourceFile, function: Node, decl: Declaration) -> bool:
+    """deferred-close's case: the channel's close can move into a defer right after the make."""
+    return any(proof.declaration.key == decl.key and isinstance(defer_close_fix(source, proof), Fix) for proof in source.facts(Closes).deferrable(function))

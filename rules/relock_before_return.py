@@ -7,16 +7,13 @@ from typing import Iterable, Iterator
 from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis.locks import LockCall, lock_statement, same_lock
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
-from gofix_defer.codemods.analysis.scope import FunctionScopes, same_variable
+from gofix_defer.codemods.analysis.scope import FunctionScopes, Scopes
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, selector_call, unparen, walk
 from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
 
-# Nodes that may stand between the two Lock calls without casting doubt on
-# the typo must not release the lock or jump: no calls (other than len/cap),
-# no defers, no labels or gotos, no func literals.
-_BLOCKING_NODES = frozenset({"call_expression", "defer_statement", "go_statement", "goto_statement", "labeled_statement", "function_literal"})
+# Calls that may stand between the two Lock calls without casting doubt on the typo.
 _HARMLESS_CALLS = frozenset({b"len", b"cap"})
 
 
@@ -25,8 +22,9 @@ class RelockBeforeReturn(Rule):
     ## What it does
     Finds `X.Lock()` as the statement just before a `return`, on a path where
     the same function already holds `X`: an earlier `X.Lock()` in an
-    enclosing block, with nothing in between that could release it (no
-    calls, no defers, no jumps). This is gRPC's bug 795 in the GoKer
+    enclosing block on the same lock (spelled alike from the same variable:
+    `s.a.Lock()` does not hold `s.b`), with nothing in between that could
+    release it (no calls, no defers, no jumps). This is gRPC's bug 795 in the GoKer
     catalogue: an early-return branch that was meant to unlock.
 
     ## Why is this bad
@@ -68,71 +66,57 @@ class RelockBeforeReturn(Rule):
     summary = "`X.Lock()` on a lock the function already holds, right before a return: X.Unlock() was meant"
     fix_availability = "always"
     triggers = (b".Lock()",)
+    requires = (Scopes,)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
-        scopes_of: dict[tuple[int, int], FunctionScopes] = {}
-        for ret in nodes_of_types(source, ("return_statement",)):
-            previous = ret.prev_named_sibling
-            while previous is not None and previous.type == "comment":
-                previous = previous.prev_named_sibling
-            second = _lock_call(source, previous)
-            if second is None:
+        for ret in nodes_of_types(source, syntax.RETURN_KINDS):
+            previous = syntax.previous_statement(ret)
+            second = _lock(source, previous)
+            if previous is None or second is None:
                 continue
-            function = _enclosing_function(ret)
+            function = syntax.enclosing_function(ret)
             if function is None:
                 continue
-            key = (function.start_byte, function.end_byte)
-            if key not in scopes_of:
-                scopes_of[key] = source.scopes(function)
-            yield from self._check(source, scopes_of[key], function, previous, second)
+            yield from self._check(source, source.scopes(function), function, previous, second)
 
-    def _check(self, source: SourceFile, scopes: FunctionScopes, function: Node, statement: Node, second: tuple) -> Iterator[Diagnostic]:
-        operand, field = second
-        first = _held_since(source, scopes, function, statement, operand)
+    def _check(self, source: SourceFile, scopes: FunctionScopes, function: Node, statement: Node, second: LockCall) -> Iterator[Diagnostic]:
+        first = _held_since(source, scopes, function, statement, second)
         if first is None:
             return
-        text = b"".join(source.text(operand).split()).decode()
+        text = second.key.decode()
         line = source.line_col(first.start_byte)[0]
         message = (
             f"{text}.Lock() right before returning, while {text} is still held (locked on line {line}): "
             f"the function deadlocks on its own lock; {text}.Unlock() was meant"
         )
-        fix = Fix(f"Call {text}.Unlock() instead", (Edit(field.start_byte, field.end_byte, b"Unlock"),))
+        name = second.method_node
+        fix = Fix(f"Call {text}.Unlock() instead", (Edit(name.start_byte, name.end_byte, b"Unlock"),))
         yield self.diagnostic(statement, message, fix)
 
 
 RULE = RelockBeforeReturn()
 
 
-def _enclosing_function(node: Node) -> Node | None:
-    return next((a for a in ancestors(node) if a.type in FUNCTION_KINDS), None)
-
-
-def _lock_call(source: SourceFile, statement: Node | None) -> tuple[Node, Node] | None:
-    """(operand, field) for a statement `operand.Lock()`, else None."""
-    if statement is None or statement.type != "expression_statement" or statement.named_child_count != 1:
+def _lock(source: SourceFile, statement: Node | None) -> LockCall | None:
+    """A statement `X.Lock()`, written without parentheses around `X.Lock` and
+    without a comment between its own."""
+    call = lock_statement(source, statement)
+    if call is None or call.method != b"Lock" or call.callee_parenthesized or call.commented:
         return None
-    parts = selector_call(statement.named_children[0])
-    if parts is None:
-        return None
-    operand, field, call = parts
-    arguments = call.child_by_field_name("arguments")
-    if arguments is None or arguments.named_child_count or source.text(field) != b"Lock":
-        return None
-    return operand, field
+    return call
 
 
-def _held_since(source: SourceFile, scopes: FunctionScopes, function: Node, statement: Node, operand: Node) -> Node | None:
+def _held_since(source: SourceFile, scopes: FunctionScopes, function: Node, statement: Node, second: LockCall) -> Node | None:
     """The earlier `X.Lock()` statement of an enclosing block that still holds X at ``statement``."""
-    for block in ancestors(statement):
+    for block in syntax.ancestors(statement):
         if block == function:
             return None
         if not syntax.holds_statements(block):
             continue
         earlier = [s for s in syntax.statements(block) if s.end_byte <= statement.start_byte]
         for candidate in reversed(earlier):
-            found = _lock_call(source, candidate)
-            if found is not None and same_variable(scopes, found[0], operand):
+            found = _lock(source, candidate)
+            if found is not None and same_lock(scopes, found, second):  # `s.a` and `s.b` are two locks
                 if _nothing_can_release(source, candidate.end_byte, statement.start_byte, function):
                     return candidate
                 return None
@@ -140,16 +124,24 @@ def _held_since(source: SourceFile, scopes: FunctionScopes, function: Node, stat
 
 
 def _nothing_can_release(source: SourceFile, start: int, end: int, function: Node) -> bool:
-    """No call, defer, jump or closure between the two Lock calls."""
-    for node in walk(function):
+    """No call (other than len/cap), defer, go statement, label, goto or closure between the two Lock calls."""
+    for node in syntax.walk(function):
         if node.end_byte <= start or node.start_byte >= end:
             continue
         if not (start <= node.start_byte and node.end_byte <= end):
             continue  # an enclosing statement (the if around the second Lock)
-        if node.type in _BLOCKING_NODES:
-            if node.type == "call_expression":
-                callee = unparen(node.child_by_field_name("function"))
-                if callee.type == "identifier" and source.text(callee) in _HARMLESS_CALLS:
-                    continue
+        if syntax.is_call(node):
+            callee = syntax.callee(node)
+            named = syntax.unparen(callee) if callee is not None else None
+            if syntax.is_identifier(named) and source.text(named) in _HARMLESS_CALLS:
+                continue
+            return False
+        if (
+            syntax.is_defer(node)
+            or syntax.is_go(node)
+            or syntax.is_goto(node)
+            or syntax.is_labeled(node)
+            or syntax.is_function_literal(node)
+        ):
             return False
     return True

@@ -7,13 +7,13 @@ from typing import Iterable, Iterator
 
 from tree_sitter import Node
 
+from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.imports import imported_name
 from gofix_defer.codemods.analysis.nodeindex import descendants_of_types, nodes_of_types
-from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, fresh_name
+from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes, fresh_name
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, called_function_literal, identifiers, is_inside, walk, walk_no_funcs
 from gofix_defer.codemods.edits.parameters import add_parameters
-from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, Rule
+from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, NoFix, Rule
 
 # Fields of *http.Request (and of its *url.URL) that hold plain values: read
 # before the goroutine starts, they can be passed as arguments of these
@@ -129,30 +129,27 @@ class RequestEscape(Rule):
     fix_availability = "sometimes"
     applicability = Applicability.SAFE
     triggers = (b"net/http",)
+    requires = (Scopes,)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         http = imported_name(source, b"net/http")
         if http is None:
             return
         writer_type, request_type = http + b".ResponseWriter", b"*" + http + b".Request"
-        scopes_by_root: dict[tuple[int, int], FunctionScopes] = {}
-        for function in nodes_of_types(source, FUNCTION_KINDS):
-            if not descendants_of_types(source, function, ("go_statement",)):
+        for function in nodes_of_types(source, syntax.FUNCTION_KINDS):
+            goroutines = descendants_of_types(source, function, syntax.GO_KINDS)
+            if not goroutines:
                 continue
-            root = _outermost_function(function)
-            key = (root.start_byte, root.end_byte)
-            if key not in scopes_by_root:
-                scopes_by_root[key] = source.scopes(root)
-            handler = _handler(source, scopes_by_root[key], function, writer_type, request_type)
+            scopes = source.scopes(syntax.outermost_function(function) or function)
+            handler = _handler(source, scopes, function, writer_type, request_type)
             if handler is None:
                 continue
-            for statement in walk(function):
-                if statement.type == "go_statement":
-                    yield from self._check_goroutine(source, scopes_by_root[key], handler, statement)
+            for statement in goroutines:
+                yield from self._check_goroutine(source, scopes, handler, statement)
 
     def _check_goroutine(self, source: SourceFile, scopes: FunctionScopes, handler: _Handler, statement: Node) -> Iterator[Diagnostic]:
         request_uses, writer_uses = [], []
-        for ident in identifiers(statement):
+        for ident in syntax.identifiers(statement):
             decl = scopes.resolve(ident)
             if decl is not None and decl is handler.request:
                 request_uses.append(ident)
@@ -162,40 +159,34 @@ class RequestEscape(Rule):
             return
         if _waits_after(source, statement):
             return
-        literal = called_function_literal(statement)
+        literal = syntax.called_function_literal(statement)
         if literal is None:
             # Arguments are evaluated now; only a request or writer handed over as a value escapes.
-            escaping = [u for u in writer_uses + request_uses if _escapes_from_go_call(source, u, statement)]
+            escaping = [u for u in writer_uses + request_uses if _escapes_from_go_call(source, u)]
             if escaping:
                 yield self.diagnostic(statement, _handed_over_message(source, escaping))
             return
-        handed_over = [u for u in writer_uses + request_uses if not is_inside(u, literal) and _escapes_from_go_call(source, u, statement)]
+        handed_over = [u for u in writer_uses + request_uses if not syntax.is_inside(u, literal) and _escapes_from_go_call(source, u)]
         if handed_over:
             yield self.diagnostic(statement, _handed_over_message(source, handed_over))
             return
-        in_literal = [u for u in request_uses if is_inside(u, literal)]
-        writer_in_literal = [u for u in writer_uses if is_inside(u, literal)]
+        in_literal = [u for u in request_uses if syntax.is_inside(u, literal)]
+        writer_in_literal = [u for u in writer_uses if syntax.is_inside(u, literal)]
         if not writer_in_literal and in_literal and all(_is_context_call(source, u) for u in in_literal):
             return  # the request context is meant to be shared (see the rule doc)
         if writer_in_literal:
             name = source.text(writer_in_literal[0]).decode()
-            yield self.diagnostic(
-                statement,
-                f"goroutine started in an HTTP handler uses the ResponseWriter {name} after the handler may have returned "
-                "(no fix: write the response before returning, or wait for the goroutine)",
-            )
+            message = f"goroutine started in an HTTP handler uses the ResponseWriter {name} after the handler may have returned"
+            yield self.diagnostic(statement, NoFix("write the response before returning, or wait for the goroutine").annotate(message))
             return
         if not in_literal:
             return
         name = source.text(in_literal[0]).decode()
         message = f"goroutine started in an HTTP handler uses the request {name} after the handler may have returned"
-        reads, reason = _field_reads(source, in_literal)
-        if reads is None:
-            yield self.diagnostic(statement, f"{message} (no fix: {reason})")
-            return
-        fix = _pass_fields_fix(source, literal, reads)
-        if fix is None:
-            yield self.diagnostic(statement, f"{message} (no fix: the literal's call cannot take more arguments)")
+        reads = _field_reads(source, in_literal)
+        fix = reads if isinstance(reads, NoFix) else _pass_fields_fix(source, literal, reads)
+        if isinstance(fix, NoFix):
+            yield self.diagnostic(statement, fix.annotate(message))
             return
         yield self.diagnostic(statement, message, fix)
 
@@ -205,8 +196,8 @@ RULE = RequestEscape()
 
 def _handed_over_message(source: SourceFile, uses: list[Node]) -> str:
     first = min(uses, key=lambda n: n.start_byte)
-    chain = _chain_of(first)
-    if _is_called(chain):
+    chain = syntax.selector_chain(first)
+    if syntax.is_part_of_call_callee(chain):
         what = f"runs {source.text(chain).decode()}(…), which may use the request or writer"
     else:
         what = f"is handed {source.text(chain).decode()}, which it may use"
@@ -214,33 +205,21 @@ def _handed_over_message(source: SourceFile, uses: list[Node]) -> str:
 
 
 # -- finding handlers ---------------------------------------------------------
-def _outermost_function(function: Node) -> Node:
-    outer = function
-    for parent in ancestors(function):
-        if parent.type in FUNCTION_KINDS:
-            outer = parent
-    return outer
-
-
 def _handler(source: SourceFile, scopes: FunctionScopes, function: Node, writer_type: bytes, request_type: bytes) -> _Handler | None:
-    parameters = function.child_by_field_name("parameters")
-    if parameters is None:
-        return None
+    """The handler's writer and request parameters, when ``function`` has both (named or not)."""
     writer = request = None
     has_writer = has_request = False
-    for declaration in parameters.named_children:
-        if declaration.type != "parameter_declaration":
-            continue
-        spelled = b"".join(source.text(declaration.child_by_field_name("type")).split()) if declaration.child_by_field_name("type") else b""
+    for parameter in syntax.parameters_of(syntax.parameter_list(function)):
+        spelled = b"".join(source.text(parameter.type).split()) if parameter.type is not None else b""
         if spelled not in (writer_type, request_type):
             continue
-        for ident in declaration.children_by_field_name("name"):
+        for ident in parameter.names:
             decl = scopes.resolve(ident)
             if spelled == writer_type:
                 has_writer, writer = True, decl
             else:
                 has_request, request = True, decl
-        if not declaration.children_by_field_name("name"):
+        if not parameter.names:
             if spelled == writer_type:
                 has_writer = True
             else:
@@ -253,95 +232,62 @@ def _handler(source: SourceFile, scopes: FunctionScopes, function: Node, writer_
 # -- does the handler wait? ---------------------------------------------------
 def _waits_after(source: SourceFile, statement: Node) -> bool:
     """True when the function holding ``statement`` waits (Wait(), a receive, a select) after it."""
-    holder = next((p for p in ancestors(statement) if p.type in FUNCTION_KINDS), None)
-    body = holder.child_by_field_name("body") if holder is not None else None
+    body = syntax.function_body(syntax.enclosing_function(statement))
     if body is None:
         return False
-    for node in walk_no_funcs(body):
+    for node in syntax.walk_no_funcs(body):
         if node.start_byte < statement.end_byte:
             continue
-        if node.type == "select_statement":
+        if syntax.is_select(node) or syntax.is_receive(node):
             return True
-        if node.type == "unary_expression" and source.text(node).startswith(b"<-"):
+        parts = syntax.selector_call(node) if syntax.is_call(node) else None
+        if parts is not None and source.text(parts[1]) == b"Wait":
             return True
-        if node.type == "call_expression":
-            function = node.child_by_field_name("function")
-            field = function.child_by_field_name("field") if function is not None and function.type == "selector_expression" else None
-            if field is not None and source.text(field) == b"Wait":
-                return True
     return False
 
 
 # -- how the goroutine uses the request ---------------------------------------
-def _chain_of(ident: Node) -> Node:
-    """The longest selector chain ``ident.A.B…`` that starts at ``ident``."""
-    node = ident
-    parent = node.parent
-    while parent is not None and parent.type == "selector_expression" and parent.child_by_field_name("operand") == node:
-        node, parent = parent, parent.parent
-    return node
-
-
-def _is_called(node: Node) -> bool:
-    parent = node.parent
-    return parent is not None and parent.type == "call_expression" and parent.child_by_field_name("function") == node
-
-
 def _is_context_call(source: SourceFile, ident: Node) -> bool:
-    selector = ident.parent
-    if selector is None or selector.type != "selector_expression" or selector.child_by_field_name("operand") != ident:
-        return False
-    field = selector.child_by_field_name("field")
-    return field is not None and source.text(field) == b"Context" and _is_called(selector)
+    """`r.Context()`."""
+    method = syntax.method_called_on(ident)
+    return method is not None and source.text(method) == b"Context"
 
 
 def _field_path(source: SourceFile, ident: Node, chain: Node) -> bytes:
+    """b"URL.Path" for the chain `r.URL.Path` starting at r."""
     return b"".join(source.text(chain)[len(source.text(ident)) :].split()).lstrip(b".")
 
 
-def _is_written(source: SourceFile, node: Node) -> bool:
-    parent = node.parent
-    if parent is None:
-        return False
-    if parent.type in ("inc_dec_statement",):
-        return True
-    if parent.type == "unary_expression" and source.text(parent).startswith(b"&"):
-        return True
-    if parent.type == "expression_list" and parent.parent is not None and parent.parent.type == "assignment":
-        return parent.parent.child_by_field_name("left") == parent
-    return False
-
-
-def _field_reads(source: SourceFile, uses: list[Node]) -> tuple[list[_FieldRead] | None, str]:
-    """Every use as a plain field read from REQUEST_FIELDS, or None and why not."""
+def _field_reads(source: SourceFile, uses: list[Node]) -> list[_FieldRead] | NoFix:
+    """Every use as a plain field read from REQUEST_FIELDS, or why not."""
     reads = []
     for ident in uses:
-        chain = _chain_of(ident)
+        chain = syntax.selector_chain(ident)
         if chain == ident:
-            return None, f"the request {source.text(ident).decode()} itself is used, not only its fields"
-        if _is_called(chain):
-            return None, f"it calls {source.text(chain).decode()}(…)"
+            return NoFix(f"the request {source.text(ident).decode()} itself is used, not only its fields")
+        if syntax.is_part_of_call_callee(chain):
+            return NoFix(f"it calls {source.text(chain).decode()}(…)")
         path = _field_path(source, ident, chain)
-        if _is_written(source, chain):
-            return None, f"it writes {source.text(chain).decode()}"
+        if syntax.is_write_target(chain):
+            return NoFix(f"it writes {source.text(chain).decode()}")
         if path not in REQUEST_FIELDS:
-            return None, f"{source.text(chain).decode()} is not a plain value field with a known type"
+            return NoFix(f"{source.text(chain).decode()} is not a plain value field with a known type")
         reads.append(_FieldRead(chain, path))
-    return reads, ""
+    return reads
 
 
-def _escapes_from_go_call(source: SourceFile, ident: Node, statement: Node) -> bool:
+def _escapes_from_go_call(source: SourceFile, ident: Node) -> bool:
     """In `go f(args)`, True unless ``ident`` is only read for a plain field or its context."""
     if _is_context_call(source, ident):
         return False
-    chain = _chain_of(ident)
-    if chain == ident or _is_called(chain):
+    chain = syntax.selector_chain(ident)
+    if chain == ident or syntax.is_part_of_call_callee(chain):
         return True
     return _field_path(source, ident, chain) not in REQUEST_FIELDS
 
 
 # -- the fix -----------------------------------------------------------------
-def _pass_fields_fix(source: SourceFile, literal: Node, reads: list[_FieldRead]) -> Fix | None:
+def _pass_fields_fix(source: SourceFile, literal: Node, reads: list[_FieldRead]) -> Fix | NoFix:
     chosen: dict[bytes, bytes] = {}  # field path (b"URL.Path") -> new name
     order: list[tuple[bytes, bytes, bytes]] = []  # (name, type, argument text)
     taken: set[bytes] = set()
@@ -355,8 +301,7 @@ def _pass_fields_fix(source: SourceFile, literal: Node, reads: list[_FieldRead])
         order.append((name, type_name, b"".join(source.text(read.chain).split())))
     signature = add_parameters(literal, [(name, type_name) for name, type_name, _ in order], [text for _, _, text in order])
     if signature is None:
-        return None
+        return NoFix("the literal's call cannot take more arguments")
     edits = [Edit(read.chain.start_byte, read.chain.end_byte, chosen[read.path]) for read in reads] + signature
     fields = ", ".join(text.decode() for _, _, text in order)
     return Fix(f"Read {fields} before the goroutine starts and pass them as arguments", tuple(edits), Applicability.SAFE)
-

@@ -9,33 +9,43 @@ from typing import Iterable, Iterator
 from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import syntax
-from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
-from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes
+from gofix_defer.codemods.analysis.channels import is_done_receive
+from gofix_defer.codemods.analysis.control import inside_loop
+from gofix_defer.codemods.analysis.index import Declarations, FunctionInfo
+from gofix_defer.codemods.analysis.nodeindex import descendants_of_types, nodes_of_types
+from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS, ancestors, call_of, called_function_literal, enclosing_function, statements, unparen, walk
+from gofix_defer.codemods.analysis.typeinfer import made_type_name
 from gofix_defer.codemods.edits.insertion import insert_after
-from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, Rule
+from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, NoFix, Rule
 
 _STOP_NAMES = (b"Stop", b"Close")
 
 
 @dataclass
-class _Method:
-    name: bytes
-    receiver: bytes  # the receiver's name inside the method ("" when unnamed)
-    node: Node
+class _StopEffects:
+    """What a Stop (or Close) method does."""
+
+    closed: set[bytes] = field(default_factory=set)  # receiver fields it closes
+    cancelled: set[bytes] = field(default_factory=set)  # receiver cancel fields it calls
+    blocker: str | None = None  # why `defer x.Stop()` would not be provably harmless
+
+
+@dataclass(frozen=True)
+class _Loop:
+    """The goroutine Start launches: its body, and the receiver's name there."""
+
+    body: Node
+    receiver: bytes
 
 
 @dataclass
 class _WorkerType:
     name: bytes
-    methods: dict[bytes, _Method] = field(default_factory=dict)
-    stop: _Method | None = None  # the Stop (or Close) that ends Start's goroutine
-    stop_blocker: str | None = None  # why `defer x.Stop()` would not be provably right
-    loop_body: Node | None = None  # the body of the goroutine Start launches
-    loop_receiver: bytes = b""  # the receiver's name in that body
-    closed: set[bytes] = field(default_factory=set)  # fields Stop closes
-    cancelled: set[bytes] = field(default_factory=set)  # cancel fields Stop calls
+    methods: dict[bytes, FunctionInfo]  # the type's methods, from the file's index
+    stop: FunctionInfo  # the Stop (or Close) that ends Start's goroutine
+    effects: _StopEffects  # what that Stop does
+    loop: _Loop  # the goroutine Start launches
 
 
 class UnstoppedWorker(Rule):
@@ -90,13 +100,14 @@ class UnstoppedWorker(Rule):
     fix_availability = "sometimes"
     applicability = Applicability.SAFE
     triggers = (b"Start(",)
+    requires = (Scopes, Declarations)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         workers = _worker_types(source)
         if not workers:
             return
-        for function in nodes_of_types(source, FUNCTION_KINDS):
-            if function.child_by_field_name("body") is not None:
+        for function in nodes_of_types(source, syntax.FUNCTION_KINDS):
+            if syntax.function_body(function) is not None:
                 yield from self._check_function(source, workers, function)
 
     def _check_function(self, source: SourceFile, workers: dict[bytes, _WorkerType], function: Node) -> Iterator[Diagnostic]:
@@ -104,9 +115,9 @@ class UnstoppedWorker(Rule):
             return
         scopes = source.scopes(function)
         for decl in scopes.declarations():
-            if enclosing_function(decl.statement) != function:
+            if syntax.enclosing_function(decl.statement) != function:
                 continue
-            worker = workers.get(_declared_type(source, decl) or b"")
+            worker = workers.get(made_type_name(source, decl) or b"")
             if worker is None:
                 continue
             diagnostic = self._check_variable(source, scopes, function, decl, worker)
@@ -114,43 +125,17 @@ class UnstoppedWorker(Rule):
                 yield diagnostic
 
     def _check_variable(self, source: SourceFile, scopes: FunctionScopes, function: Node, decl: Declaration, worker: _WorkerType) -> Diagnostic | None:
-        starts: list[Node] = []
-        for ref in scopes.references(decl):
-            method = _called_method(source, ref)
-            if method is None or method not in worker.methods:
-                return None  # the value escapes (or is used in a way we do not model)
-            if method in _STOP_NAMES:
-                return None  # stopped (or closed) somewhere: the contract may hold
-            if enclosing_function(ref) != function:
-                return None  # used by a closure that may outlive the function
-            if _calls_stop(source, worker, worker.methods[method]):
-                return None  # this method stops the worker itself
-            if method == b"Start":
-                starts.append(ref)
+        starts = _starts_never_stopped(source, scopes, function, decl, worker)
         if not starts:
             return None
         name = decl.name.decode()
         stop = worker.stop.name.decode()
         where = _function_name(source, function)
         message = f"{name}.Start() launches a goroutine that only {name}.{stop}() ends, and {where} never calls it"
-        blocker = worker.stop_blocker
-        statement = _expression_statement(starts[0])
-        if blocker is None and len(starts) > 1:
-            blocker = f"{name}.Start() is called more than once"
-        if blocker is None and statement is None:
-            blocker = f"the result of {name}.Start() is used"
-        if blocker is None and any(a.type == "for_statement" for a in _ancestors_within(statement, function)):
-            blocker = f"{name}.Start() runs in a loop"
-        edit = None
-        if blocker is None:
-            edit = insert_after(source, statement, [b"defer " + decl.name + b"." + worker.stop.name + b"()"])
-            if edit is None:
-                blocker = f"{name}.Start() does not end its line"
-        if blocker is not None:
-            return self.diagnostic(starts[0].parent, f"{message} (no fix: {blocker})")
         unsafe = _unsafe_reason(source, worker, decl)
-        applicability = Applicability.SAFE if unsafe is None else Applicability.UNSAFE
-        fix = Fix(f"Defer {name}.{stop}() after {name}.Start()", (edit,), applicability)
+        fix = _defer_stop_fix(source, function, decl, worker, starts, unsafe)
+        if isinstance(fix, NoFix):
+            return self.diagnostic(starts[0].parent, fix.annotate(message))
         note = "" if unsafe is None else f" (unsafe: {unsafe})"
         return self.diagnostic(starts[0].parent, f"{message}; defer {name}.{stop}(){note}", fix)
 
@@ -162,121 +147,113 @@ RULE = UnstoppedWorker()
 
 
 def _worker_types(source: SourceFile) -> dict[bytes, _WorkerType]:
-    types: dict[bytes, _WorkerType] = {}
-    for node in source.root.named_children:
-        if node.type == "type_declaration":
-            for spec in node.named_children:
-                if spec.type == "type_definition" and spec.child_by_field_name("type") is not None and spec.child_by_field_name("type").type == "struct_type":
-                    name = source.text(spec.child_by_field_name("name"))
-                    types[name] = _WorkerType(name)
-    for node in source.root.named_children:
-        if node.type != "method_declaration":
-            continue
-        receiver = node.child_by_field_name("receiver")
-        params = [p for p in receiver.named_children if p.type == "parameter_declaration"]
-        if len(params) != 1:
-            continue
-        type_node = params[0].child_by_field_name("type")
-        if type_node is not None and type_node.type == "pointer_type":
-            type_node = type_node.named_children[0] if type_node.named_children else None
-        if type_node is None or type_node.type != "type_identifier" or source.text(type_node) not in types:
-            continue
-        receiver_name = params[0].child_by_field_name("name")
-        method = _Method(source.text(node.child_by_field_name("name")), source.text(receiver_name) if receiver_name is not None else b"", node)
-        types[source.text(type_node)].methods[method.name] = method
+    """The struct types of the file whose Start launches a goroutine that their Stop (or Close) ends."""
+    declarations = source.facts(Declarations)
     workers = {}
-    for worker in types.values():
-        start = worker.methods.get(b"Start")
-        if start is None or not start.receiver:
-            continue
-        for stop_name in _STOP_NAMES:
-            stop = worker.methods.get(stop_name)
-            if stop is None or not stop.receiver:
-                continue
-            closed, cancelled, blocker = _stop_effects(source, stop)
-            if (closed or cancelled) and _goroutine_waits_for(source, worker, start, closed, cancelled):
-                worker.stop = stop
-                worker.closed, worker.cancelled = closed, cancelled
-                worker.stop_blocker = blocker
-                workers[worker.name] = worker
-                break
+    for name, info in declarations.types.items():
+        if info.fields is None:
+            continue  # not a struct type
+        worker = _worker_type(source, name, declarations.methods_of(name))
+        if worker is not None:
+            workers[name] = worker
     return workers
 
 
-def _field_of(source: SourceFile, node: Node, receiver: bytes) -> bytes | None:
+def _worker_type(source: SourceFile, name: bytes, methods: dict[bytes, FunctionInfo]) -> _WorkerType | None:
+    start = methods.get(b"Start")
+    if start is None or not _receiver(start):
+        return None
+    for stop_name in _STOP_NAMES:
+        stop = methods.get(stop_name)
+        if stop is None or not _receiver(stop):
+            continue
+        effects = _stop_effects(source, stop)
+        if not (effects.closed or effects.cancelled):
+            continue
+        loop = _goroutine_waiting_for(source, methods, start, effects)
+        if loop is not None:
+            return _WorkerType(name, methods, stop, effects, loop)
+    return None
+
+
+def _receiver(method: FunctionInfo) -> bytes:
+    """The receiver's name inside the method (b"" when unnamed)."""
+    return method.receiver_name or b""
+
+
+def _field_of(source: SourceFile, node: Node | None, receiver: bytes) -> bytes | None:
     """`r.f` with r the method's receiver: b"f"."""
-    node = unparen(node)
-    if node.type != "selector_expression":
+    parts = syntax.selector_parts(syntax.unparen(node)) if node is not None else None
+    if parts is None or not syntax.is_identifier(parts[0]) or source.text(parts[0]) != receiver:
         return None
-    operand = node.child_by_field_name("operand")
-    if operand is None or operand.type != "identifier" or source.text(operand) != receiver:
-        return None
-    return source.text(node.child_by_field_name("field"))
+    return source.text(parts[1])
 
 
-def _stop_effects(source: SourceFile, stop: _Method) -> tuple[set[bytes], set[bytes], str | None]:
+def _stop_effects(source: SourceFile, stop: FunctionInfo) -> _StopEffects:
     """Fields Stop closes and cancel fields it calls, and why a deferred Stop would not be
-    provably harmless (None when every statement is such a close or cancel)."""
-    closed: set[bytes] = set()
-    cancelled: set[bytes] = set()
-    blocker = None
-    body = stop.node.child_by_field_name("body")
+    provably harmless (no blocker when every statement is such a close or cancel)."""
+    effects = _StopEffects()
+    receiver = _receiver(stop)
+    does_more = f"{stop.name.decode()} does more than close channels or cancel"
 
     def visit(statement_list: list[Node], in_once: bool) -> None:
-        nonlocal blocker
         for statement in statement_list:
-            call = statement.named_children[0] if statement.type == "expression_statement" and statement.named_children else None
-            if call is None or call.type != "call_expression":
-                blocker = blocker or f"{stop.name.decode()} does more than close channels or cancel"
+            call = syntax.expression_of(statement)
+            if call is None or not syntax.is_call(call):
+                effects.blocker = effects.blocker or does_more
                 continue
-            function = call.child_by_field_name("function")
-            args = [a for a in call.child_by_field_name("arguments").named_children if a.type != "comment"]
-            if source.text(function) == b"close" and len(args) == 1 and _field_of(source, args[0], stop.receiver):
-                closed.add(_field_of(source, args[0], stop.receiver))
+            function = syntax.callee(call)
+            args = syntax.call_arguments(call)
+            closed = _field_of(source, args[0], receiver) if len(args) == 1 else None
+            if syntax.is_builtin_call(call, b"close") and closed:
+                effects.closed.add(closed)
                 continue
-            field_name = _field_of(source, function, stop.receiver)
+            field_name = _field_of(source, function, receiver)
             if field_name is not None and not args:
-                cancelled.add(field_name)
+                effects.cancelled.add(field_name)
                 continue
             # r.once.Do(func() { close(r.done) })
-            if function.type == "selector_expression" and source.text(function.child_by_field_name("field")) == b"Do" and len(args) == 1 and args[0].type == "function_literal" and not in_once:
-                if _field_of(source, function.child_by_field_name("operand"), stop.receiver) is not None:
-                    visit(statements(args[0].child_by_field_name("body")), True)
+            parts = syntax.selector_parts(function)
+            if parts is not None and source.text(parts[1]) == b"Do" and len(args) == 1 and syntax.is_function_literal(args[0]) and not in_once:
+                if _field_of(source, parts[0], receiver) is not None:
+                    visit(syntax.statements(syntax.function_body(args[0])), True)
                     continue
-            blocker = blocker or f"{stop.name.decode()} does more than close channels or cancel"
+            effects.blocker = effects.blocker or does_more
 
-    visit(statements(body), False)
-    return closed, cancelled, blocker
+    visit(syntax.body_statements(stop.node), False)
+    return effects
 
 
-def _goroutine_waits_for(source: SourceFile, worker: _WorkerType, start: _Method, closed: set[bytes], cancelled: set[bytes]) -> bool:
-    """Start launches a goroutine that receives from a field Stop closes (or waits on a
+def _goroutine_waiting_for(source: SourceFile, methods: dict[bytes, FunctionInfo], start: FunctionInfo, effects: _StopEffects) -> _Loop | None:
+    """The goroutine Start launches that receives from a field Stop closes (or waits on a
     Done() channel, when Stop cancels)."""
-    for go in walk(start.node.child_by_field_name("body")):
-        if go.type != "go_statement":
-            continue
-        literal = called_function_literal(go)
-        body, receiver = None, start.receiver
+    body = syntax.function_body(start.node)
+    for go in descendants_of_types(source, body, syntax.GO_KINDS) if body is not None else ():
+        literal = syntax.called_function_literal(go)
+        loop_body, receiver = None, _receiver(start)
         if literal is not None:
-            body = literal.child_by_field_name("body")
+            loop_body = syntax.function_body(literal)
         else:
-            call = call_of(go)
-            method = _field_of(source, call.child_by_field_name("function"), start.receiver) if call is not None else None
-            if method is not None and method in worker.methods:
-                body = worker.methods[method].node.child_by_field_name("body")
-                receiver = worker.methods[method].receiver
-        if body is None:
+            call = syntax.call_of(go)
+            method = _field_of(source, syntax.callee(call), _receiver(start)) if call is not None else None
+            if method is not None and method in methods:
+                loop_body, receiver = syntax.function_body(methods[method].node), _receiver(methods[method])
+        if loop_body is None:
             continue
-        for node in walk(body):
-            if node.type != "unary_expression" or node.child_by_field_name("operator") is None or node.child_by_field_name("operator").type != "<-":
-                continue
-            operand = unparen(node.child_by_field_name("operand"))
-            if _field_of(source, operand, receiver) in closed or (
-                cancelled and operand.type == "call_expression" and source.text(operand.child_by_field_name("function")).endswith(b".Done")
-            ):
-                worker.loop_body, worker.loop_receiver = body, receiver
-                return True
-    return False
+        for node in syntax.walk(loop_body):
+            if _receives_from_stopped(source, node, receiver, effects):
+                return _Loop(loop_body, receiver)
+    return None
+
+
+def _receives_from_stopped(source: SourceFile, node: Node, receiver: bytes, effects: _StopEffects) -> bool:
+    """`<-r.f` for a field Stop closes, or `<-x.Done()` when Stop cancels."""
+    if not syntax.is_receive(node):
+        return False
+    operand = syntax.unary_operand(node)
+    if operand is None:
+        return False
+    return _field_of(source, operand, receiver) in effects.closed or (bool(effects.cancelled) and is_done_receive(source, node))
 
 
 def _unsafe_reason(source: SourceFile, worker: _WorkerType, decl: Declaration) -> str | None:
@@ -284,9 +261,6 @@ def _unsafe_reason(source: SourceFile, worker: _WorkerType, decl: Declaration) -
     have done; None when it cannot: every other channel its goroutine waits on is a field
     this function made unbuffered (each send was taken before the sender went on), and
     nothing else (a timer, a default case, another channel) wakes it up."""
-    body = worker.loop_body
-    if body is None:
-        return "the worker's goroutine is not in view"
     literal = _composite_literal(decl)
     made: dict[bytes, Node] = {}
     if literal is not None:
@@ -296,103 +270,104 @@ def _unsafe_reason(source: SourceFile, worker: _WorkerType, decl: Declaration) -
     elif decl.value is not None:
         return "the worker is not made by a composite literal here"
     method_text = b"".join(source.text(m.node) for m in worker.methods.values())
-    for node in walk(body):
+    for node in syntax.walk(worker.loop.body):
         if syntax.is_default_clause(node):
             return "its goroutine also runs a default case"
-        if node.type == "range_clause":
+        if syntax.is_range_clause(node):
             return "its goroutine ranges over a channel"
-        if node.type != "unary_expression" or node.child_by_field_name("operator") is None or node.child_by_field_name("operator").type != "<-":
+        operand = syntax.unary_operand(node) if syntax.is_receive(node) else None
+        if operand is None or _receives_from_stopped(source, node, worker.loop.receiver, worker.effects):
             continue
-        operand = unparen(node.child_by_field_name("operand"))
-        name = _field_of(source, operand, worker.loop_receiver)
-        if name in worker.closed:
-            continue
-        if worker.cancelled and operand.type == "call_expression" and source.text(operand.child_by_field_name("function")).endswith(b".Done"):
-            continue
+        operand = syntax.unparen(operand)
+        name = _field_of(source, operand, worker.loop.receiver)
         if name is None:
             return f"its goroutine also waits on {source.text(operand).decode()}"
         if b"." + name + b" =" in method_text:
             return f"a method reassigns {name.decode()}"
-        value = made.get(name)
-        if value is None and literal is not None:
+        made_value = made.get(name)
+        if made_value is None and literal is not None:
             continue  # a nil channel: receiving from it never wakes the goroutine
-        if value is None or value.type != "call_expression" or source.text(value.child_by_field_name("function")) != b"make":
+        if made_value is None or not syntax.is_call(made_value) or syntax.call_name(made_value, source.data) != b"make":
             return f"{name.decode()} is not made unbuffered here"
-        arguments = [a for a in value.child_by_field_name("arguments").named_children if a.type != "comment"]
-        if len(arguments) != 1:
+        if len(syntax.call_arguments(made_value)) != 1:
             return f"{name.decode()} is buffered: queued items would be dropped"
     return None
 
 
 def _composite_literal(decl: Declaration) -> Node | None:
+    """The `T{…}` (or `&T{…}`) a variable is set from."""
     value = decl.value
     if value is None:
         return None
-    value = unparen(value)
-    if value.type == "unary_expression" and value.child_by_field_name("operand") is not None:
-        value = unparen(value.child_by_field_name("operand"))
-    return value if value.type == "composite_literal" else None
+    value = syntax.unparen(value)
+    operand = syntax.unary_operand(value)
+    if operand is not None:
+        value = syntax.unparen(operand)
+    return value if syntax.is_composite_literal(value) else None
 
 
-def _calls_stop(source: SourceFile, worker: _WorkerType, method: _Method) -> bool:
-    text = source.text(method.node.child_by_field_name("body") or method.node)
+def _calls_stop(source: SourceFile, worker: _WorkerType, method: FunctionInfo) -> bool:
+    text = source.text(syntax.function_body(method.node) or method.node)
     if any(b"." + name + b"(" in text for name in _STOP_NAMES):
         return True
-    closed, cancelled, _ = _stop_effects(source, worker.stop)
-    return any(b"close(" + method.receiver + b"." + f + b")" in text for f in closed) or any(
-        method.receiver + b"." + f + b"()" in text for f in cancelled
+    receiver = _receiver(method)
+    return any(b"close(" + receiver + b"." + f + b")" in text for f in worker.effects.closed) or any(
+        receiver + b"." + f + b"()" in text for f in worker.effects.cancelled
     )
 
 
 # -- the variable -----------------------------------------------------------------
 
 
-def _declared_type(source: SourceFile, decl: Declaration) -> bytes | None:
-    """T for `x := T{…}`, `x := &T{…}`, `var x T`, `var x = T{…}`, `x := new(T)`."""
-    if decl.kind == "var" and decl.type_node is not None and decl.value is None:
-        return source.text(decl.type_node) if decl.type_node.type == "type_identifier" else None
-    value = decl.value
-    if value is None or decl.kind not in ("short", "var"):
-        return None
-    value = unparen(value)
-    if value.type == "unary_expression" and source.text(value).startswith(b"&"):
-        value = unparen(value.child_by_field_name("operand"))
-    if value.type == "composite_literal":
-        type_node = value.child_by_field_name("type")
-        return source.text(type_node) if type_node is not None and type_node.type == "type_identifier" else None
-    if value.type == "call_expression" and source.text(value.child_by_field_name("function")) == b"new":
-        args = value.child_by_field_name("arguments").named_children
-        if len(args) == 1 and args[0].type == "type_identifier":
-            return source.text(args[0])
-    return None
+def _starts_never_stopped(source: SourceFile, scopes: FunctionScopes, function: Node, decl: Declaration, worker: _WorkerType) -> list[Node]:
+    """The `x.Start()` references of a worker variable the function never stops and never
+    lets escape; empty when it does either (or uses x in a way the rule does not model)."""
+    starts: list[Node] = []
+    for ref in scopes.references(decl):
+        method_node = syntax.method_called_on(ref)
+        method = source.text(method_node) if method_node is not None else None
+        if method is None or method not in worker.methods:
+            return []  # the value escapes (or is used in a way we do not model)
+        if method in _STOP_NAMES:
+            return []  # stopped (or closed) somewhere: the contract may hold
+        if syntax.enclosing_function(ref) != function:
+            return []  # used by a closure that may outlive the function
+        if _calls_stop(source, worker, worker.methods[method]):
+            return []  # this method stops the worker itself
+        if method == b"Start":
+            starts.append(ref)
+    return starts
 
 
-def _called_method(source: SourceFile, ref: Node) -> bytes | None:
-    """For `x.M(…)`: b"M"; None for any other use of x."""
-    selector = ref.parent
-    if selector is None or selector.type != "selector_expression" or selector.child_by_field_name("operand") != ref:
-        return None
-    call = selector.parent
-    if call is None or call.type != "call_expression" or call.child_by_field_name("function") != selector:
-        return None
-    return source.text(selector.child_by_field_name("field"))
+def _defer_stop_fix(
+    source: SourceFile, function: Node, decl: Declaration, worker: _WorkerType, starts: list[Node], unsafe: str | None
+) -> Fix | NoFix:
+    """`defer x.Stop()` right after the one `x.Start()`; unsafe when ``unsafe`` says why."""
+    name, stop = decl.name.decode(), worker.stop.name.decode()
+    if worker.effects.blocker is not None:
+        return NoFix(worker.effects.blocker)
+    if len(starts) > 1:
+        return NoFix(f"{name}.Start() is called more than once")
+    statement = _expression_statement(starts[0])
+    if statement is None:
+        return NoFix(f"the result of {name}.Start() is used")
+    if inside_loop(statement, function):
+        return NoFix(f"{name}.Start() runs in a loop")
+    edit = insert_after(source, statement, [b"defer " + decl.name + b"." + worker.stop.name + b"()"])
+    if edit is None:
+        return NoFix(f"{name}.Start() does not end its line")
+    applicability = Applicability.SAFE if unsafe is None else Applicability.UNSAFE
+    return Fix(f"Defer {name}.{stop}() after {name}.Start()", (edit,), applicability)
 
 
 def _expression_statement(ref: Node) -> Node | None:
-    call = ref.parent.parent
-    statement = call.parent
-    return statement if statement is not None and statement.type == "expression_statement" else None
-
-
-def _ancestors_within(node: Node, function: Node) -> list[Node]:
-    out = []
-    for parent in ancestors(node):
-        if parent == function:
-            break
-        out.append(parent)
-    return out
+    """The statement `x.Start()` when the call of ``ref`` (the x of `x.Start()`) stands alone."""
+    selector = ref.parent
+    call = selector.parent if selector is not None else None
+    statement = call.parent if call is not None else None
+    return statement if syntax.is_expression_statement(statement) else None
 
 
 def _function_name(source: SourceFile, function: Node) -> str:
-    name = function.child_by_field_name("name")
-    return source.text(name).decode() if name is not None and function.type != "function_literal" else "the function"
+    name = syntax.function_name(function)
+    return source.text(name).decode() if name is not None else "the function"

@@ -2,19 +2,19 @@
 
 The fixtures (fixtures/deferred-close/) prove the fixes with the Go
 toolchain; these tests pin what a fixture cannot show: safe versus unsafe,
-CRLF files, a second run, and the reachability helper.
+CRLF files, a second run, and the reachability helper (control.runs_after).
 """
 
 from __future__ import annotations
 
 import textwrap
 
+from gofix_defer.codemods.analysis.control import runs_after
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syntax import walk
 from gofix_defer.codemods.engine.process import Settings, process
 from gofix_defer.codemods.model import Applicability
 from gofix_defer.rules import by_name
-from gofix_defer.rules.deferred_close import runs_after
 
 RULE = by_name("deferred-close")
 
@@ -116,3 +116,26 @@ def test_runs_after_follows_blocks_not_branches():
     assert not runs_after(go_statement, else_branch)
     assert runs_after(go_statement, after_loop)
     assert not runs_after(same_block, go_statement)
+
+
+def test_the_proof_is_a_fact_and_the_layout_is_the_fixs_question():
+    from gofix_defer.codemods.analysis.closes import Closes
+    from gofix_defer.codemods.edits.close_deferral import defer_close_fix
+    from gofix_defer.codemods.model import Fix, NoFix
+
+    source = SourceFile("x.go", program(RANGE_ONLY).encode(), (1, 22))
+    function = next(n for n in walk(source.root) if n.type == "function_declaration")
+    [proof] = source.facts(Closes).deferrable(function)
+    assert proof.declaration.name == b"ch" and proof.consumers_only_range
+    assert source.text(proof.early_return) == b'return errors.New("empty")'
+    assert isinstance(defer_close_fix(source, proof), Fix)
+
+    shared = SourceFile("x.go", program(RANGE_ONLY).replace("\tclose(ch)\n", "\tclose(ch); fmt.Println()\n").encode(), (1, 22))
+    function = next(n for n in walk(shared.root) if n.type == "function_declaration")
+    assert [p.declaration.name for p in shared.facts(Closes).deferrable(function)] == []  # a statement follows the close
+
+    same_line = SourceFile("x.go", program(RANGE_ONLY).replace("\tclose(ch)\n\treturn nil\n", "\tclose(ch); return nil\n").encode(), (1, 22))
+    function = next(n for n in walk(same_line.root) if n.type == "function_declaration")
+    [proof] = same_line.facts(Closes).deferrable(function)
+    assert isinstance(defer_close_fix(same_line, proof), NoFix)
+    assert run(same_line.data).diagnostics == []  # no movable close: left to goroutine-no-cancel

@@ -230,3 +230,140 @@ def test_goroutine_that_releases_the_functions_lock_is_left_to_async_unlock():
     data = path.read_bytes()
     result = process(str(path), data, Settings(rules=[by_name("deferred-goroutine-no-cancel")], unsafe_fixes=True, apply_fixes=True))
     assert result.diagnostics == [] and result.fixed is None
+
+
+# -- the shared facts the rule asks -------------------------------------------------
+def test_declared_channel_knows_made_and_nil_channels_only():
+    from gofix_defer.codemods.analysis.channels import declared_channel
+
+    source = go_source(
+        """
+        func f(param chan int) {
+        	made := make(chan int, 2)
+        	var nilChan chan int
+        	other := param
+        	var slice []int
+        	_, _, _, _, _ = made, nilChan, other, slice, param
+        }
+        """
+    )
+    function = next(n for n in walk(source.root) if n.type == "function_declaration")
+    scopes = source.scopes(function)
+    last = next(n for n in walk(function) if n.type == "assignment")
+    found = {source.text(ident).decode(): declared_channel(scopes, ident) for ident in last.child_by_field_name("right").named_children}
+    assert found["made"] is not None and found["made"].make is not None and found["made"].make.buffered
+    assert found["nilChan"] is not None and found["nilChan"].make is None
+    assert found["other"] is None and found["slice"] is None and found["param"] is None
+
+
+def test_code_may_follow_a_sleep():
+    from gofix_defer.codemods.analysis.control import code_may_follow
+
+    source = go_source(
+        """
+        func f() {
+        	go func() {
+        		time.Sleep(time.Second) // last: nothing runs after it
+        	}()
+        	go func() {
+        		time.Sleep(time.Second)
+        		g()
+        	}()
+        	go func() {
+        		for i := 0; i < 3; i++ {
+        			time.Sleep(time.Second) // the loop's next turn
+        		}
+        	}()
+        }
+        """
+    )
+    sleeps = [n for n in walk(source.root) if n.type == "expression_statement" and source.text(n).startswith(b"time.Sleep")]
+    assert [code_may_follow(s) for s in sleeps] == [False, True, True]
+
+
+# -- channels the caller passed; long parks after the work ---------------------------
+GIVEN = """package p
+
+import (
+	"context"
+	"time"
+)
+
+func send(ctx context.Context, out chan<- int) {
+	defer func() {
+		go func() {
+			out <- 1
+		}()
+	}()
+}
+
+func plain(out chan<- int) {
+	defer func() {
+		go func() {
+			out <- 1
+		}()
+	}()
+}
+
+CALLER
+
+var _ = time.Second
+"""
+
+
+def test_a_given_channel_with_a_context_parameter_selects_on_that_context():
+    text = GIVEN.replace("CALLER", "")
+    diagnostics = process("x.go", text.encode(), Settings(rules=[RULE])).diagnostics
+    assert len(diagnostics) == 1 and "ignores ctx" in diagnostics[0].message and "a channel the caller passed" in diagnostics[0].message
+    out = fix(text).decode()
+    # The caller's own context, not one cancelled when send returns: a caller that
+    # still receives after the call gets the value.
+    assert "case out <- 1:\n\t\t\tcase <-ctx.Done():\n\t\t\t\treturn\n\t\t\t}" in out
+    assert "WithCancel" not in out
+
+
+@pytest.mark.parametrize(
+    "caller, reported",
+    [
+        ("func fire() {\n\tout := make(chan int)\n\tplain(out)\n}", True),  # made, handed in, never used again
+        ("func fire() int {\n\tout := make(chan int)\n\tplain(out)\n\treturn <-out\n}", False),  # the caller serves it
+        ("func fire(out chan int) {\n\tplain(out)\n}", False),  # the caller's own parameter: out of sight
+        ("", False),  # no caller in the package
+    ],
+)
+def test_a_given_channel_without_context_needs_the_callers_evidence(caller, reported):
+    text = GIVEN.replace("CALLER", caller)
+    found = [d for d in process("x.go", text.encode(), Settings(rules=[RULE])).diagnostics if d.line > 13]
+    assert bool(found) is reported
+    if reported:
+        assert found[0].fix is None and "no context.Context parameter" in found[0].message and "fire (line" in found[0].message
+
+
+@pytest.mark.parametrize("duration, reported", [("time.Hour", True), ("2 * time.Minute", True), ("time.Duration(90) * time.Second", True), ("time.Second", False), ("d", False)])
+def test_a_long_sleep_after_the_work_parks_the_goroutine(duration, reported):
+    text = f"""package p
+
+import "time"
+
+func f(d time.Duration) {{
+	defer func() {{
+		go func() {{
+			println("work")
+			time.Sleep({duration})
+		}}()
+	}}()
+}}
+"""
+    diagnostics = process("x.go", text.encode(), Settings(rules=[RULE])).diagnostics
+    assert bool(diagnostics) is reported
+    if reported:
+        assert "sleeps" in diagnostics[0].message
+        assert "case <-time.After(" in fix(text).decode()
+
+
+def test_duration_nanoseconds():
+    from gofix_defer.codemods.analysis.goroutines import duration_nanoseconds
+
+    source = go_source("var a, b, c, d, e = time.Hour, 3 * time.Millisecond, time.Duration(2) * time.Minute, 1500, x * time.Second\n")
+    values = [n for n in walk(source.root) if n.type == "expression_list"][-1].named_children
+    assert [duration_nanoseconds(source, v) for v in values] == [3600e9, 3e6, 120e9, 1500.0, None]

@@ -41,3 +41,47 @@ def test_a_lock_carried_out_of_the_loop_is_not_reported() -> None:
         b"\t\tif ok() {\n\t\t\tbreak\n\t\t}\n\t\tmu.Unlock()\n\t}\n\tmu.Unlock()\n}\n"
     )
     assert list(RULE.check(SourceFile("x.go", source, (1, 22)))) == []
+
+
+def findings(source: bytes) -> list[str]:
+    return [d.message for d in RULE.check(SourceFile("x.go", source, (1, 22)))]
+
+
+def test_a_return_covered_by_a_deferred_unlock_taken_before_the_dance_is_left_alone() -> None:
+    # nats-server's raft snapshot shape: an added n.Unlock() would make the deferred one
+    # unlock an unlocked mutex ("fatal error: sync: Unlock of unlocked RWMutex").
+    source = (
+        b"package p\n\nimport \"sync\"\n\nfunc work() {}\n\nfunc f(n *sync.RWMutex, closed bool) {\n\tn.Lock()\n\tdefer n.Unlock()\n"
+        b"\tn.Unlock()\n\twork()\n\tn.Lock()\n\tif closed {\n\t\treturn\n\t}\n\tn.Unlock()\n\twork()\n\tn.Lock()\n}\n"
+    )
+    assert findings(source) == []
+
+
+def test_the_same_return_without_the_defer_is_still_a_leak() -> None:
+    source = (
+        b"package p\n\nimport \"sync\"\n\nfunc work() {}\n\nfunc f(n *sync.RWMutex, closed bool) {\n\tn.Lock()\n"
+        b"\tn.Unlock()\n\twork()\n\tn.Lock()\n\tif closed {\n\t\treturn\n\t}\n\tn.Unlock()\n\twork()\n}\n"
+    )
+    assert fix(source) == source.replace(b"\tif closed {\n\t\treturn", b"\tif closed {\n\t\tn.Unlock()\n\t\treturn")
+
+
+def test_a_continue_that_carries_the_lock_the_next_turn_releases_is_left_alone() -> None:
+    source = (
+        b"package p\n\nimport \"sync\"\n\nfunc work() {}\n\nfunc f(mu *sync.Mutex, xs []string) {\n\tmu.Lock()\n"
+        b"\tfor _, x := range xs {\n\t\tmu.Unlock()\n\t\twork()\n\t\tmu.Lock()\n\t\tif x == \"\" {\n\t\t\tcontinue\n\t\t}\n"
+        b"\t\tmu.Unlock()\n\t\twork()\n\t\tmu.Lock()\n\t}\n\tmu.Unlock()\n}\n"
+    )
+    assert findings(source) == []
+
+
+def test_an_exit_in_a_dead_branch_is_no_path() -> None:
+    source = b"package p\n\nimport \"sync\"\n\nfunc f(mu *sync.Mutex) {\n\tmu.Lock()\n\tif false {\n\t\treturn\n\t}\n\tmu.Unlock()\n}\n"
+    assert findings(source) == []
+
+
+def test_a_function_called_holding_the_lock_that_relocks_before_returning_is_left_alone() -> None:
+    source = (
+        b"package p\n\nimport \"sync\"\n\nfunc work() {}\n\nfunc waitLocked(mu *sync.Mutex, ready func() bool) {\n\tmu.Unlock()\n"
+        b"\twork()\n\tmu.Lock()\n\tif ready() {\n\t\treturn\n\t}\n\tmu.Unlock()\n\twork()\n\tmu.Lock()\n}\n"
+    )
+    assert findings(source) == []

@@ -282,3 +282,21 @@ def test_shares_fresh_names_with_deferred_goroutine_no_cancel():
     out = result.fixed.decode()
     assert out.count("ctx, cancel := context.WithCancel") == 1
     assert out.count("ctx2, cancel2 := context.WithCancel") == 1
+
+
+def test_cancel_names_are_a_fact_shared_by_the_rules_of_one_pass():
+    from gofix_defer.codemods.analysis.source import SourceFile
+    from gofix_defer.codemods.analysis.syntax import walk
+    from gofix_defer.codemods.edits.cancel_rewrite import CancelNames
+
+    source = SourceFile("x.go", LEAKY.encode(), (1, 22))
+    function = next(n for n in walk(source.root) if n.type == "function_declaration")
+    family = source.facts(CancelNames)
+    assert source.facts(CancelNames) is family  # one per SourceFile, so one per pass
+    mine, theirs = family.start("a"), family.start("b")
+    theirs.record(function, {b"ctx", b"cancel"})
+    mine.record(function, {b"ok"})
+    assert mine.taken(function) == {b"ctx", b"cancel", b"ok"}
+    assert theirs.taken(function) == {b"ctx", b"cancel", b"ok"}
+    again = family.start("b")  # a new check by the same rule starts afresh
+    assert again.taken(function) == {b"ok"} and mine.taken(function) == {b"ok"}

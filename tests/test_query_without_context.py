@@ -29,12 +29,27 @@ func vacuum(db *sql.DB) {
 """
 
 
-def test_context_cancelled_by_a_defer_of_the_starter_is_unsafe() -> None:
+def test_context_cancelled_by_a_defer_of_the_starter_is_detached() -> None:
+    # The goroutine outlives vacuum, whose deferred cancel ends ctx: passing ctx itself
+    # would cancel the query; context.WithoutCancel keeps its values, not its end.
     safe = _run(DEFERRED_CANCEL)
-    assert safe.fixed is None
-    assert [d.fix.applicability.value for d in safe.diagnostics] == ["unsafe"]
-    unsafe = _run(DEFERRED_CANCEL, unsafe=True)
-    assert unsafe.fixed is not None and b'db.ExecContext(ctx, "VACUUM")' in unsafe.fixed
+    assert safe.fixed is not None
+    assert b'db.ExecContext(context.WithoutCancel(ctx), "VACUUM")' in safe.fixed
+    assert b'db.ExecContext(ctx, "VACUUM")' not in safe.fixed
+
+
+def test_without_cancel_is_not_offered_before_go_1_21() -> None:
+    result = process("main.go", DEFERRED_CANCEL, Settings(rules=[RULE], unsafe_fixes=True, apply_fixes=True, go_version=(1, 20)))
+    assert result.fixed is None
+    (finding,) = result.diagnostics
+    assert finding.fix is None and "context.WithoutCancel (Go 1.21) is not available at go 1.20" in finding.message
+
+
+def test_a_lone_argument_is_respaced_as_gofmt_does() -> None:
+    source = DEFERRED_CANCEL.replace(b'db.Exec("VACUUM")', b'db.Exec("VACUUM " + table)').replace(b"vacuum(db *sql.DB)", b"vacuum(db *sql.DB, table string)")
+    result = _run(source)
+    assert result.fixed is not None
+    assert b'db.ExecContext(context.WithoutCancel(ctx), "VACUUM "+table)' in result.fixed
 
 
 def test_a_shadowing_non_context_hides_the_outer_context() -> None:

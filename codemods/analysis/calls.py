@@ -45,6 +45,9 @@ class Effects:
     deferred_close: bool = False  # closed by a defer: on every path out of the function
     escapes: bool = False  # stored, returned, sent or passed where the analysis cannot follow
     async_use: bool = False  # used by a goroutine the function starts
+    # used in a func literal the function keeps as a value (not run in place, nor by `go`
+    # or `defer`): the closure may be stored or returned and run at any time, anywhere
+    in_closure: bool = False
 
     def merge_call(self, callee: "Effects") -> bool:
         """Add what a callee does with the value; True when something changed."""
@@ -55,10 +58,11 @@ class Effects:
         self.closes |= callee.closes
         self.escapes |= callee.escapes
         self.async_use |= callee.async_use
+        self.in_closure |= callee.in_closure
         return self.key() != before
 
     def key(self) -> tuple[bool, ...]:
-        return (self.sends, self.receives, self.ranges, self.closes, self.deferred_close, self.escapes, self.async_use)
+        return (self.sends, self.receives, self.ranges, self.closes, self.deferred_close, self.escapes, self.async_use, self.in_closure)
 
     @property
     def used(self) -> bool:
@@ -104,7 +108,8 @@ class _Call:
 
 
 class CallSummaries(PackageFact):
-    """Summaries of every function and method of the package, to a fixpoint."""
+    """Summaries of every function and method of the package, to a fixpoint (computed
+    for the functions a query reaches, when it is asked)."""
 
     requires = (PackageIndex, Scopes)
 
@@ -113,15 +118,24 @@ class CallSummaries(PackageFact):
         self.index = package.facts(PackageIndex)
         self._summaries: dict[tuple[str, int, int], Summary] = {}
         self._calls: dict[tuple[str, int, int], list[_Call]] = {}
-        self._compute()
+        # Summaries are computed on demand: a query solves the function asked about and
+        # the package functions it reaches through calls, not the whole package (a large
+        # package has thousands of functions; a rule asks about a few).
+        self._declared: dict[tuple[str, int, int], FunctionInfo] = {_key(info): info for info in self._functions()}
+        self._solved: set[tuple[str, int, int]] = set()
 
     # -- queries ------------------------------------------------------------
     def of(self, source, function: Node) -> Summary | None:
         """The summary of a function or method declaration of the package, in ``source``."""
-        return self._summaries.get((source.path, function.start_byte, function.end_byte))
+        info = self._declared.get((source.path, function.start_byte, function.end_byte))
+        return self.of_info(info) if info is not None else None
 
     def of_info(self, info: FunctionInfo) -> Summary | None:
-        return self._summaries.get(_key(info))
+        key = _key(info)
+        if key not in self._declared:
+            return None
+        self._solve(self._declared[key])
+        return self._summaries.get(key)
 
     def resolve(self, source, scopes: FunctionScopes, call: Node) -> FunctionInfo | None:
         """The package function or method a call expression calls, when the source says."""
@@ -133,6 +147,20 @@ class CallSummaries(PackageFact):
         summary = self.of_info(callee) if callee is not None else None
         return summary.parameter(argument_index) if summary is not None else None
 
+    def passed_effects(self, source, scopes: FunctionScopes, call: Node, argument_index: int) -> tuple[FunctionInfo, Effects] | None:
+        """The called function and what it does with its ``argument_index``-th argument,
+        when the answer is certain: None, like ``callee_effects``, for a call that leaves
+        the package, and also for a function or method declared once per build target
+        (the variant summarised may not be the one built) and for a variadic argument."""
+        callee = self.resolve(source, scopes, call)
+        if callee is None or not self.index.declared_once(callee):
+            return None
+        summary = self.of_info(callee)
+        effects = summary.parameter(argument_index) if summary is not None else None
+        if effects is None or _variadic_at(callee.node, argument_index):
+            return None
+        return callee, effects
+
     # -- computation ----------------------------------------------------------
     def _functions(self) -> list[FunctionInfo]:
         found = [info for infos in self.index.part.functions.values() for info in infos]
@@ -140,10 +168,31 @@ class CallSummaries(PackageFact):
             found.extend(methods.values())
         return sorted(found, key=_key)
 
-    def _compute(self) -> None:
-        functions = self._functions()
-        for info in functions:
-            self._summaries[_key(info)] = self._local_summary(info)
+    def _solve(self, info: FunctionInfo) -> None:
+        """Summarise ``info`` and every package function it reaches, to a fixpoint.
+
+        Effects only ever turn on, so the fixpoint is the same whichever functions are
+        solved first (the answers of a whole-package computation); only a chain deeper
+        than the rounds allow can stop short, as it did before."""
+        if _key(info) in self._solved:
+            return
+        reached: list[FunctionInfo] = []
+        seen: set[tuple[str, int, int]] = set()
+        stack = [info]
+        while stack:
+            current = stack.pop()
+            key = _key(current)
+            if key in seen or key in self._solved or key not in self._declared:
+                continue
+            seen.add(key)
+            reached.append(current)
+            if key not in self._summaries:
+                self._summaries[key] = self._local_summary(current)
+            stack.extend(call.callee for call in self._calls.get(key, []))
+        self._compute(sorted(reached, key=_key))
+        self._solved.update(seen)
+
+    def _compute(self, functions: list[FunctionInfo]) -> None:
         for _ in range(MAX_ROUNDS):
             changed = False
             for info in functions:
@@ -204,6 +253,8 @@ class CallSummaries(PackageFact):
         use = classify_use(source, scopes, function, value)
         if any(literal.started == "go" for literal in use.chain):
             effects.async_use = True
+        if any(literal.started == "value" for literal in use.chain):
+            effects.in_closure = True
         kind = use.kind
         if kind is UseKind.SEND:
             effects.sends = True
@@ -255,6 +306,19 @@ def _deferred(node: Node, function: Node) -> bool:
 
 
 def _resolve(index: PackageIndex, source, scopes: FunctionScopes, call: Node) -> FunctionInfo | None:
+    named = called_name(source, scopes, call)
+    if named is None:
+        return None
+    type_name, name = named
+    return index.function(name) if type_name is None else index.method(type_name, name)
+
+
+def called_name(source, scopes: FunctionScopes, call: Node) -> tuple[bytes | None, bytes] | None:
+    """What a call may call in the package, read from the source alone (no other file
+    parsed): (None, name) for `name(…)` with ``name`` no local; (T, m) for `x.m(…)` with
+    ``x`` a receiver or parameter whose stated type is the package's `T` or `*T`. None when
+    the call cannot resolve to a function of the package (a local function value,
+    another package's function, a method on a value of unstated type)."""
     function = syntax.callee(call)
     if function is None:
         return None
@@ -262,7 +326,7 @@ def _resolve(index: PackageIndex, source, scopes: FunctionScopes, call: Node) ->
     if syntax.is_identifier(function):
         if scopes.resolve(function) is not None:
             return None  # a local function value
-        return index.function(source.text(function))
+        return None, source.text(function)
     parts = syntax.selector_parts(function)
     if parts is None:
         return None
@@ -280,7 +344,18 @@ def _resolve(index: PackageIndex, source, scopes: FunctionScopes, call: Node) ->
     if syntax.is_qualified_type(stated):
         return None  # a type of another package
     type_name = syntax.base_type_name(stated)
-    return index.method(source.text(type_name), source.text(name)) if type_name is not None else None
+    return (source.text(type_name), source.text(name)) if type_name is not None else None
+
+
+def _variadic_at(function: Node, index: int) -> bool:
+    """The ``index``-th argument of a call to ``function`` lands in its `...T` parameter."""
+    position = 0
+    for parameter in syntax.parameters_of(syntax.parameter_list(function)):
+        count = max(1, len(parameter.names))
+        if position <= index < position + count or (parameter.variadic and index >= position):
+            return parameter.variadic
+        position += count
+    return True  # beyond the parameters: not a call this summary describes
 
 
 def _key(info: FunctionInfo) -> tuple[str, int, int]:

@@ -24,6 +24,12 @@ Each use also says where it runs: the function literals between the
 function and the use (``chain``, outermost first, each with how it is
 started: go, defer, call or value), the select case it is the
 communication of, and whether the use sits in a deferred call.
+
+``called_literal`` and ``literal_parameter`` follow a channel handed to a
+function literal (`func(c chan T){…}(ch)`, `f := func…; f(ch)`) to the
+parameter that receives it, whose uses ``Channels.uses`` classifies in turn;
+``in_select_with_done`` says whether a use sits in a select that also waits
+on a `Done()` channel.
 """
 
 from __future__ import annotations
@@ -63,6 +69,13 @@ class MakeChannel:
     def buffered(self) -> bool:
         """A capacity other than a literal 0 (it may still be 0 at run time)."""
         return not self.unbuffered
+
+    @property
+    def comment_before_type(self) -> bool:
+        """A comment is written between `make(` and the channel type: `make(/* … */ chan T)`
+        (for rules that accept only the usual spelling)."""
+        arguments = syntax.call_arguments_node(self.call)
+        return arguments is not None and bool(arguments.named_children) and arguments.named_children[0] != self.type
 
 
 def make_channel(expression: Node | None) -> MakeChannel | None:
@@ -134,6 +147,36 @@ class ChannelUse:
     @property
     def innermost(self) -> Literal | None:
         return self.chain[-1] if self.chain else None
+
+    @property
+    def parenthesized(self) -> bool:
+        """The reference is written in parentheses: `(ch) <- v`, `<-(ch)`, `close((ch))`."""
+        return syntax.is_parenthesized(self.reference.parent)
+
+    @property
+    def goroutine(self) -> Literal | None:
+        """The function literal the use runs in when that literal is started by a `go`
+        statement of the function's own code (`go func(){ … ch … }()`), else None."""
+        if len(self.chain) == 1 and self.chain[0].started == "go":
+            return self.chain[0]
+        return None
+
+    @property
+    def callee_parenthesized(self) -> bool:
+        """For a use as a call's argument (CLOSE, LEN_CAP, PASSED): the function called is
+        written in parentheses, `(close)(ch)` (for rules that accept only the usual spelling)."""
+        if self.kind not in (UseKind.CLOSE, UseKind.LEN_CAP, UseKind.PASSED):
+            return False
+        return syntax.is_parenthesized(syntax.callee(self.node))
+
+    @property
+    def call_commented(self) -> bool:
+        """For a use as a call's argument (CLOSE, LEN_CAP, PASSED): a comment is written
+        between the call's parentheses, `close(ch /* … */)`."""
+        if self.kind not in (UseKind.CLOSE, UseKind.LEN_CAP, UseKind.PASSED):
+            return False
+        arguments = syntax.call_arguments_node(self.node)
+        return arguments is not None and any(syntax.is_comment(c) for c in arguments.named_children)
 
 
 @dataclass
@@ -277,3 +320,74 @@ def is_done_receive(source, node: Node) -> bool:
 def select_has_done_case(source, select: Node) -> bool:
     """Does the select (any of its cases or bodies, nested literals aside) receive from `X.Done()`?"""
     return any(syntax.is_receive(n) and is_done_receive(source, n) for n in walk_no_funcs(select))
+
+
+def in_select_with_done(source, node: Node, function: Node) -> bool:
+    """Is the innermost select around ``node``, within ``function``, one with a `Done()`
+    case (``select_has_done_case``)? Function literals in between are no boundary: in
+    `case v := <-in: go func() { out <- v }()` the send counts as in the select."""
+    for parent in ancestors(node):
+        if parent == function:
+            return False
+        if syntax.is_select(parent):
+            return select_has_done_case(source, parent)
+    return False
+
+
+# -- following a channel into the function literal it is passed to ------------------
+
+
+def called_literal(scopes: FunctionScopes, use: ChannelUse) -> Node | None:
+    """For a PASSED use: the function literal its call runs, when the function shows it:
+    the callee itself (`func(c chan T) {…}(ch)`) or the literal a name of the function is
+    bound to (`f := func(c chan T) {…}; f(ch)`). None for any other callee."""
+    callee = use.callee
+    if callee is None:
+        return None
+    if syntax.is_identifier(callee):
+        bound = scopes.resolve(callee)
+        if bound is not None and bound.value is not None and syntax.is_function_literal(unparen(bound.value)):
+            callee = unparen(bound.value)
+    return callee if syntax.is_function_literal(callee) else None
+
+
+def literal_parameter(scopes: FunctionScopes, literal: Node, index: int) -> Declaration | None:
+    """The declaration of the parameter of ``literal`` (a function literal of the function
+    ``scopes`` covers) that takes the ``index``-th argument: None when the parameter is
+    unnamed, `_` or absent, or a variadic parameter comes at or before it."""
+    name = syntax.parameter_name_at(syntax.parameter_list(literal), index)
+    if name is None:
+        return None
+    key = (name.start_byte, name.end_byte)
+    return next((d for d in scopes.declarations() if d.key == key), None)
+
+
+# -- the channel variable an expression names -----------------------------------------
+
+
+@dataclass(frozen=True)
+class DeclaredChannel:
+    """A variable the function declares (`:=` or `var`) as a channel."""
+
+    declaration: Declaration
+    make: MakeChannel | None  # its `make(chan T[, n])`; None for `var ch chan T` (nil)
+
+
+def declared_channel(scopes: FunctionScopes, expression: Node | None) -> DeclaredChannel | None:
+    """The variable ``expression`` (a name, parentheses allowed) refers to, when the code
+    ``scopes`` covers declares it with `:=` or `var` as a channel: set from a
+    `make(chan T[, n])`, or declared `var ch chan T` with no value. None for anything
+    else: a parameter, a package variable, a channel set from a call or another variable.
+    """
+    if expression is None:
+        return None
+    name = unparen(expression)
+    if not syntax.is_identifier(name):
+        return None
+    decl = scopes.resolve(name)
+    if decl is None or decl.kind not in ("short", "var"):
+        return None
+    if decl.value is None:
+        return DeclaredChannel(decl, None) if syntax.is_channel_type(decl.type_node) else None
+    made = make_channel(decl.value)
+    return DeclaredChannel(decl, made) if made is not None else None

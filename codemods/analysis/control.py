@@ -124,6 +124,15 @@ def never_ends(source, statement: Node) -> bool:
     return syntax.is_loop(statement) and not syntax.has_loop_header(statement) and not loop_exits(source, statement)
 
 
+def loops_for_ever(source, statement: Node) -> bool:
+    """Like ``never_ends``, and also for a for clause without a condition
+    (`for i := 0; ; i++ { … }`): no condition, no range, no way out."""
+    statement = syntax.unlabelled_statement(statement)
+    if not syntax.is_loop(statement) or syntax.range_clause(statement) is not None:
+        return False
+    return syntax.condition(statement) is None and not loop_exits(source, statement)
+
+
 def innermost_loop(node: Node) -> Node | None:
     """The nearest for statement around ``node`` within its own function."""
     for parent in ancestors(node):
@@ -132,6 +141,29 @@ def innermost_loop(node: Node) -> Node | None:
         if syntax.is_loop(parent):
             return parent
     return None
+
+
+def enclosing_loops(node: Node) -> list[Node]:
+    """The for statements around ``node`` within its own function, innermost first."""
+    found = []
+    for parent in ancestors(node):
+        if syntax.is_function(parent):
+            break
+        if syntax.is_loop(parent):
+            found.append(parent)
+    return found
+
+
+def runs_in_sequence(node: Node, function: Node) -> bool:
+    """Does ``node`` run in ``function``'s own flow, when control reaches it? Not when a
+    function literal, a defer statement (it runs at return) or a go statement (it runs
+    elsewhere) lies between them, nor when ``node`` is not inside ``function``."""
+    for parent in ancestors(node):
+        if parent == function:
+            return True
+        if syntax.is_function(parent) or syntax.is_defer(parent) or syntax.is_go(parent):
+            return False
+    return False
 
 
 def inside_loop(node: Node, within: Node) -> bool:
@@ -183,13 +215,140 @@ def terminates(source, statement: Node) -> bool:
     return False
 
 
+def only_followed_by(statement: Node, body: Node, allowed, *, ends=None) -> bool:
+    """After ``statement`` the function whose block is ``body`` runs nothing but the
+    statements in ``allowed`` and a bare `return` before it ends: in the statement list
+    holding ``statement`` and in each one around it up to ``body``, every later
+    statement is in ``allowed``, or is a bare return (which ends the path there).
+    With ``ends``, a return statement for which ``ends(statement)`` is true ends the
+    path instead (``ends`` decides for bare returns too).
+
+    Climbs out of nested blocks, the branches of an if (an `else if` chain as one
+    statement) and the cases of a switch; a loop, a select case, a labelled statement
+    or anything else around ``statement`` answers False (it may run again, or run on)."""
+    current = statement
+    while True:
+        block = current.parent
+        if block is None:
+            return False
+        siblings = syntax.statements(block)
+        if current not in siblings:
+            return False
+        for following in siblings[siblings.index(current) + 1 :]:
+            if following in allowed:
+                continue
+            if syntax.is_return(following) and (following.named_child_count == 0 if ends is None else ends(following)):
+                return True  # the function ends here
+            return False
+        if block == body:
+            return True
+        holder = block.parent
+        if syntax.is_case_clause(block) and not syntax.is_select_case(block):
+            if syntax.is_switch(holder):
+                current = holder
+                continue
+            return False
+        if holder is None or not syntax.is_block(block):
+            return False
+        if syntax.is_if(holder):
+            while syntax.is_if(holder.parent):
+                holder = holder.parent  # an `else if` chain: climb to the outermost if
+            current = holder
+            continue
+        if syntax.is_block(holder):
+            current = block
+            continue
+        return False
+
+
+_NO_PATH = float("-inf")  # no path of this kind exists
+
+
+def most_reached(body: Node, targets) -> int | None:
+    """The most of the statements ``targets`` one run through ``body`` (a block of its
+    function's own code) can execute: the best path, where a `return` ends its path's
+    count, so `if err != nil { ch <- e; return }; ch <- v` reaches at most one send.
+
+    None when no bound can be stated: a for, select, go, defer or labelled statement,
+    or a function literal, holds one of them, or no path reaches the end or a return."""
+    counts = _path_counts(body, targets)
+    if counts is None:
+        return None
+    best = max(counts)
+    return None if best == _NO_PATH else int(best)
+
+
+def _path_counts(node: Node, targets) -> tuple[float, float] | None:
+    """(most targets on paths that continue after ``node``, most on paths that return in it)."""
+    if node in targets:
+        return (1, _NO_PATH)
+    if syntax.is_return(node):
+        return (_NO_PATH, 0)
+    if not any(syntax.is_inside(target, node) for target in targets):
+        returns = any(syntax.is_return(n) for n in walk_no_funcs(node))
+        return (0, 0 if returns else _NO_PATH)
+    if (
+        syntax.is_loop(node)
+        or syntax.is_select(node)
+        or syntax.is_function_literal(node)
+        or syntax.is_go(node)
+        or syntax.is_defer(node)
+        or syntax.is_labeled(node)
+    ):
+        return None
+    if syntax.is_if(node):
+        branches = [syntax.then_branch(node), syntax.else_branch(node)]
+        counts = [_path_counts(b, targets) if b is not None else (0, _NO_PATH) for b in branches]
+        if None in counts:
+            return None
+        return (max(c[0] for c in counts), max(c[1] for c in counts))  # type: ignore[index]
+    if syntax.is_switch(node):
+        cases = syntax.switch_cases(node)
+        counts = [_path_counts(c, targets) for c in cases]
+        if None in counts:
+            return None
+        if not any(syntax.is_default_clause(c) for c in cases):
+            counts.append((0, _NO_PATH))
+        return (max(c[0] for c in counts), max(c[1] for c in counts))  # type: ignore[index]
+    # A block, statement list or case clause: its statements in sequence.
+    fall, returned = 0.0, _NO_PATH
+    for child in node.named_children:
+        if syntax.is_comment(child) or not any(syntax.is_inside(t, child) for t in targets) and not _is_statement(child):
+            continue
+        found = _path_counts(child, targets)
+        if found is None:
+            return None
+        returned = max(returned, fall + found[1])
+        fall = fall + found[0]
+    return (fall, returned)
+
+
+def _is_statement(node: Node) -> bool:
+    return syntax.is_statement_kind(node) or syntax.is_block(node)
+
+
 def returns_in(node: Node) -> list[Node]:
     """The return statements of ``node``'s own function code (nested literals left out)."""
     return [n for n in walk_no_funcs(node) if syntax.is_return(n)]
 
 
-def has_goto(node: Node) -> bool:
-    return any(syntax.is_goto(n) for n in walk_no_funcs(node))
+def has_goto(node: Node, *, in_literals: bool = False) -> bool:
+    """Is there a goto in ``node``'s own code (with ``in_literals``: in nested function literals too)?"""
+    nodes = syntax.walk(node) if in_literals else walk_no_funcs(node)
+    return any(syntax.is_goto(n) for n in nodes)
+
+
+def labels_in(node: Node) -> frozenset[bytes]:
+    """The labels of the labelled statements in ``node``'s own code (nested literals left out).
+
+    Labels are function-wide in Go, so a labelled jump of this code whose label
+    is not among these leaves ``node``."""
+    found = set()
+    for statement in walk_no_funcs(node):
+        label = syntax.statement_label(statement)
+        if label is not None:
+            found.add(label.text or b"")
+    return frozenset(found)
 
 
 def in_return_of(function: Node, node: Node) -> bool:
@@ -241,7 +400,7 @@ def exit_kind(source, node: Node, test_names: frozenset[bytes] = frozenset()) ->
 
 def test_parameter_names(source, function: Node) -> frozenset[bytes]:
     """Names of the function's parameters of type *testing.T, *testing.B, *testing.F or testing.TB."""
-    names = set()
+    names: set[bytes] = set()
     for parameter in syntax.parameters_of(syntax.parameter_list(function)):
         if parameter.type is None:
             continue
@@ -304,3 +463,248 @@ class Control(Fact):
             body = syntax.function_body(function)
             found = self._defers[key] = list(reversed([n for n in walk_no_funcs(body) if syntax.is_defer(n)])) if body is not None else []
         return found
+
+
+def runs_after(statement: Node, later: Node) -> bool:
+    """Can ``later`` run after ``statement`` without jumping back (a loop's next turn)?
+
+    True when ``later`` lies in a statement that follows ``statement``, or
+    follows one of its enclosing statements, in the same statement list —
+    never in a sibling branch (an `else`, another `case`).
+    """
+    node = statement
+    while node.parent is not None and not syntax.is_function(node):
+        parent = node.parent
+        if syntax.holds_statements(parent):
+            sibling = node.next_named_sibling
+            while sibling is not None:
+                if syntax.is_inside(later, sibling):
+                    return True
+                sibling = sibling.next_named_sibling
+        node = parent
+    return False
+
+
+def code_may_follow(statement: Node) -> bool:
+    """May code of the function run after ``statement`` (a later statement, or a loop's
+    next turn)? True when a node other than a comment follows ``statement``, or follows
+    any node around it up to its function, or a loop holds it.
+
+    Conservative: what follows may be an alternative (the `else` after a then-branch),
+    which cannot run after it.
+    """
+    node: Node | None = statement
+    while node is not None and not syntax.is_function(node):
+        sibling = node.next_named_sibling
+        while sibling is not None and syntax.is_comment(sibling):
+            sibling = sibling.next_named_sibling
+        if sibling is not None or syntax.is_loop(node) and node != statement:
+            return True
+        node = node.parent
+    return False
+
+
+# -- paths that miss some nodes ------------------------------------------------------
+
+
+@dataclass
+class _Unmarked:
+    """How control leaves a statement on the paths that reach no mark."""
+
+    falls: bool = True  # it reaches the statement's end
+    jumps: tuple[Node, ...] = ()  # breaks and continues that leave it
+    exit: Node | None = None  # a return reached (the body: control falls off its end)
+    unknown: bool = False  # a path could not be followed
+
+
+class _PathsMissing:
+    """Follows the paths of one function's own code that reach none of the marks."""
+
+    def __init__(self, source, function: Node, marks, bare_return_marks: bool, ends_path) -> None:
+        self.source = source
+        self.function = function
+        self.body = syntax.function_body(function)
+        self.marks = [m.start_byte for m in marks]
+        self.bare_return_marks = bare_return_marks
+        tests = test_parameter_names(source, function)
+        self.ends_path = ends_path or (lambda call: exit_kind(source, call, tests) not in (None, ExitKind.RETURN))
+
+    def marked(self, node: Node | None) -> bool:
+        """Does a mark lie inside ``node``?"""
+        return node is not None and any(node.start_byte <= mark < node.end_byte for mark in self.marks)
+
+    # -- one statement, entered on a path that reached no mark -------------------
+    def statement(self, node: Node) -> _Unmarked:
+        if syntax.is_labeled(node):
+            inner = syntax.labeled_body(node)
+            return self.statement(inner) if inner is not None else _Unmarked()
+        if syntax.is_return(node):
+            if self.marked(node) or (self.bare_return_marks and not syntax.return_values(node)):
+                return _Unmarked(falls=False)
+            return _Unmarked(falls=False, exit=node)
+        if syntax.is_block(node):
+            return self.sequence(syntax.statements(node))
+        if syntax.is_if(node):
+            return self.if_statement(node)
+        if syntax.is_loop(node):
+            return self.loop(node)
+        if syntax.is_switch(node) or syntax.is_select(node):
+            return self.cases(node)
+        if syntax.is_break(node) or syntax.is_continue(node):
+            return _Unmarked(falls=False, jumps=(node,))
+        if syntax.is_goto(node):
+            return _Unmarked(falls=False, unknown=True)
+        if syntax.is_fallthrough(node):
+            return _Unmarked(falls=False, jumps=(node,))
+        if self.marked(node):
+            return _Unmarked(falls=False)
+        expression = syntax.expression_of(node)
+        call = syntax.unparen(expression) if expression is not None else None
+        if call is not None and syntax.is_call(call) and self.ends_path(call):
+            return _Unmarked(falls=False)
+        return _Unmarked()
+
+    def sequence(self, statements: list[Node], entry: _Unmarked | None = None) -> _Unmarked:
+        flow = entry or _Unmarked()
+        for statement in statements:
+            if not flow.falls or flow.exit is not None:
+                break
+            flow = _then(flow, self.statement(statement))
+        return flow
+
+    def if_statement(self, node: Node, *, skip_init: bool = False) -> _Unmarked:
+        then, otherwise = syntax.then_branch(node), syntax.else_branch(node)
+        init = syntax.init_statement(node) if skip_init else None
+        header = [c for c in node.named_children if not any(syntax.same_node(c, part) for part in (then, otherwise, init))]
+        if any(self.marked(c) for c in header):
+            return _Unmarked(falls=False)
+        branches = [self.statement(then) if then is not None else _Unmarked()]
+        branches.append(self.statement(otherwise) if otherwise is not None else _Unmarked())
+        return _either(branches)
+
+    def loop(self, node: Node) -> _Unmarked:
+        loop_body = syntax.body(node)
+        if any(self.marked(c) for c in node.named_children if not syntax.same_node(c, loop_body)):
+            return _Unmarked(falls=False)
+        inner = self.statement(loop_body) if loop_body is not None else _Unmarked()
+        return self._leave_loop(node, inner, again=None)
+
+    def _leave_loop(self, node: Node, inner: _Unmarked, again: _Unmarked | None) -> _Unmarked:
+        """Control left the body of loop ``node`` as ``inner`` says; ``again`` is the loop
+        run anew from its head when the body's end or a continue can lead back there."""
+        own = [j for j in inner.jumps if syntax.same_node(jump_target(j), node)]
+        others = tuple(j for j in inner.jumps if j not in own)
+        unknown = inner.unknown or any(jump_target(j) is None for j in inner.jumps)
+        falls = any(syntax.is_break(j) for j in own)
+        if again is None:
+            falls = falls or syntax.has_loop_header(node)
+            return _Unmarked(falls, others, inner.exit, unknown)
+        if inner.falls or any(syntax.is_continue(j) for j in own):
+            return _Unmarked(falls or again.falls, others + again.jumps, inner.exit or again.exit, unknown or again.unknown)
+        return _Unmarked(falls, others, inner.exit, unknown)
+
+    def cases(self, node: Node, *, skip_init: bool = False) -> _Unmarked:
+        clauses = syntax.switch_cases(node)
+        init = syntax.init_statement(node) if skip_init and syntax.is_switch(node) else None
+        header = [c for c in node.named_children if c not in clauses and not syntax.same_node(c, init)]
+        if any(self.marked(c) for c in header):
+            return _Unmarked(falls=False)
+        branches = []
+        for clause in clauses:
+            body = syntax.statements(clause)
+            if any(self.marked(c) for c in clause.named_children if c not in body):
+                branches.append(_Unmarked(falls=False))  # its case or communication reaches a mark
+            else:
+                branches.append(self.sequence(body))
+        if syntax.is_switch(node) and not any(syntax.is_default_clause(c) for c in clauses):
+            branches.append(_Unmarked())  # no case matches
+        return self._leave_breakable(node, _either(branches) if branches else _Unmarked(falls=False))
+
+    def _leave_breakable(self, node: Node, inner: _Unmarked) -> _Unmarked:
+        """Control left the clauses of switch or select ``node`` as ``inner`` says: its breaks
+        lead after it; a fallthrough leads into the next clause, which is a path of its own."""
+        own = [j for j in inner.jumps if not syntax.is_continue(j) and syntax.same_node(jump_target(j), node)]
+        others = tuple(j for j in inner.jumps if j not in own)
+        breaks = any(syntax.is_break(j) for j in own)
+        return _Unmarked(inner.falls or breaks, others, inner.exit, inner.unknown or any(jump_target(j) is None for j in inner.jumps))
+
+    # -- from a statement to the end of the function ------------------------------
+    def after(self, statement: Node) -> _Unmarked:
+        current, flow = statement, _Unmarked()
+        while flow.exit is None and not flow.unknown:
+            holder = current.parent
+            if holder is None or syntax.same_node(current, self.function):
+                return _Unmarked(unknown=True)
+            if syntax.holds_statements(holder):
+                items = syntax.statements(holder)
+                if current not in items:
+                    return _Unmarked(unknown=True)  # a case's head, not one of its statements
+                flow = self.sequence(items[items.index(current) + 1 :], flow)
+                if syntax.same_node(holder, self.body):
+                    if flow.falls and flow.exit is None:
+                        flow = _Unmarked(False, flow.jumps, holder, flow.unknown)
+                    return flow
+                owner = holder.parent
+                if owner is None:
+                    return _Unmarked(unknown=True)
+                if syntax.is_case_clause(holder):
+                    if any(syntax.is_fallthrough(j) for j in flow.jumps):
+                        return _Unmarked(unknown=True)  # into the next clause: not followed
+                    current = owner
+                    flow = self._leave_breakable(current, flow)
+                    continue
+                if syntax.is_loop(owner):
+                    flow = self._leave_loop(owner, flow, again=self.loop(owner))
+                    current = owner
+                    continue
+                if syntax.is_function(owner):
+                    return _Unmarked(unknown=True)  # another function's body
+                current = holder  # a branch of an if, or a block statement
+                continue
+            if syntax.is_if(holder) or syntax.is_switch(holder):
+                if syntax.same_node(syntax.init_statement(holder), current):
+                    rest = self.if_statement(holder, skip_init=True) if syntax.is_if(holder) else self.cases(holder, skip_init=True)
+                    flow = _then(flow, rest)
+                elif not syntax.is_if(holder):
+                    return _Unmarked(unknown=True)
+                current = holder  # control goes on after the if
+                continue
+            if syntax.is_labeled(holder):
+                current = holder
+                continue
+            return _Unmarked(unknown=True)  # a for clause, a select case's head, …
+        return flow
+
+
+def _then(first: _Unmarked, second: _Unmarked) -> _Unmarked:
+    """``first`` fell through into ``second``."""
+    return _Unmarked(second.falls, first.jumps + second.jumps, first.exit or second.exit, first.unknown or second.unknown)
+
+
+def _either(branches: list[_Unmarked]) -> _Unmarked:
+    jumps: tuple[Node, ...] = ()
+    for branch in branches:
+        jumps += branch.jumps
+    exit_found = next((b.exit for b in branches if b.exit is not None), None)
+    return _Unmarked(any(b.falls for b in branches), jumps, exit_found, any(b.unknown for b in branches))
+
+
+def exit_missing(source, function: Node, statement: Node, marks, *, bare_return_marks: bool = False, ends_path=None) -> Node | None:
+    """A way out of ``function`` that control can take from the end of ``statement`` (a
+    statement of the function's own code) without reaching any of ``marks`` (nodes of the
+    function; one inside a nested function literal counts where the literal stands): a
+    return statement, or the function's body when control falls off its end.
+
+    None when every path from ``statement`` reaches a mark, ends the goroutine or the
+    program (``ends_path(call)``; by default panic, os.Exit, log.Fatal*, log.Panic*,
+    t.Fatal* and runtime.Goexit) or never ends; None too when nothing can be said: a
+    goto in the function, ``statement`` in a for clause, or a fallthrough out of its case.
+    With ``bare_return_marks``, a bare `return` counts as reaching a mark (the marks are
+    about a named result). Conditions are not evaluated: each branch of an if, switch or
+    select, and each number of turns of a loop (none included), is a path; a mark in the
+    header of an if, switch, select case or loop counts for all the paths through it.
+    """
+    if syntax.function_body(function) is None or has_goto(function):
+        return None
+    flow = _PathsMissing(source, function, marks, bare_return_marks, ends_path).after(statement)
+    return None if flow.unknown else flow.exit

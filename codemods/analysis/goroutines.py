@@ -2,8 +2,8 @@
 
 The ``Goroutines`` family lists, per function, the `go` statements of its
 own code (``Goroutine``: the statement, the function literal it starts when
-it starts one, whether a deferred function starts it, whether it sits in a
-loop, whether the function is `main` or `init`), and classifies what a
+it starts one, whether a deferred function starts it and which, whether it
+sits in a loop, whether the function is `main` or `init`), and classifies what a
 goroutine's body blocks on (``blocking``), once per literal.
 
 ``classify(source, literal)`` walks one goroutine's function literal (never
@@ -51,6 +51,7 @@ from gofix_defer.codemods.analysis.channels import is_done_receive
 from gofix_defer.codemods.analysis.control import loop_exits
 from gofix_defer.codemods.analysis.facts import Fact
 from gofix_defer.codemods.analysis.imports import imported_name
+from gofix_defer.codemods.analysis.nodeindex import descendants_of_types
 from gofix_defer.codemods.analysis.scope import FunctionScopes
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syntax import selector_call, unparen, walk_no_funcs
@@ -143,6 +144,12 @@ def _receive_statement(source: SourceFile, node: Node) -> tuple[Node | None, boo
     return parent, False
 
 
+def _argument_nodes(call: Node) -> list[Node]:
+    """The named children of a call's `(…)`, comments included (`x.Wait(/* c */)` has one)."""
+    arguments = syntax.call_arguments_node(call)
+    return arguments.named_children if arguments is not None else []
+
+
 def _in_select_case(node: Node) -> bool:
     parent = node.parent
     while parent is not None and parent.type in ("parenthesized_expression", "expression_list", "receive_statement"):
@@ -169,7 +176,7 @@ def classify(
         kind = node.type
         if kind == "select_statement":
             result.managed_by = result.managed_by or node
-        elif kind == "unary_expression" and source.text(node.child_by_field_name("operator")) == b"<-":
+        elif syntax.is_receive(node):
             if is_done_receive(source, node):
                 result.managed_by = result.managed_by or node
                 continue
@@ -179,7 +186,7 @@ def classify(
             statement, standalone = _receive_statement(source, node)
             timer = _package_call(source, operand, time_name, (b"After", b"Tick"))
             result.operations.append(
-                BlockingOperation(Kind.TIMER if timer else Kind.RECEIVE, node, statement or node, unparen(operand), standalone)
+                BlockingOperation(Kind.TIMER if timer else Kind.RECEIVE, node, statement or node, unparen(operand) if operand is not None else None, standalone)
             )
         elif kind == "send_statement":
             if _in_select_case(node):
@@ -189,8 +196,9 @@ def classify(
             if _package_call(source, node, time_name, (b"Sleep",)):
                 parent = node.parent
                 standalone = parent is not None and parent.type == "expression_statement" and _in_statement_list(parent)
-                result.operations.append(BlockingOperation(Kind.SLEEP, node, parent if standalone else node, None, standalone))
-            elif _is_method_call(source, node, b"Wait") and not node.child_by_field_name("arguments").named_children:
+                statement = parent if standalone and parent is not None else node
+                result.operations.append(BlockingOperation(Kind.SLEEP, node, statement, None, standalone))
+            elif _is_method_call(source, node, b"Wait") and not _argument_nodes(node):
                 result.operations.append(BlockingOperation(Kind.WAIT, node, node, None, False))
         elif kind == "for_statement":
             clause = syntax.range_clause(node)
@@ -236,6 +244,7 @@ class Goroutine:
     from_defer: bool  # a deferred function literal of the function starts it
     in_loop: bool  # a for statement of the function holds it
     in_main_or_init: bool  # the function is `main` or `init`: lives as long as the program
+    deferred_by: Node | None = None  # from_defer: the deferred function literal whose own code holds it
 
     @property
     def call(self) -> Node | None:
@@ -267,19 +276,21 @@ class Goroutines(Fact):
         name = syntax.function_name(function)
         program_long = name is not None and name.text in (b"main", b"init") and not syntax.is_method(function)
         found = []
-        for node in syntax.walk(body):
-            if not syntax.is_go(node):
-                continue
+        # The file's go statements come from the node index (found from the `go`
+        # keyword, no Python walk of the tree), in document order.
+        for node in descendants_of_types(self.source, body, syntax.GO_KINDS):
             owner = syntax.enclosing_function(node)
             from_defer = False
+            deferred_by = None
             if owner != function:
                 if owner is None or not syntax.is_function_literal(owner) or syntax.how_started(owner) != "defer":
                     continue
                 if syntax.enclosing_function(owner) != function:
                     continue
                 from_defer = True
+                deferred_by = owner
             in_loop = any(syntax.is_loop(a) for a in _ancestors_within(node, function))
-            found.append(Goroutine(node, syntax.called_function_literal(node), from_defer, in_loop, program_long))
+            found.append(Goroutine(node, syntax.called_function_literal(node), from_defer, in_loop, program_long, deferred_by))
         return found
 
     def blocking(self, literal: Node, scopes: FunctionScopes) -> GoroutineBlocking:
@@ -306,3 +317,71 @@ def _ancestors_within(node: Node, function: Node):
         if parent == function:
             return
         yield parent
+
+
+def blocking_operation(source: SourceFile, node: Node) -> BlockingOperation | None:
+    """A send statement or a `<-ch` expression, wherever it stands (a case body included),
+    as the BlockingOperation ``classify`` would list (None for anything else)."""
+    if syntax.is_send(node):
+        return BlockingOperation(Kind.SEND, node, node, node.child_by_field_name("channel"), _in_statement_list(node))
+    if syntax.is_receive(node):
+        operand = node.child_by_field_name("operand")
+        statement, standalone = _receive_statement(source, node)
+        return BlockingOperation(Kind.RECEIVE, node, statement or node, unparen(operand) if operand is not None else None, standalone)
+    return None
+
+
+_TIME_UNITS = {b"Nanosecond": 1, b"Microsecond": 10**3, b"Millisecond": 10**6, b"Second": 10**9, b"Minute": 60 * 10**9, b"Hour": 3600 * 10**9}
+
+
+def duration_nanoseconds(source: SourceFile, expr: Node | None, depth: int = 0) -> float | None:
+    """How long a `time.Duration` the source spells as a constant is, in nanoseconds:
+    `time.Hour`, `10 * time.Minute`, `time.Duration(5) * time.Second`, `1500` (None when
+    any part is not a literal or a `time` unit)."""
+    if expr is None or depth > 8:
+        return None
+    expr = unparen(expr)
+    if syntax.is_int_literal(expr) or syntax.is_float_literal(expr):
+        try:
+            return float(source.text(expr).replace(b"_", b"").decode())
+        except ValueError:
+            return None
+    parts = syntax.selector_parts(expr)
+    if parts is not None:
+        time_name = imported_name(source, b"time")
+        if syntax.is_identifier(parts[0]) and time_name is not None and source.text(parts[0]) == time_name:
+            return _TIME_UNITS.get(source.text(parts[1]))
+        return None
+    if syntax.is_call(expr):
+        callee = syntax.callee(expr)
+        arguments = syntax.call_arguments(expr)
+        callee_parts = syntax.selector_parts(unparen(callee)) if callee is not None else None
+        if callee_parts is not None and source.text(callee_parts[1]) == b"Duration" and len(arguments) == 1:
+            return duration_nanoseconds(source, arguments[0], depth + 1)
+        return None
+    binary = syntax.binary_parts(expr) if syntax.is_binary(expr) else None
+    if binary is not None:
+        left, operator, right = binary
+        a, b = duration_nanoseconds(source, left, depth + 1), duration_nanoseconds(source, right, depth + 1)
+        if a is None or b is None:
+            return None
+        if operator == b"*":
+            return a * b
+        if operator == b"+":
+            return a + b
+        if operator == b"-":
+            return a - b
+        if operator == b"/" and b:
+            return a / b
+    return None
+
+
+def waits_for(source: SourceFile, op: BlockingOperation) -> float | None:
+    """For a SLEEP or TIMER operation: how long it waits, in nanoseconds, when constant."""
+    if op.kind == Kind.SLEEP:
+        arguments = syntax.call_arguments(op.node)
+        return duration_nanoseconds(source, arguments[0]) if len(arguments) == 1 else None
+    if op.kind == Kind.TIMER and op.channel is not None and syntax.is_call(op.channel):
+        arguments = syntax.call_arguments(op.channel)
+        return duration_nanoseconds(source, arguments[0]) if len(arguments) == 1 else None
+    return None

@@ -22,6 +22,10 @@ class GoVersionError(ValueError):
     pass
 
 
+class GoModError(OSError):
+    """The go.mod that governs a file exists but cannot be read: its Go version is unknown."""
+
+
 def parse_go_version(text: str) -> tuple[int, int]:
     """Parse '1.21', '1.21.3', 'go1.21' or '1.22rc1' into (major, minor)."""
     match = re.fullmatch(r"(?:go)?(\d+)\.(\d+)(?:\.\d+)?(?:(?:rc|beta)\d+)?", text.strip())
@@ -41,7 +45,8 @@ def go_mod_version(go_mod: bytes) -> tuple[int, int] | None:
 def _version_for_dir(directory: str) -> tuple[int, int] | None:
     """Version from the nearest go.mod at or above ``directory``.
 
-    A go.mod without a `go` line means Go 1.16 semantics per the go command.
+    A go.mod without a `go` line means Go 1.16 semantics per the go command;
+    one that exists but cannot be read raises GoModError (never "current Go").
     """
     current = directory
     while True:
@@ -50,8 +55,11 @@ def _version_for_dir(directory: str) -> tuple[int, int] | None:
             try:
                 with open(candidate, "rb") as handle:
                     found = go_mod_version(handle.read())
-            except OSError:
-                return None
+            except OSError as error:
+                raise GoModError(
+                    f"cannot read {candidate} ({error.strerror or error}): the Go version of the files under it is unknown, "
+                    "so they are not checked (or give --go-version)"
+                ) from error
             return found if found is not None else (1, 16)
         parent = os.path.dirname(current)
         if parent == current:
@@ -61,7 +69,7 @@ def _version_for_dir(directory: str) -> tuple[int, int] | None:
 
 def effective_go_version(path: str, override: tuple[int, int] | None = None, data: bytes | None = None) -> tuple[int, int]:
     """The language version ``path`` is compiled with; ``data`` (its bytes) lets a
-    `//go:build go1.N` line raise it."""
+    `//go:build go1.N` line raise it. Raises GoModError when its go.mod cannot be read."""
     if override is not None:
         return override
     found = _version_for_dir(os.path.dirname(os.path.abspath(path)))

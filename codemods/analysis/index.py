@@ -17,13 +17,18 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.facts import Fact, PackageFact
 from gofix_defer.codemods.analysis.imports import imported_name
+from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.syntax import unparen, walk_no_funcs
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gofix_defer.codemods.analysis.source import SourceFile
 
 
 class ValueKind(str, enum.Enum):
@@ -40,11 +45,14 @@ class ValueKind(str, enum.Enum):
 _SYNC_KINDS = {b"Mutex": ValueKind.MUTEX, b"RWMutex": ValueKind.RWMUTEX, b"WaitGroup": ValueKind.WAITGROUP, b"Cond": ValueKind.COND, b"Once": ValueKind.ONCE}
 
 
-def value_kind(source, type_node: Node | None) -> ValueKind:
-    """What a stated type holds, as far as the leak rules care (pointers looked through)."""
+def value_kind(source, type_node: Node | None, pointers: bool = True) -> ValueKind:
+    """What a stated type holds, as far as the leak rules care (pointers looked through,
+    unless ``pointers`` is False: then `*context.Context` is OTHER)."""
     if type_node is None:
         return ValueKind.OTHER
     node = syntax.unparen_type(type_node)
+    if syntax.is_pointer_type(node) and not pointers:
+        return ValueKind.OTHER
     if syntax.is_pointer_type(node):
         inner = syntax.pointee(node)
         if inner is None:
@@ -75,7 +83,7 @@ class FieldInfo:
 class TypeInfo:
     name: bytes
     spec: Node  # the type definition
-    source: object  # the SourceFile declaring it
+    source: "SourceFile"  # the file declaring it
     fields: list[FieldInfo] | None = None  # None when not a struct
 
     def field(self, name: bytes) -> FieldInfo | None:
@@ -86,7 +94,7 @@ class TypeInfo:
 class FunctionInfo:
     name: bytes
     node: Node  # the function or method declaration
-    source: object  # the SourceFile declaring it
+    source: "SourceFile"  # the file declaring it
     receiver_type: bytes | None = None  # methods: the receiver's type name
     receiver_name: bytes | None = None  # methods: the receiver variable, if named
     pointer_receiver: bool = False
@@ -96,7 +104,7 @@ class FunctionInfo:
 class VariableInfo:
     name: bytes
     spec: Node
-    source: object
+    source: "SourceFile"
     type: Node | None
     value: Node | None
 
@@ -115,6 +123,7 @@ class Declarations(Fact):
     def __init__(self, source) -> None:
         super().__init__(source)
         self.part = _index_file(source)
+        self._fields_by_name: dict[bytes, list[FieldInfo]] | None = None
 
     @property
     def types(self) -> dict[bytes, TypeInfo]:
@@ -128,6 +137,23 @@ class Declarations(Fact):
     def methods_of(self, type_name: bytes) -> dict[bytes, FunctionInfo]:
         return self.part.methods.get(type_name, {})
 
+    @property
+    def variables(self) -> dict[bytes, VariableInfo]:
+        """The package-level variables declared in this file."""
+        return self.part.variables
+
+    def fields_named(self, name: bytes) -> list[FieldInfo]:
+        """Every struct field called ``name`` declared in this file, in any struct type:
+        named types, nested and anonymous struct types, and types local to functions (an
+        embedded field is called by its type's name, and has ``embedded`` set)."""
+        if self._fields_by_name is None:
+            found: dict[bytes, list[FieldInfo]] = {}
+            for struct in nodes_of_types(self.source, syntax.STRUCT_TYPE_KINDS):
+                for info in _struct_fields(self.source, struct):
+                    found.setdefault(info.name, []).append(info)
+            self._fields_by_name = found
+        return self._fields_by_name.get(name, [])
+
 
 class PackageIndex(PackageFact):
     """The top-level declarations of every file of the package, merged."""
@@ -137,6 +163,8 @@ class PackageIndex(PackageFact):
     def __init__(self, package) -> None:
         super().__init__(package)
         merged = _Part()
+        # (receiver type, method) -> how many files declare it (build-tagged variants).
+        self._method_counts: dict[tuple[bytes, bytes], int] = {}
         for source in package.files():
             part = source.facts(Declarations).part
             for name, info in part.types.items():
@@ -146,6 +174,7 @@ class PackageIndex(PackageFact):
             for type_name, methods in part.methods.items():
                 for name, info in methods.items():
                     merged.methods.setdefault(type_name, {}).setdefault(name, info)
+                    self._method_counts[(type_name, name)] = self._method_counts.get((type_name, name), 0) + 1
             for name, info in part.variables.items():
                 merged.variables.setdefault(name, info)
         self.part = merged
@@ -168,6 +197,14 @@ class PackageIndex(PackageFact):
 
     def method(self, type_name: bytes, name: bytes) -> FunctionInfo | None:
         return self.methods_of(type_name).get(name)
+
+    def declared_once(self, info: FunctionInfo) -> bool:
+        """The package declares ``info``'s function or method in one file only: not once
+        per build target (`f` in `f_unix.go` and `f_windows.go`), where the variant that
+        ``function``/``method`` answers may not be the one that is built."""
+        if info.receiver_type is None:
+            return len(self.part.functions.get(info.name, ())) == 1
+        return self._method_counts.get((info.receiver_type, info.name), 0) == 1
 
     def constructors(self, type_name: bytes) -> list[FunctionInfo]:
         """Functions of the package that return `T{…}` or `&T{…}` for this type."""
@@ -208,11 +245,11 @@ def _index_file(source) -> _Part:
                     continue
                 pointer = type_node is not None and syntax.is_pointer_type(syntax.unparen_type(type_node))
                 receiver_name = receiver[0].names[0].text if receiver and receiver[0].names else None
-                info = FunctionInfo(source.text(name), declaration, source, source.text(base), receiver_name, pointer)
-                part.methods.setdefault(info.receiver_type or b"", {}).setdefault(info.name, info)
+                method = FunctionInfo(source.text(name), declaration, source, source.text(base), receiver_name, pointer)
+                part.methods.setdefault(method.receiver_type or b"", {}).setdefault(method.name, method)
             else:
-                info = FunctionInfo(source.text(name), declaration, source)
-                part.functions.setdefault(info.name, []).append(info)
+                function = FunctionInfo(source.text(name), declaration, source)
+                part.functions.setdefault(function.name, []).append(function)
         elif syntax.is_var_declaration(declaration):
             for spec in syntax.var_specs(declaration):
                 names, values = syntax.var_spec_names(spec), syntax.var_spec_values(spec)

@@ -102,7 +102,7 @@ def descendants_of_types(source, node: Node, types: Iterable[str]) -> list[Node]
 
 
 def _is_self_or_descendant(candidate: Node, node: Node) -> bool:
-    current = candidate
+    current: Node | None = candidate
     while current is not None:
         if current == node:
             return True

@@ -76,6 +76,8 @@ class FunctionScopes:
         self.function = function
         self._scopes: dict[tuple[int, int, str], _Scope] = {}
         self._decl_by_ident: dict[tuple[int, int], Declaration] = {}
+        # What Go refuses: `:=` declaring nothing new, a name declared twice in one scope.
+        self.conflicts: list[Node] = []
         self._build(function, None)
 
     # -- public API -------------------------------------------------------
@@ -126,6 +128,9 @@ class FunctionScopes:
         name = self.data[ident.start_byte : ident.end_byte]
         if name == b"_":
             return
+        # (A type switch's `t` lives in each clause, in Go: it may shadow the init's.)
+        if kind not in ("type", "func", "typeswitch") and any(d.kind not in ("type", "func", "typeswitch") for d in scope.decls.get(name, ())):
+            self.conflicts.append(ident)  # declared twice in one scope
         decl = Declaration(name=name, ident=ident, kind=kind, statement=statement, visible_from=visible_from, scope=scope.node, **extra)
         scope.add(decl)
         self._decl_by_ident[decl.key] = decl
@@ -167,6 +172,10 @@ class FunctionScopes:
         left = expression_list_items(node.child_by_field_name("left"))
         right = expression_list_items(node.child_by_field_name("right"))
         target = scope
+        names = [self.data[i.start_byte : i.end_byte] for i in left if i.type == "identifier"]
+        declared = {n for n, found in target.decls.items() if any(d.kind != "typeswitch" for d in found)}
+        if names and all(n == b"_" or n in declared for n in names):
+            self.conflicts.append(node)  # no new variables on the left side of :=
         for index, ident in enumerate(left):
             if ident.type != "identifier":
                 continue
@@ -235,6 +244,15 @@ def _node_key(node: Node) -> tuple[int, int, str]:
     return (node.start_byte, node.end_byte, node.type)
 
 
+def declaration_conflicts(source) -> int:
+    """How many declarations of the file Go would refuse: a `:=` that declares
+    nothing new, a name declared twice in one scope (functions and literals at
+    every level; package-level declarations are not counted)."""
+    from gofix_defer.codemods.analysis.nodeindex import outermost_functions
+
+    return sum(len(FunctionScopes(source.data, function).conflicts) for function in outermost_functions(source))
+
+
 def names_used(data: bytes, node: Node) -> set[bytes]:
     """All identifier-like names spelled under ``node``: a conservative set for fresh names."""
     names = set()
@@ -282,6 +300,43 @@ def same_variable(scopes: FunctionScopes, a: Node, b: Node) -> bool:
     return decl_a is decl_b
 
 
+def initialiser(decl: Declaration) -> tuple[Node | None, int]:
+    """The expression a variable was set from, and which of its results it took:
+    (`f()`, 1) for `b` in `a, b := f()` or `var a, b = f()`; (`y`, 0) for `b` in
+    `a, b := x, y`; the ranged expression for a range variable; (None, 0) when none."""
+    if decl.value is not None:
+        return decl.value, 0
+    statement = decl.statement
+    if statement.type == "short_var_declaration":
+        right = expression_list_items(statement.child_by_field_name("right"))
+    elif statement.type == "var_spec":
+        right = expression_list_items(statement.child_by_field_name("value"))
+    else:
+        return None, 0
+    if len(right) == 1:
+        return right[0], decl.index
+    return None, 0
+
+
+def visible_declarations(scopes: FunctionScopes, node: Node) -> dict[bytes, Declaration]:
+    """The names declared in the function that are visible at ``node`` (types left out), each
+    with the declaration that shadows the others there."""
+    visible: dict[bytes, Declaration] = {}
+    for decl in scopes.declarations():
+        if decl.kind == "type" or decl.visible_from > node.start_byte or not syntax.is_inside(node, decl.scope):
+            continue
+        current = visible.get(decl.name)
+        if current is None or _shadows(decl, current):
+            visible[decl.name] = decl
+    return visible
+
+
+def _shadows(decl: Declaration, other: Declaration) -> bool:
+    if decl.scope == other.scope:
+        return decl.visible_from > other.visible_from
+    return syntax.is_inside(decl.scope, other.scope)
+
+
 class Scopes(Fact):
     """The FunctionScopes of each function of a file, built once and shared by every rule."""
 
@@ -295,3 +350,20 @@ class Scopes(Fact):
         if found is None:
             found = self._by_function[key] = FunctionScopes(self.source.data, function)
         return found
+
+
+def loop_variables(scopes: FunctionScopes, loop: Node) -> list[Declaration]:
+    """The variables a for statement declares for the loop (before Go 1.22, one per loop;
+    since, one per iteration): `i` of `for i := 0; …`, `k, v` of `for k, v := range …`."""
+    clause = syntax.for_clause(loop)
+    owner: Node | None
+    if clause is not None:
+        owner = syntax.init_statement(loop)
+        if owner is None or not syntax.is_short_var_declaration(owner):
+            return []
+    else:
+        owner = syntax.range_clause(loop)
+        if owner is None:
+            return []
+    span = (owner.start_byte, owner.end_byte)
+    return [d for d in scopes.declarations() if (d.statement.start_byte, d.statement.end_byte) == span and d.kind in ("short", "range")]

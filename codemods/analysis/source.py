@@ -88,8 +88,9 @@ class SourceFile:
         first = self.data.find(b"\n")
         return b"\r\n" if first > 0 and self.data[first - 1 : first] == b"\r" else b"\n"
 
-    def text(self, node: tree_sitter.Node) -> bytes:
-        return self.data[node.start_byte : node.end_byte]
+    def text(self, node: tree_sitter.Node | None) -> bytes:
+        """The bytes ``node`` spans (nothing for no node)."""
+        return self.data[node.start_byte : node.end_byte] if node is not None else b""
 
     def line_col(self, offset: int) -> tuple[int, int]:
         """1-based line and 1-based byte column of ``offset`` (as the go tool reports)."""

@@ -11,7 +11,7 @@ on an unexpected shape: it answers False, None or an empty list.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, TypeGuard
 
 from tree_sitter import Node
 
@@ -58,13 +58,17 @@ PREDECLARED_CONSTANTS = frozenset({b"nil", b"true", b"false", b"iota"})
 # -- walking -----------------------------------------------------------------------
 
 
-def walk(node: Node) -> Iterator[Node]:
-    """All descendants of ``node`` (itself included) in document order."""
+def walk(node: Node | None) -> Iterator[Node]:
+    """All descendants of ``node`` (itself included) in document order; nothing for None."""
+    if node is None:
+        return
     cursor = node.walk()
     visited_children = False
     while True:
         if not visited_children:
-            yield cursor.node
+            current = cursor.node
+            if current is not None:
+                yield current
             if cursor.goto_first_child():
                 continue
         if cursor.goto_next_sibling():
@@ -75,9 +79,10 @@ def walk(node: Node) -> Iterator[Node]:
         visited_children = True
 
 
-def walk_no_funcs(node: Node) -> Iterator[Node]:
-    """Descendants of ``node`` in document order, not entering nested function literals."""
-    stack = [node]
+def walk_no_funcs(node: Node | None) -> Iterator[Node]:
+    """Descendants of ``node`` in document order, not entering nested function literals;
+    nothing for None."""
+    stack = [node] if node is not None else []
     while stack:
         current = stack.pop()
         yield current
@@ -102,151 +107,151 @@ def same_node(a: Node | None, b: Node | None) -> bool:
 # -- kinds ---------------------------------------------------------------------------
 
 
-def is_function(node: Node | None) -> bool:
+def is_function(node: Node | None) -> TypeGuard[Node]:
     """A function or method declaration, or a function literal."""
     return node is not None and node.type in FUNCTION_KINDS
 
 
-def is_function_literal(node: Node | None) -> bool:
+def is_function_literal(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "function_literal"
 
 
-def is_declared_function(node: Node | None) -> bool:
+def is_declared_function(node: Node | None) -> TypeGuard[Node]:
     """A top-level `func name(…)` or `func (r T) name(…)`."""
     return node is not None and node.type in DECLARED_FUNCTION_KINDS
 
 
-def is_method(node: Node | None) -> bool:
+def is_method(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "method_declaration"
 
 
-def is_block(node: Node | None) -> bool:
+def is_block(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "block"
 
 
-def holds_statements(node: Node | None) -> bool:
+def holds_statements(node: Node | None) -> TypeGuard[Node]:
     """A block or a case clause: a node whose children are statements."""
     return node is not None and node.type in STATEMENT_LIST_KINDS
 
 
-def is_loop(node: Node | None) -> bool:
+def is_loop(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type in LOOP_KINDS
 
 
-def is_if(node: Node | None) -> bool:
+def is_if(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "if_statement"
 
 
-def is_switch(node: Node | None) -> bool:
+def is_switch(node: Node | None) -> TypeGuard[Node]:
     """An expression or type switch."""
     return node is not None and node.type in SWITCH_KINDS
 
 
-def is_type_switch(node: Node | None) -> bool:
+def is_type_switch(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "type_switch_statement"
 
 
-def is_select(node: Node | None) -> bool:
+def is_select(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "select_statement"
 
 
-def is_breakable(node: Node | None) -> bool:
+def is_breakable(node: Node | None) -> TypeGuard[Node]:
     """A statement an unlabelled `break` leaves: for, switch, select."""
     return node is not None and node.type in BREAKABLE_KINDS
 
 
-def is_branching(node: Node | None) -> bool:
+def is_branching(node: Node | None) -> TypeGuard[Node]:
     """if, switch or select: statements whose parts are alternative paths."""
     return node is not None and node.type in BRANCHING_KINDS
 
 
-def is_case_clause(node: Node | None) -> bool:
+def is_case_clause(node: Node | None) -> TypeGuard[Node]:
     """A `case …:` or `default:` clause of a switch or select."""
     return node is not None and node.type in CASE_CLAUSE_KINDS
 
 
-def is_select_case(node: Node | None) -> bool:
+def is_select_case(node: Node | None) -> TypeGuard[Node]:
     """A `case …:` or `default:` clause of a select."""
     return node is not None and node.type == "communication_clause"
 
 
-def is_go(node: Node | None) -> bool:
+def is_go(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "go_statement"
 
 
-def is_defer(node: Node | None) -> bool:
+def is_defer(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "defer_statement"
 
 
-def is_return(node: Node | None) -> bool:
+def is_return(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "return_statement"
 
 
-def is_break(node: Node | None) -> bool:
+def is_break(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "break_statement"
 
 
-def is_continue(node: Node | None) -> bool:
+def is_continue(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "continue_statement"
 
 
-def is_goto(node: Node | None) -> bool:
+def is_goto(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "goto_statement"
 
 
-def is_fallthrough(node: Node | None) -> bool:
+def is_fallthrough(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "fallthrough_statement"
 
 
-def is_statement_kind(node: Node | None) -> bool:
+def is_statement_kind(node: Node | None) -> TypeGuard[Node]:
     """A statement other than a declaration: `x = y`, `x++`, `if`, `for`, `go`, …"""
     return node is not None and (node.type.endswith("_statement") or node.type == "assignment")
 
 
-def is_labeled(node: Node | None) -> bool:
+def is_labeled(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "labeled_statement"
 
 
-def is_expression_statement(node: Node | None) -> bool:
+def is_expression_statement(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "expression_statement"
 
 
-def is_short_var_declaration(node: Node | None) -> bool:
+def is_short_var_declaration(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "short_var_declaration"
 
 
-def is_var_declaration(node: Node | None) -> bool:
+def is_var_declaration(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "var_declaration"
 
 
-def is_var_spec(node: Node | None) -> bool:
+def is_var_spec(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "var_spec"
 
 
-def is_assignment(node: Node | None) -> bool:
+def is_assignment(node: Node | None) -> TypeGuard[Node]:
     """`a = b`, `a += b` (not `:=`, which is a short variable declaration)."""
     return node is not None and node.type == "assignment"
 
 
-def is_inc_dec(node: Node | None) -> bool:
+def is_inc_dec(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "inc_dec_statement"
 
 
-def is_send(node: Node | None) -> bool:
+def is_send(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "send_statement"
 
 
-def is_receive_statement(node: Node | None) -> bool:
+def is_receive_statement(node: Node | None) -> TypeGuard[Node]:
     """The communication of a select case that receives: `v := <-ch`, `<-ch`."""
     return node is not None and node.type == "receive_statement"
 
 
-def is_receive(node: Node | None) -> bool:
+def is_receive(node: Node | None) -> TypeGuard[Node]:
     """A receive expression `<-ch`."""
     return is_unary(node, b"<-")
 
 
-def is_unary(node: Node | None, operator: bytes | None = None) -> bool:
+def is_unary(node: Node | None, operator: bytes | None = None) -> TypeGuard[Node]:
     if node is None or node.type != "unary_expression":
         return False
     if operator is None:
@@ -255,110 +260,133 @@ def is_unary(node: Node | None, operator: bytes | None = None) -> bool:
     return found is not None and found.text == operator
 
 
-def is_address_of(node: Node | None) -> bool:
+def is_address_of(node: Node | None) -> TypeGuard[Node]:
     return is_unary(node, b"&")
 
 
-def is_binary(node: Node | None) -> bool:
+def is_binary(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "binary_expression"
 
 
-def is_call(node: Node | None) -> bool:
+def is_call(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "call_expression"
 
 
-def is_selector(node: Node | None) -> bool:
+def is_selector(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "selector_expression"
 
 
-def is_index(node: Node | None) -> bool:
+def is_index(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "index_expression"
 
 
-def is_slice_expression(node: Node | None) -> bool:
+def is_slice_expression(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "slice_expression"
 
 
-def is_parenthesized(node: Node | None) -> bool:
+def is_parenthesized(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "parenthesized_expression"
 
 
-def is_identifier(node: Node | None) -> bool:
+def is_identifier(node: Node | None) -> TypeGuard[Node]:
     """A value name (not a field, type, package or label name)."""
     return node is not None and node.type == "identifier"
 
 
-def is_composite_literal(node: Node | None) -> bool:
+def is_composite_literal(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "composite_literal"
 
 
-def is_literal_value(node: Node | None) -> bool:
+def is_literal_value(node: Node | None) -> TypeGuard[Node]:
     """The `{…}` of a composite literal, or a nested one."""
     return node is not None and node.type == "literal_value"
 
 
-def is_keyed_element(node: Node | None) -> bool:
+def is_keyed_element(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "keyed_element"
 
 
-def is_expression_list(node: Node | None) -> bool:
+def is_expression_list(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "expression_list"
 
 
-def is_basic_literal(node: Node | None) -> bool:
+def is_basic_literal(node: Node | None) -> TypeGuard[Node]:
     """An int, float, imaginary, rune or string literal."""
     return node is not None and node.type in BASIC_LITERAL_KINDS
 
 
-def is_int_literal(node: Node | None) -> bool:
+def is_int_literal(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "int_literal"
 
 
-def is_string_literal(node: Node | None) -> bool:
+def is_float_literal(node: Node | None) -> TypeGuard[Node]:
+    return node is not None and node.type == "float_literal"
+
+
+def is_rune_literal(node: Node | None) -> TypeGuard[Node]:
+    return node is not None and node.type == "rune_literal"
+
+
+def is_field_identifier(node: Node | None) -> TypeGuard[Node]:
+    """The field or method name of a selector (`f` in `x.f`), or a field name in a struct type."""
+    return node is not None and node.type == "field_identifier"
+
+
+def is_package_identifier(node: Node | None) -> TypeGuard[Node]:
+    return node is not None and node.type == "package_identifier"
+
+
+def holds_nothing(node: Node | None) -> bool:
+    """A `(…)` list, `{…}` block or statement with nothing written inside, comments
+    included: `()` does, `(/* none */)` does not."""
+    return node is not None and node.named_child_count == 0
+
+
+def is_string_literal(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type in STRING_LITERAL_KINDS
 
 
-def is_raw_string(node: Node | None) -> bool:
+def is_raw_string(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "raw_string_literal"
 
 
-def is_comment(node: Node | None) -> bool:
+def is_comment(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "comment"
 
 
-def is_channel_type(node: Node | None) -> bool:
+def is_channel_type(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "channel_type"
 
 
-def is_type(node: Node | None) -> bool:
+def is_type(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type in TYPE_KINDS
 
 
-def is_type_identifier(node: Node | None) -> bool:
+def is_type_identifier(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "type_identifier"
 
 
-def is_pointer_type(node: Node | None) -> bool:
+def is_pointer_type(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "pointer_type"
 
 
-def is_qualified_type(node: Node | None) -> bool:
+def is_qualified_type(node: Node | None) -> TypeGuard[Node]:
     """`pkg.Name` in a type position."""
     return node is not None and node.type == "qualified_identifier"
 
 
-def is_struct_type(node: Node | None) -> bool:
+def is_struct_type(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "struct_type"
 
 
-def is_statement(node: Node | None) -> bool:
+def is_statement(node: Node | None) -> TypeGuard[Node]:
     """A statement or a declaration in a statement list (not a comment)."""
     return node is not None and node.is_named and node.parent is not None and holds_statements(node.parent) and node.type != "comment"
 
 
-def is_predeclared_constant(node: Node | None) -> bool:
+def is_predeclared_constant(node: Node | None) -> TypeGuard[Node]:
     """`nil`, `true`, `false` or `iota`, spelled as such (they parse as identifiers)."""
-    return is_identifier(node) and node.text in PREDECLARED_CONSTANTS  # type: ignore[union-attr]
+    return node is not None and is_identifier(node) and (node.text or b"") in PREDECLARED_CONSTANTS
 
 
 # -- functions -----------------------------------------------------------------------
@@ -439,6 +467,16 @@ def result_count(function: Node) -> int:
     if found.type == "parameters":
         return sum(max(1, len(p.names)) for p in parameters_of(found))
     return 1
+
+
+def result_types(function: Node) -> list[Node | None]:
+    """The type of each value the function returns, one per value (`(a, b T)` gives T twice)."""
+    found = result(function)
+    if found is None:
+        return []
+    if found.type == "parameters":
+        return [p.type for p in parameters_of(found) for _ in range(max(1, len(p.names)))]
+    return [found]
 
 
 def parameter_name_at(parameter_list_node: Node | None, index: int) -> Node | None:
@@ -583,7 +621,7 @@ def range_clause(loop: Node) -> Node | None:
     return next((c for c in loop.named_children if c.type == "range_clause"), None)
 
 
-def is_range_clause(node: Node | None) -> bool:
+def is_range_clause(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "range_clause"
 
 
@@ -655,10 +693,23 @@ def enclosing_select_case(node: Node) -> Node | None:
     return None
 
 
+def listing_statement(expression: Node) -> Node | None:
+    """The assignment, short variable declaration or select-case receive statement
+    with an expression list that holds ``expression`` itself as an item (`v, ok := <-ch`
+    for `<-ch`; `a, b = x, y` for `y`); None otherwise (parentheses are not looked through)."""
+    items = expression.parent
+    if items is None or items.type != "expression_list":
+        return None
+    statement = items.parent
+    if statement is None or statement.type not in ("short_var_declaration", "assignment", "receive_statement"):
+        return None
+    return statement
+
+
 # -- jumps and labels ----------------------------------------------------------------
 
 
-def is_jump(node: Node | None) -> bool:
+def is_jump(node: Node | None) -> TypeGuard[Node]:
     """break, continue, goto or fallthrough."""
     return node is not None and node.type in JUMP_KINDS
 
@@ -726,15 +777,18 @@ def call_arguments_node(call: Node) -> Node | None:
     return call.child_by_field_name("arguments") if is_call(call) else None
 
 
-def is_arguments(node: Node | None) -> bool:
+def is_arguments(node: Node | None) -> TypeGuard[Node]:
     """The `(…)` argument list of a call."""
     return node is not None and node.type == "arguments"
 
 
-def call_arguments(call: Node) -> list[Node]:
-    """The arguments of a call, comments left out (a type argument of `make`/`new` included)."""
+def call_arguments(call: Node, *, with_comments: bool = False) -> list[Node]:
+    """The arguments of a call, comments left out (a type argument of `make`/`new` included).
+    ``with_comments``: comments between the parentheses are listed too, in place."""
     arguments = call_arguments_node(call)
-    return [a for a in arguments.named_children if a.type != "comment"] if arguments is not None else []
+    if arguments is None:
+        return []
+    return list(arguments.named_children) if with_comments else [a for a in arguments.named_children if a.type != "comment"]
 
 
 def is_spread_call(call: Node) -> bool:
@@ -835,6 +889,28 @@ def selector_call(node: Node | None) -> tuple[Node, Node, Node] | None:
     if parts is None:
         return None
     return parts[0], parts[1], node
+
+
+def method_call(node: Node | None) -> tuple[Node, Node, Node] | None:
+    """For a call `operand.method(args)`: (operand, method, call). Unlike ``selector_call``
+    the callee may stand in parentheses (`(x.m)()`), and ``node`` itself must be the call
+    (parentheses around it are not looked through)."""
+    if node is None or not is_call(node):
+        return None
+    function = callee(node)
+    parts = selector_parts(unparen(function)) if function is not None else None
+    if parts is None:
+        return None
+    return parts[0], parts[1], node
+
+
+def callee_name(call: Node) -> Node | None:
+    """The name a call is known by: `m` in `x.m(…)`, else the callee itself (`f` in `f(…)`)."""
+    function = callee(call)
+    if function is not None and is_selector(function):
+        parts = selector_parts(function)
+        return parts[1] if parts is not None else None
+    return function
 
 
 def expression_list_items(node: Node | None) -> list[Node]:
@@ -1028,11 +1104,11 @@ def map_key_type(map_type: Node) -> Node | None:
     return map_type.child_by_field_name("key") if map_type.type == "map_type" else None
 
 
-def is_map_type(node: Node | None) -> bool:
+def is_map_type(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "map_type"
 
 
-def is_slice_or_array_type(node: Node | None) -> bool:
+def is_slice_or_array_type(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type in ("slice_type", "array_type", "implicit_length_array_type")
 
 
@@ -1079,7 +1155,7 @@ def base_type_name(type_node: Node | None) -> Node | None:
 # -- declarations at package level ---------------------------------------------------
 
 
-def is_type_declaration(node: Node | None) -> bool:
+def is_type_declaration(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "type_declaration"
 
 
@@ -1100,7 +1176,7 @@ def type_spec_type(spec: Node) -> Node | None:
     return spec.child_by_field_name("type")
 
 
-def is_import_declaration(node: Node | None) -> bool:
+def is_import_declaration(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "import_declaration"
 
 
@@ -1129,3 +1205,90 @@ def package_name(root: Node) -> bytes | None:
     clause = package_clause(root)
     name = clause.child_by_field_name("name") if clause is not None else None
     return name.text if name is not None else None
+
+
+# -- selectors, writes, expression statements; kind sets for nodeindex ---------------
+
+GO_KINDS = frozenset({"go_statement"})
+STRUCT_TYPE_KINDS = frozenset({"struct_type"})
+
+
+def selector_chain(node: Node) -> Node:
+    """The longest selector chain `node.A.B…` that starts at ``node`` (``node`` itself when
+    it is not the operand of a selector)."""
+    parent = node.parent
+    while parent is not None and parent.type == "selector_expression" and parent.child_by_field_name("operand") == node:
+        node, parent = parent, parent.parent
+    return node
+
+
+def method_called_on(node: Node) -> Node | None:
+    """For `node.M(…)`: the name M; None when ``node`` is not the operand of a called selector."""
+    selector = node.parent
+    if selector is None or selector.type != "selector_expression" or selector.child_by_field_name("operand") != node:
+        return None
+    call = selector.parent
+    if call is None or call.type != "call_expression" or call.child_by_field_name("function") != selector:
+        return None
+    return selector.child_by_field_name("field")
+
+
+def is_write_target(node: Node) -> bool:
+    """``node`` is written where it stands: a target of an assignment (`node = …`, `node += …`,
+    `a, node = …`), incremented or decremented, or its address taken (`&node`). Parentheses
+    around ``node`` are not looked through."""
+    parent = node.parent
+    if parent is None:
+        return False
+    if parent.type == "inc_dec_statement" or is_address_of(parent):
+        return True
+    if parent.type == "expression_list" and parent.parent is not None and parent.parent.type == "assignment":
+        return parent.parent.child_by_field_name("left") == parent
+    return False
+
+
+def expression_of(statement: Node) -> Node | None:
+    """The expression an expression statement evaluates (the call in `f(x)`), else None."""
+    if not is_expression_statement(statement) or not statement.named_children:
+        return None
+    return statement.named_children[0]
+
+
+# -- defer/go kind sets; the statements after one ------------------------------------
+
+DEFER_KINDS = frozenset({"defer_statement"})
+GO_AND_DEFER_KINDS = frozenset({"go_statement", "defer_statement"})
+# More kind sets for nodeindex: every return statement, block or call of a file.
+RETURN_KINDS = frozenset({"return_statement"})
+BLOCK_KINDS = frozenset({"block"})
+CALL_KINDS = frozenset({"call_expression"})
+GOTO_KINDS = frozenset({"goto_statement"})
+
+
+def following_statements(statement: Node) -> list[Node]:
+    """The statements after ``statement`` in its block or case clause, comments left out
+    (empty when it is the last, or not itself in a statement list, as under a label)."""
+    items = sibling_statements(statement)
+    if items is None:
+        return []
+    return items[items.index(statement) + 1 :]
+
+
+# -- types whose zero value is spelled `nil`; parameter lists ------------------------
+
+_NIL_ZERO_TYPE_KINDS = frozenset({"pointer_type", "slice_type", "map_type", "channel_type", "function_type", "interface_type"})
+
+
+def zero_is_nil(type_node: Node | None) -> bool:
+    """A pointer, slice, map, channel, function or interface type (written out): its zero is nil."""
+    return type_node is not None and unparen_type(type_node).type in _NIL_ZERO_TYPE_KINDS
+
+
+def is_array_type(node: Node | None) -> TypeGuard[Node]:
+    """`[N]T` (`[...]T` included)."""
+    return node is not None and node.type in ("array_type", "implicit_length_array_type")
+
+
+def is_parameter_list(node: Node | None) -> TypeGuard[Node]:
+    """A `(…)` list of parameters or results (a single unnamed result type is not one)."""
+    return node is not None and node.type == "parameters"

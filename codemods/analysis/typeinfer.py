@@ -14,6 +14,7 @@ from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.facts import Fact
+from gofix_defer.codemods.analysis.imports import imported_name
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syntax import unparen
@@ -172,12 +173,15 @@ class TypeInference:
                 return inner if isinstance(inner, bytes) else None
             return None
         if kind == "binary_expression":
-            left = self._expression_type(expr.child_by_field_name("left"), depth + 1)
-            right = self._expression_type(expr.child_by_field_name("right"), depth + 1)
-            operator = self.source.text(expr.child_by_field_name("operator"))
-            if operator in (b"==", b"!=", b"<", b"<=", b">", b">=", b"&&", b"||"):
+            parts = syntax.binary_parts(expr)
+            if parts is None:
+                return None
+            left = self._expression_type(parts[0], depth + 1)
+            right = self._expression_type(parts[2], depth + 1)
+            spelled_operator = parts[1]
+            if spelled_operator in (b"==", b"!=", b"<", b"<=", b">", b">=", b"&&", b"||"):
                 return b"bool"
-            if isinstance(left, bytes) and left == right and operator not in (b"<<", b">>"):
+            if isinstance(left, bytes) and left == right and spelled_operator not in (b"<<", b">>"):
                 return left
             return None
         if kind == "identifier":
@@ -232,3 +236,166 @@ class Types(Fact):
         if found is None:
             found = self._by_function[key] = TypeInference(self.source, self.source.scopes(function))
         return found
+
+
+def made_type_name(source: SourceFile, decl: Declaration) -> bytes | None:
+    """The plain type name T (no package, pointer or type arguments) a variable is made as:
+    `var x T`, `x := T{…}`, `x := &T{…}`, `var x = T{…}`, `x := new(T)`. None otherwise."""
+    if decl.kind == "var" and decl.type_node is not None and decl.value is None:
+        return source.text(decl.type_node) if decl.type_node.type == "type_identifier" else None
+    value = decl.value
+    if value is None or decl.kind not in ("short", "var"):
+        return None
+    value = unparen(value)
+    if syntax.is_address_of(value):
+        operand = syntax.unary_operand(value)
+        if operand is None:
+            return None
+        value = unparen(operand)
+    if syntax.is_composite_literal(value):
+        type_node = syntax.composite_type(value)
+        return source.text(type_node) if syntax.is_type_identifier(type_node) else None
+    if syntax.is_call(value) and syntax.call_name(value, source.data) == b"new":
+        arguments = syntax.call_arguments_node(value)
+        named = arguments.named_children if arguments is not None else []
+        if len(named) == 1 and syntax.is_type_identifier(named[0]):
+            return source.text(named[0])
+    return None
+
+
+# -- loops whose syntax exists only since Go 1.22 ----------------------------------
+INTEGER_TYPES = frozenset(b"int int8 int16 int32 int64 uint uint8 uint16 uint32 uint64 uintptr byte rune".split())
+# Standard-library functions (by import path) that return an iterator function (Go 1.23).
+_ITERATOR_FUNCTIONS: dict[bytes, frozenset[bytes]] = {
+    b"maps": frozenset({b"All", b"Keys", b"Values"}),
+    b"slices": frozenset({b"All", b"Values", b"Backward", b"Chunk"}),
+    b"strings": frozenset({b"Lines", b"SplitSeq", b"SplitAfterSeq", b"FieldsSeq", b"FieldsFuncSeq"}),
+    b"bytes": frozenset({b"Lines", b"SplitSeq", b"SplitAfterSeq", b"FieldsSeq", b"FieldsFuncSeq"}),
+}
+
+
+def ranges_over_integer_or_function(inference: TypeInference, loop: Node) -> bool:
+    """Does ``loop`` range over an integer (`for i := range 10`, Go 1.22) or a function
+    (`for x := range seq`, Go 1.23), as far as the source states it?
+
+    Such a loop cannot be compiled by a Go release before 1.22, so its variables are
+    per iteration whatever the go.mod line says. Recognised: integer literals,
+    constants, `len`/`cap`, variables and expressions of a stated integer type (named
+    types declared in the file followed to their definition); function literals,
+    variables of a stated function or `iter.Seq`/`iter.Seq2` type, calls of functions
+    of the file whose result is one, and the iterator functions of the standard
+    library's maps, slices, strings and bytes packages. Anything else: False."""
+    operand = syntax.range_operand(loop)
+    if operand is None:
+        return False
+    return _is_integer_or_function(inference, unparen(operand), 0)
+
+
+def _is_integer_or_function(inference: TypeInference, expr: Node, depth: int) -> bool:
+    if depth > _MAX_DEPTH:
+        return False
+    source = inference.source
+    if expr.type in ("function_literal", "int_literal", "rune_literal"):
+        return True
+    if expr.type == "identifier":
+        decl = inference.scopes.resolve(expr)
+        if decl is not None and decl.kind == "const":
+            if decl.type_node is not None:
+                return _is_integer_or_function_type(inference, decl.type_node, depth + 1)
+            return decl.value is not None and _is_integer_or_function(inference, unparen(decl.value), depth + 1)
+        if decl is None:
+            constant = _package_constant(source, source.text(expr))
+            if constant is not None:
+                type_node, value = constant
+                if type_node is not None:
+                    return _is_integer_or_function_type(inference, type_node, depth + 1)
+                return value is not None and _is_integer_or_function(inference, unparen(value), depth + 1)
+    if expr.type == "call_expression":
+        function = expr.child_by_field_name("function")
+        function = unparen(function) if function is not None else None
+        if function is not None and function.type == "selector_expression":
+            operand, field = function.child_by_field_name("operand"), function.child_by_field_name("field")
+            if operand is not None and field is not None and operand.type == "identifier" and inference.scopes.resolve(operand) is None:
+                for path, names in _ITERATOR_FUNCTIONS.items():
+                    if source.text(field) in names and imported_name(source, path) == source.text(operand):
+                        return True
+        if function is not None and function.type == "identifier" and inference.scopes.resolve(function) is None:
+            result = _top_level_function_result(source, source.text(function))
+            if result is not None and _is_integer_or_function_type(inference, result, depth + 1):
+                return True
+    found = inference._expression_type(expr, depth + 1)
+    if found is None:
+        return False
+    if isinstance(found, bytes):
+        return found in INTEGER_TYPES
+    return _is_integer_or_function_type(inference, found, depth + 1)
+
+
+def _is_integer_or_function_type(inference: TypeInference, type_node: Node, depth: int) -> bool:
+    for _ in range(_MAX_DEPTH):
+        if type_node.type == "parenthesized_type" and type_node.named_children:
+            type_node = type_node.named_children[0]
+            continue
+        if type_node.type == "function_type":
+            return True
+        text = b"".join(inference.source.text(type_node).split())
+        if text.startswith((b"iter.Seq[", b"iter.Seq2[")):
+            return True
+        name = type_node
+        if type_node.type == "generic_type":
+            name = type_node.child_by_field_name("type") or type_node
+        if name.type != "type_identifier":
+            return False
+        spelled = inference.source.text(name)
+        if spelled in INTEGER_TYPES:
+            return True
+        definition = _type_definition(inference.source, spelled)
+        if definition is None:
+            return False
+        type_node = definition
+    return False
+
+
+def _type_definition(source: SourceFile, name: bytes) -> Node | None:
+    """The type a top-level `type name …` of the file defines (generic ones included)."""
+    for declaration in source.root.named_children:
+        if declaration.type != "type_declaration":
+            continue
+        for spec in declaration.named_children:
+            if spec.type == "type_definition":
+                spec_name, value = spec.child_by_field_name("name"), spec.child_by_field_name("type")
+                if spec_name is not None and value is not None and source.text(spec_name) == name:
+                    return value
+    return None
+
+
+def _package_constant(source: SourceFile, name: bytes) -> tuple[Node | None, Node | None] | None:
+    """(stated type, value) of a top-level constant of the file named ``name``."""
+    for declaration in source.root.named_children:
+        if declaration.type != "const_declaration":
+            continue
+        for spec in declaration.named_children:
+            if spec.type != "const_spec":
+                continue
+            names = spec.children_by_field_name("name")
+            value = spec.child_by_field_name("value")
+            values = [c for c in value.named_children] if value is not None else []
+            for index, ident in enumerate(names):
+                if source.text(ident) == name:
+                    return spec.child_by_field_name("type"), (values[index] if len(values) == len(names) else None)
+    return None
+
+
+def _top_level_function_result(source: SourceFile, name: bytes) -> Node | None:
+    """The single, unnamed result type of the top-level function ``name`` of the file."""
+    for declaration in source.root.named_children:
+        if declaration.type != "function_declaration":
+            continue
+        spelled = declaration.child_by_field_name("name")
+        if spelled is None or source.text(spelled) != name:
+            continue
+        result = declaration.child_by_field_name("result")
+        if result is None or result.type == "parameter_list":
+            return None
+        return result
+    return None

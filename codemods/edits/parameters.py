@@ -10,6 +10,7 @@ from __future__ import annotations
 from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.edits.argument_layout import respaced_text
 from gofix_defer.codemods.model import Edit
 
 
@@ -45,8 +46,26 @@ def add_parameters(literal: Node, parameters: list[tuple[bytes, bytes]], argumen
         edits.append(Edit.insert(declared[-1].declaration.end_byte, b", " + new_params))
     if not current:
         edits.append(Edit(args_node.start_byte + 1, args_node.end_byte - 1, new_args))
-    elif variadic_last:
-        edits.append(Edit.insert(current[0].start_byte, new_args + b", "))
+        return edits
+    only = current[0]
+    old_text = only.text or b""
+    if len(current) == 1:
+        # The call's only argument becomes one of several: gofmt re-spaces it.
+        respaced = respaced_text(_file_bytes(only), only)
+        if respaced is None:
+            return None
+        old_text = respaced
+    if variadic_last:
+        edits.append(Edit(only.start_byte, only.end_byte, new_args + b", " + old_text))
+    elif len(current) == 1:
+        edits.append(Edit(only.start_byte, only.end_byte, old_text + b", " + new_args))
     else:
         edits.append(Edit.insert(current[-1].end_byte, b", " + new_args))
     return edits
+
+
+def _file_bytes(node: Node) -> bytes:
+    root = node
+    while root.parent is not None:
+        root = root.parent
+    return root.text or b""

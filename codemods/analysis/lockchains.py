@@ -1,0 +1,1046 @@
+"""Lock chains: which sync locks a function of the package takes, itself or through
+the package's functions it calls, and which locks it holds meanwhile.
+
+For every function and method of the package, an ``Acquisition`` lists each
+`Lock()` / `RLock()` it runs on a `sync.Mutex` or `sync.RWMutex` (the field
+or variable's stated type says so), directly or down a chain of calls the
+package declares, with:
+
+- the lock in the function's own terms (its receiver's field `r.mu`, a
+  parameter's `p.mu`, a package variable; locals stay inside);
+- its class, for lock order: the type and field that hold the mutex
+  (`Store.coalescedMu`), whatever variable reaches it;
+- whether it is *fresh* (no path of the function released that lock before,
+  so a caller holding it deadlocks), *certain* (every step runs whenever
+  the function does), or *guarded* (a step sits under a condition on a
+  parameter or on a flag named for locking, as re-entrancy guards do);
+- the caller locks released on the way (a callee that unlocks first and
+  relocks, as `removeDeviceAndWait` does, takes the lock back knowingly).
+
+Calls are followed when the source says what they call: `f(x)`, `r.m(x)`,
+`p.m(x)` for a parameter's stated type (as ``CallSummaries.resolve``), and
+method calls on values whose type the source states or builds (locals set
+from `T{…}`, `&T{…}`, `new(T)`, a field, a map or slice element, the result
+of a package function). A method with a value receiver and a parameter
+passed by value lock copies: they are not the caller's locks. Interfaces
+and function values are not followed: nothing is said about them.
+
+The lock state at each call is read from the function's paths
+(``locks.follow_locks``), with what each followed callee does to the
+caller's locks (a `unlock()` helper releases it): ``DoubleLock`` findings
+are calls made holding a lock the callee takes again, fresh, on the same
+instance; ``OrderEdge``s are "B taken while A is held", by class, from
+which ``lock_order_cycles`` are two classes taken in both orders.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+from tree_sitter import Node
+
+from gofix_defer.codemods.analysis import control, syntax
+from gofix_defer.codemods.analysis.calls import CallSummaries
+from gofix_defer.codemods.analysis.facts import PackageFact
+from gofix_defer.codemods.analysis.index import FunctionInfo, PackageIndex, ValueKind, value_kind
+from gofix_defer.codemods.analysis.locks import LockCall, LockFlow, LockId, Locks, follow_locks, lock_call, lock_statement
+from gofix_defer.codemods.analysis.nodeindex import nodes_of_types, own_descendants
+from gofix_defer.codemods.analysis.scope import Scopes
+from gofix_defer.codemods.analysis.syntax import unparen, walk_no_funcs
+
+MAX_CHAIN = 8  # calls followed down from one function
+_CALLED_NAME = re.compile(rb"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+_GUARD_NAME = re.compile(rb"(?i)lock|held|hold")
+_OUTSIDE = (-1, -1)
+
+Ref = tuple  # ("recv", b".mu") | ("param", 0, b".mu") | ("global", b"mu")
+
+
+@dataclass(frozen=True)
+class Site:
+    """A place in the package: a lock call, or a call of a package function."""
+
+    source: object  # the SourceFile
+    node: Node
+
+    @property
+    def path(self) -> str:
+        return getattr(self.source, "path", "")
+
+    @property
+    def line(self) -> int:
+        return self.source.line_col(self.node.start_byte)[0]  # type: ignore[attr-defined]
+
+    def where(self) -> str:
+        return f"{os.path.basename(self.path)}:{self.line}"
+
+    def text(self) -> str:
+        spelled = self.source.text(self.node).decode("utf-8", "replace")  # type: ignore[attr-defined]
+        spelled = " ".join(spelled.split())
+        return spelled if len(spelled) <= 60 else spelled[:57] + "..."
+
+
+@dataclass(frozen=True)
+class LockClass:
+    """The mutex a lock is, whatever reaches it: the type holding it and the field path
+    (`Store` / `coalescedMu`; `DeviceSet` / `` for an embedded mutex; `` / `mu` for a
+    package variable)."""
+
+    owner: bytes
+    path: bytes
+    rw: bool  # a sync.RWMutex
+
+    def spelled(self) -> str:
+        if not self.owner:
+            return self.path.decode()
+        return self.owner.decode() + ("." + self.path.decode() if self.path else "")
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    ref: Ref | None  # the lock in the function's own terms (None: a local of the function)
+    lock: LockId  # the lock in the function's flow
+    method: bytes  # Lock or RLock
+    cls: LockClass | None
+    fresh: bool
+    certain: bool
+    guarded: bool
+    released: frozenset  # refs of caller locks released before it on some path
+    chain: tuple[Site, ...]  # the calls from the function down, then the lock call
+
+    @property
+    def lock_site(self) -> Site:
+        return self.chain[-1]
+
+
+@dataclass(frozen=True)
+class Held:
+    """A lock every path holds at some point of a function, and where it was taken."""
+
+    lock: LockId
+    method: bytes  # Lock or RLock
+    site: Site  # the lock call
+    cls: LockClass | None
+
+
+@dataclass(frozen=True)
+class DoubleLock:
+    """A call made holding ``held`` to a function that takes the same lock again."""
+
+    function: FunctionInfo
+    call: Site  # the call in ``function``
+    statement: Node  # the statement holding the call
+    held: Held
+    again: Acquisition  # in the callee's terms, mapped: chain starts with ``call``
+    certain: bool  # the callee takes it whenever it is called (every step unconditional)
+    held_once: bool  # every path holds it exactly once at the call
+
+
+@dataclass(frozen=True)
+class OrderEdge:
+    """``second`` taken (directly or down a chain) while ``first`` is held."""
+
+    function: FunctionInfo
+    first: Held
+    second: Acquisition  # chain from ``function``
+
+    @property
+    def classes(self) -> tuple[LockClass, LockClass]:
+        assert self.first.cls is not None and self.second.cls is not None
+        return (self.first.cls, self.second.cls)
+
+
+@dataclass
+class FunctionLocks:
+    """What one function does with locks: its acquisitions (own and through calls), what
+    it leaves its callers holding, and the double locks and order edges found in it."""
+
+    info: FunctionInfo
+    flow: LockFlow | None
+    acquisitions: list[Acquisition] = field(default_factory=list)
+    effects: dict = field(default_factory=dict)  # Ref -> net count change left to the caller (None: varies)
+    doubles: list[DoubleLock] = field(default_factory=list)
+    edges: list[OrderEdge] = field(default_factory=list)
+    locks_nothing: bool = False  # neither it nor anything it calls touches a lock
+
+
+class LockChains(PackageFact):
+    """Lock acquisitions through the package's calls, double locks, and lock order."""
+
+    requires = (PackageIndex, CallSummaries, Scopes, Locks)
+
+    def __init__(self, package) -> None:
+        super().__init__(package)
+        self.index = package.facts(PackageIndex)
+        self.summaries = package.facts(CallSummaries)
+        self._analyses: dict[tuple[str, int, int], _Analysis] = {}
+        self._acquisitions: dict[tuple[str, int, int], list[Acquisition]] = {}
+        self._effects: dict[tuple[str, int, int], dict | None] = {}
+        self._busy: set[tuple[str, int, int]] = set()
+        self._all: list[FunctionLocks] | None = None
+        self._writers: dict[LockClass, list[Site]] | None = None
+        self._locking: frozenset[bytes] | None = None
+        self._fields_cache: dict = {}
+        self._lockers: frozenset[bytes] | None = None
+        self._names: frozenset[bytes] | None = None
+        self._info_list: list[FunctionInfo] | None = None
+
+    # -- queries ------------------------------------------------------------
+    def of(self, info: FunctionInfo) -> FunctionLocks:
+        """The function's locks, double locks and order edges found in it."""
+        analysis = self._analysis(info)
+        analysis.report()
+        return analysis.result
+
+    def acquisitions(self, info: FunctionInfo) -> list[Acquisition]:
+        """The locks the function takes while it runs, itself or down its calls, that a
+        caller's lock could meet: those not held by the function when taken."""
+        key = _key(info)
+        found = self._acquisitions.get(key)
+        if found is None:
+            if info.name not in self._may_lock():
+                found = self._acquisitions[key] = []
+            elif key in self._busy or len(self._busy) >= MAX_CHAIN:
+                return []  # a recursive call, or too deep: not followed
+            else:
+                self._busy.add(key)
+                try:
+                    found = self._analysis(info).acquisitions()
+                finally:
+                    self._busy.discard(key)
+                self._acquisitions[key] = found
+        return found
+
+    def effects(self, info: FunctionInfo) -> dict | None:
+        """The net change the function leaves its caller's locks with, by its own lock
+        calls (a `func (s *S) unlock() { s.mu.Unlock() }` releases `s.mu`): Ref -> count,
+        None for a lock it changes on some paths only; None when not known."""
+        key = _key(info)
+        if key not in self._effects:
+            body = syntax.function_body(info.node)
+            if body is None or not _mentions_locks(info.source.data[body.start_byte : body.end_byte]):
+                self._effects[key] = {}  # its own code calls no lock method
+            else:
+                self._effects[key] = self._analysis(info).own_effects()
+        return self._effects[key]
+
+    def _analysis(self, info: FunctionInfo) -> "_Analysis":
+        key = _key(info)
+        found = self._analyses.get(key)
+        if found is None:
+            found = self._analyses[key] = _Analysis(self, info)
+        return found
+
+    def functions(self) -> list[FunctionLocks]:
+        """Every function of the package whose own code takes or releases a lock, analysed."""
+        if self._all is None:
+            found = []
+            for info in self._infos():
+                body = syntax.function_body(info.node)
+                if body is not None and _mentions_locks(info.source.text(body)):
+                    found.append(self.of(info))
+            self._all = found
+        return self._all
+
+    def double_locks(self, source) -> list[DoubleLock]:
+        """Double locks whose call lies in ``source``."""
+        path = getattr(source, "path", "")
+        return [d for f in self.functions() if getattr(f.info.source, "path", "") == path for d in f.doubles]
+
+    def order_edges(self) -> list[OrderEdge]:
+        return [e for f in self.functions() for e in f.edges]
+
+    def lock_order_cycles(self) -> list[tuple[OrderEdge, OrderEdge]]:
+        """Pairs of edges A→B and B→A between two different classes, one pair per two
+        classes (the witnesses first in the package's file order)."""
+        by_classes: dict[tuple[LockClass, LockClass], list[OrderEdge]] = {}
+        for edge in self.order_edges():
+            by_classes.setdefault(edge.classes, []).append(edge)
+        found = []
+        for (a, b), edges in sorted(by_classes.items(), key=lambda item: _class_order(item[0])):
+            if _class_order((a, b)) > _class_order((b, a)) or (b, a) not in by_classes:
+                continue
+            first = min(edges, key=_edge_order)
+            second = min(by_classes[(b, a)], key=_edge_order)
+            found.append((first, second))
+        return found
+
+    def writers(self, cls: LockClass) -> list[Site]:
+        """`Lock()` calls (write locks) on mutexes of ``cls`` anywhere in the package's code,
+        function literals included, in file order."""
+        if self._writers is None:
+            found: dict[LockClass, list[Site]] = {}
+            for source in self.package.files():
+                if b".Lock()" not in source.data:
+                    continue
+                for call_node in nodes_of_types(source, syntax.CALL_KINDS):
+                    call = lock_call(source, call_node)
+                    if call is None or call.method != b"Lock":
+                        continue
+                    function = syntax.enclosing_function(call_node)
+                    outermost = syntax.outermost_function(call_node) if function is not None else None
+                    if outermost is None:
+                        continue
+                    types = _Types(self.index, source, source.scopes(outermost))
+                    kind = types.mutex_kind(call.operand)
+                    owner = types.lock_class(call.operand, kind) if kind is not None else None
+                    if owner is not None:
+                        found.setdefault(owner, []).append(Site(source, call_node))
+            self._writers = found
+        return self._writers.get(cls, [])
+
+    def _may_lock(self) -> frozenset[bytes]:
+        """Names of the package's functions and methods that may take or release a lock:
+        their code says `Lock`, or calls one of those names (by name alone: a cheap,
+        generous bound that spares the analysis of every other function)."""
+        if self._locking is None:
+            calls: dict[bytes, set[bytes]] = {}
+            locking: set[bytes] = set()
+            for info in self._infos():
+                body = syntax.function_body(info.node)
+                text = info.source.text(body) if body is not None else b""
+                if _mentions_locks(text):
+                    locking.add(info.name)
+                calls.setdefault(info.name, set()).update(_CALLED_NAME.findall(text))
+            changed = True
+            while changed:
+                changed = False
+                for name, called in calls.items():
+                    if name not in locking and called & locking:
+                        locking.add(name)
+                        changed = True
+            self._locking = frozenset(locking)
+        return self._locking
+
+    def _own_lockers(self) -> frozenset[bytes]:
+        """Names of the package's functions and methods whose own code says `Lock`."""
+        if self._lockers is None:
+            found = set()
+            for info in self._infos():
+                body = syntax.function_body(info.node)
+                if body is not None and _mentions_locks(info.source.data[body.start_byte : body.end_byte]):
+                    found.add(info.name)
+            self._lockers = frozenset(found)
+        return self._lockers
+
+    def _declared_names(self) -> frozenset[bytes]:
+        if self._names is None:
+            self._names = frozenset(info.name for info in self._infos())
+        return self._names
+
+    def _infos(self) -> list[FunctionInfo]:
+        if self._info_list is None:
+            found = [info for infos in self.index.part.functions.values() for info in infos]
+            for methods in self.index.part.methods.values():
+                found.extend(methods.values())
+            self._info_list = sorted(found, key=_key)
+        return self._info_list
+
+
+def _mentions_locks(text: bytes) -> bool:
+    """A cheap byte test: every lock method's name holds `Lock` or `Unlock`."""
+    return b"Lock" in text or b"Unlock" in text
+
+
+def _key(info: FunctionInfo) -> tuple[str, int, int]:
+    return (getattr(info.source, "path", ""), info.node.start_byte, info.node.end_byte)
+
+
+def _class_order(pair: tuple[LockClass, LockClass]) -> tuple:
+    return ((pair[0].owner, pair[0].path), (pair[1].owner, pair[1].path))
+
+
+def _edge_order(edge: OrderEdge) -> tuple:
+    site = edge.second.chain[0]
+    return (site.path, site.node.start_byte)
+
+
+# -- one function -------------------------------------------------------------------
+
+
+class _Analysis:
+    def __init__(self, chains: LockChains, info: FunctionInfo) -> None:
+        self.chains = chains
+        self.index = chains.index
+        self.info = info
+        self.source = info.source
+        self.function = info.node
+        self.scopes = self.source.scopes(self.function)
+        self.types = _Types(self.index, self.source, self.scopes, chains._fields_cache)
+        self.receiver = _receiver_declaration(self.scopes, self.function)
+        self.parameters = _parameter_positions(self.scopes, self.function)
+        self.result = FunctionLocks(info, None)
+        self._callees: dict[tuple[int, int], FunctionInfo | None] = {}
+        self._acquires: list[LockCall] | None = None
+        self._flow_done = False
+        self._acquisitions: list[Acquisition] | None = None
+        self._reported = False
+
+    # -- the function's paths ---------------------------------------------------
+    def flow(self) -> LockFlow | None:
+        if not self._flow_done:
+            self._flow_done = True
+            flow = follow_locks(self.source, self.function, self._call_effects)
+            self.result.flow = flow if flow is not None and not flow.opaque else None
+        return self.result.flow
+
+    def _calls(self):
+        """The calls of the function's own code (not in goroutines, defers or literals),
+        with the statement holding each: lock-method calls as LockCall, others as nodes."""
+        body = syntax.function_body(self.function)
+        for node in own_descendants(self.source, body, syntax.CALL_KINDS) if body is not None else ():
+            if _in_go_or_defer(node, self.function):
+                continue
+            yield node, lock_call(self.source, node)
+
+    # -- what this function leaves its callers with ---------------------------
+    def own_effects(self) -> dict | None:
+        flow = self.source.facts(Locks).flow(self.function)
+        if flow is None or flow.opaque:
+            return None
+        effects: dict = {}
+        locks = {lock for e in flow.exits for p in e.paths for lock, _ in p.held | p.deferred}
+        for lock in locks:
+            ref = self._ref(lock)
+            if ref is None:
+                continue
+            counts: set[int] = {count for e in flow.exits for count in e.after_defers(lock)}
+            if not flow.known(lock) or len(counts) > 1:
+                effects[ref] = None
+            elif counts:
+                (held,) = counts
+                if held:
+                    effects[ref] = held
+        return effects
+
+    def _call_effects(self, call: Node) -> dict[LockId, int | None] | None:
+        name = syntax.callee_name(call)
+        if name is None or self.source.text(name) not in self.chains._own_lockers():
+            return {} if name is not None and self.source.text(name) in self.chains._declared_names() else None
+        callee = self._callee(call)
+        if callee is None:
+            return None
+        effects = self.chains.effects(callee)
+        if effects is None:
+            return None
+        mapped: dict[LockId, int | None] = {}
+        for ref, change in effects.items():
+            lock = self._map(call, callee, ref)
+            if lock is not None:
+                mapped[lock] = change
+        return mapped
+
+    # -- what the function takes, for its callers ---------------------------------
+    def acquisitions(self) -> list[Acquisition]:
+        if self._acquisitions is None:
+            self._acquisitions = []
+            flow = self.flow()
+            if flow is not None:
+                for node, found in self._calls():
+                    if found is not None:
+                        if found.method in (b"Lock", b"RLock"):
+                            acquisition = self._own_acquisition(flow, found)
+                            if acquisition is not None:
+                                self._acquisitions.append(acquisition)
+                        continue
+                    self._acquisitions.extend(self._through(flow, node, report=False))
+            self.result.acquisitions = self._acquisitions
+        return self._acquisitions
+
+    # -- what is wrong in it ------------------------------------------------------
+    def report(self) -> None:
+        if self._reported:
+            return
+        self._reported = True
+        flow = self.flow()
+        if flow is None:
+            return
+        for node, found in self._calls():
+            if found is not None:
+                if found.method in (b"Lock", b"RLock"):
+                    self._own_edges(flow, found)
+                continue
+            self._through(flow, node, report=True)
+
+    # -- the function's own lock calls ----------------------------------------------
+    def _own_acquisition(self, flow: LockFlow, call: LockCall) -> Acquisition | None:
+        statement = call.call.parent
+        if statement is None or lock_statement(self.source, statement) is None:
+            return None
+        lock = flow.identity(call)
+        if lock is None or not flow.known(lock):
+            return None
+        paths = flow.before(statement)
+        if not paths:
+            return None  # not reached
+        counts = [p.holds(lock) for p in paths]
+        if not all(c <= 0 for c in counts):
+            return None  # held already: a double lock of the function itself, not its callers'
+        kind = self.types.mutex_kind(call.operand)
+        if kind is None:
+            return None  # not a sync mutex the source states
+        return Acquisition(
+            ref=self._ref(lock),
+            lock=lock,
+            method=call.method,
+            cls=self.types.lock_class(call.operand, kind),
+            fresh=all(c == 0 for c in counts),
+            certain=_unconditional(self.source, self.function, statement),
+            guarded=_guarded(self.source, self.function, statement, self.parameters),
+            released=self._released(flow, statement),
+            chain=(Site(self.source, call.call),),
+        )
+
+    def _own_edges(self, flow: LockFlow, call: LockCall) -> None:
+        statement = call.call.parent
+        if statement is None:
+            return
+        held = self._held(flow, statement)
+        if not held:
+            return
+        acquisition = self._own_acquisition(flow, call)
+        if acquisition is None:
+            return
+        for other in held:
+            if other.lock != acquisition.lock:
+                self._edge(other, acquisition)
+
+    # -- calls of the package's functions -------------------------------------------
+    def _through(self, flow: LockFlow, call: Node, *, report: bool) -> list[Acquisition]:
+        """The callee's acquisitions in this function's terms (for its callers), or, with
+        ``report``, the double locks and order edges the call makes."""
+        name = syntax.callee_name(call)
+        if name is None or self.source.text(name) not in self.chains._may_lock():
+            return []
+        callee = self._callee(call)
+        if callee is None:
+            return []
+        statement = _statement_of(call, self.function)
+        if statement is None:
+            return []
+        paths = flow.before(statement)
+        if not paths:
+            return []
+        held = self._held(flow, statement) if report else []
+        if report and not held:
+            return []
+        acquisitions = self.chains.acquisitions(callee)
+        if not acquisitions:
+            return []
+        held_locks = {h.lock: h for h in held}
+        released_here = self._released(flow, statement)
+        certain_here = _unconditional(self.source, self.function, statement)
+        guarded_here = _guarded(self.source, self.function, statement, self.parameters)
+        site = Site(self.source, call)
+        found = []
+        for acquisition in acquisitions:
+            if len(acquisition.chain) >= MAX_CHAIN:
+                continue
+            lock = self._map(call, callee, acquisition.ref) if acquisition.ref is not None else None
+            released_locks = {r for r in (self._map(call, callee, x) for x in acquisition.released) if r is not None}
+            released = frozenset(r for r in (self._ref(x) for x in released_locks) if r is not None)
+            mapped = Acquisition(
+                ref=self._ref(lock) if lock is not None else None,
+                lock=lock if lock is not None else acquisition.lock,
+                method=acquisition.method,
+                cls=acquisition.cls,
+                fresh=acquisition.fresh and (lock is None or all(p.holds(lock) == 0 for p in paths)),
+                certain=acquisition.certain and certain_here,
+                guarded=acquisition.guarded or guarded_here,
+                released=released | released_here,
+                chain=(site, *acquisition.chain),
+            )
+            if not report:
+                if lock is None or all(p.holds(lock) <= 0 for p in paths):
+                    found.append(mapped)  # a local's lock too: its class counts for order
+                continue
+            if lock is not None and lock in held_locks and acquisition.fresh:
+                if flow.known(lock) and not acquisition.guarded:  # a guard: taken only when not held
+                    once = all(p.holds(lock) == 1 for p in paths)
+                    certain = acquisition.certain and not acquisition.guarded
+                    self.result.doubles.append(DoubleLock(self.info, site, statement, held_locks[lock], mapped, certain, once))
+                continue
+            for other in held:
+                if other.lock != lock and other.lock not in released_locks:
+                    self._edge(other, mapped)
+        return found
+
+    def _edge(self, first: Held, second: Acquisition) -> None:
+        if first.cls is None or second.cls is None or first.cls == second.cls:
+            return  # two instances of one class, or a lock with no class: no order to say
+        self.result.edges.append(OrderEdge(self.info, first, second))
+
+    def _callee(self, call: Node) -> FunctionInfo | None:
+        key = (call.start_byte, call.end_byte)
+        if key not in self._callees:
+            self._callees[key] = self.chains.summaries.resolve(self.source, self.scopes, call) or self.types.method_called(call)
+        return self._callees[key]
+
+    # -- locks in this function's terms ------------------------------------------
+    def _held(self, flow: LockFlow, statement: Node) -> list[Held]:
+        """The locks every path holds at ``statement``, with where they were taken."""
+        paths = flow.before(statement)
+        if not paths:
+            return []
+        locks = {lock for p in paths for lock, count in p.held if count >= 1}
+        found = []
+        for lock in sorted(locks):
+            if not flow.known(lock) or not all(p.holds(lock) >= 1 for p in paths):
+                continue
+            taken = self._taken_before(flow, lock, statement)
+            if taken is None:
+                continue
+            kind = self.types.mutex_kind(taken.operand)
+            if kind is None:
+                continue
+            found.append(Held(lock, taken.method, Site(self.source, taken.call), self.types.lock_class(taken.operand, kind)))
+        return found
+
+    def _taken_before(self, flow: LockFlow, lock: LockId, statement: Node) -> LockCall | None:
+        """The nearest Lock or RLock statement on ``lock`` before ``statement``."""
+        if self._acquires is None:
+            self._acquires = []
+            body = syntax.function_body(self.function)
+            for node in walk_no_funcs(body) if body is not None else ():
+                found = lock_statement(self.source, node)
+                if found is not None and found.method in (b"Lock", b"RLock"):
+                    self._acquires.append(found)
+        best = None
+        for found in self._acquires:
+            if found.call.start_byte >= statement.start_byte:
+                break
+            if flow.identity(found) == lock:
+                best = found
+        return best
+
+    def _released(self, flow: LockFlow, statement: Node) -> frozenset:
+        refs = set()
+        for path in flow.before(statement):
+            for lock, count in path.held:
+                ref = self._ref(lock) if count < 0 else None
+                if ref is not None:
+                    refs.add(ref)
+        return frozenset(refs)
+
+    def _ref(self, lock: LockId) -> Ref | None:
+        key, root = lock
+        name = re.split(rb"[.\[]", key, maxsplit=1)[0]
+        suffix = key[len(name) :]
+        if root == _OUTSIDE:
+            return ("global", key) if name in self.index.variables else None
+        if self.receiver is not None and root == self.receiver.key:
+            return ("recv", suffix) if self.info.pointer_receiver else None  # a value receiver is a copy
+        position = self.parameters.get(root)
+        if position is not None:
+            return ("param", position, suffix)
+        return None
+
+    def _map(self, call: Node, callee: FunctionInfo, ref: Ref) -> LockId | None:
+        """A lock of the callee's terms as this function's lock, through the call."""
+        if ref[0] == "global":
+            return (ref[1], _OUTSIDE)
+        if ref[0] == "recv":
+            function = syntax.callee(call)
+            parts = syntax.selector_parts(unparen(function)) if function is not None else None
+            if parts is None or not callee.pointer_receiver:
+                return None
+            return self._plain(parts[0], ref[1])
+        if ref[0] == "param":
+            if syntax.is_spread_call(call):
+                return None
+            arguments = syntax.call_arguments(call)
+            position = ref[1]
+            if position >= len(arguments) or not _by_reference(callee, position):
+                return None
+            return self._plain(arguments[position], ref[2])
+        return None
+
+    def _plain(self, expression: Node, suffix: bytes) -> LockId | None:
+        """`x.a` as a lock path of this function, `&x.a` too."""
+        node = unparen(expression)
+        if syntax.is_address_of(node):
+            inner = syntax.unary_operand(node)
+            if inner is None:
+                return None
+            node = unparen(inner)
+        current = node
+        while syntax.is_selector(current):
+            parts = syntax.selector_parts(current)
+            if parts is None:
+                return None
+            current = unparen(parts[0])
+        if not syntax.is_identifier(current):
+            return None
+        declaration = self.scopes.resolve(current)
+        key = b"".join(self.source.text(node).split()) + suffix
+        return (key, declaration.key if declaration is not None else _OUTSIDE)
+
+
+def _receiver_declaration(scopes, function: Node):
+    receiver = syntax.parameters_of(syntax.receiver(function)) if syntax.is_method(function) else []
+    if not receiver or not receiver[0].names:
+        return None
+    name = receiver[0].names[0]
+    return next((d for d in scopes.declarations() if d.key == (name.start_byte, name.end_byte)), None)
+
+
+def _parameter_positions(scopes, function: Node) -> dict[tuple[int, int], int]:
+    found = {}
+    position = 0
+    for parameter in syntax.parameters_of(syntax.parameter_list(function)):
+        for name in parameter.names or (None,):
+            if name is not None and not parameter.variadic:
+                found[(name.start_byte, name.end_byte)] = position
+            position += 1
+    return found
+
+
+def _by_reference(callee: FunctionInfo, position: int) -> bool:
+    """Is the callee's ``position``-th parameter a pointer (so its locks are the caller's)?"""
+    index = 0
+    for parameter in syntax.parameters_of(syntax.parameter_list(callee.node)):
+        for _ in parameter.names or (None,):
+            if index == position:
+                return parameter.type is not None and syntax.is_pointer_type(syntax.unparen_type(parameter.type))
+            index += 1
+    return False
+
+
+def _in_go_or_defer(node: Node, function: Node) -> bool:
+    for parent in syntax.ancestors(node):
+        if parent == function:
+            return False
+        if syntax.is_go(parent) or syntax.is_defer(parent):
+            return True
+    return False
+
+
+def _statement_of(node: Node, function: Node) -> Node | None:
+    """The statement of ``function``'s own code holding ``node`` (one of a block's or a
+    case's statements, or the header of an if, for or switch around it)."""
+    current = node
+    for parent in syntax.ancestors(node):
+        if syntax.holds_statements(parent):
+            return current
+        if parent == function:
+            return None
+        current = parent
+    return None
+
+
+def _unconditional(source, function: Node, statement: Node) -> bool:
+    """Does ``statement`` run whenever the function runs: a statement of its body itself,
+    with no statement before it that can leave the function?"""
+    body = syntax.function_body(function)
+    if body is None or statement.parent != body:
+        return False
+    tests = control.test_parameter_names(source, function)
+    for earlier in syntax.statements(body):
+        if earlier == statement:
+            return True
+        for node in walk_no_funcs(earlier):
+            if syntax.is_return(node) or syntax.is_goto(node):
+                return False
+            if syntax.is_call(node) and control.exit_kind(source, node, tests) is not None:
+                return False
+        if control.never_ends(source, earlier):
+            return False
+    return False
+
+
+def _guarded(source, function: Node, statement: Node, parameters: dict) -> bool:
+    """Is ``statement`` under a condition on a parameter of the function, or on a name
+    that speaks of locking (`if !locked`, `if s.holdsLock`)? Such conditions are how code
+    that may be called holding the lock avoids taking it again."""
+    names = {source.text(_ident_at(function, key)) for key in parameters}
+    for parent in syntax.ancestors(statement):
+        if parent == function:
+            return False
+        if syntax.is_if(parent) or syntax.is_switch(parent) or syntax.is_loop(parent):
+            if syntax.is_switch(parent):
+                header = list(_switch_header(parent))
+            else:
+                header = [n for part in (syntax.init_statement(parent), syntax.condition(parent)) if part is not None for n in syntax.walk(part)]
+            for node in header:
+                if syntax.is_identifier(node) or syntax.is_field_identifier(node):
+                    spelled = source.text(node)
+                    if (syntax.is_identifier(node) and spelled in names) or _GUARD_NAME.search(spelled):
+                        return True
+    return False
+
+
+def _switch_header(switch: Node):
+    cases = syntax.switch_cases(switch)
+    for child in switch.named_children:
+        if child not in cases:
+            yield from syntax.walk(child)
+    for case in cases:
+        for child in case.named_children:
+            if child not in syntax.statements(case):
+                yield from syntax.walk(child)
+
+
+def _ident_at(function: Node, key: tuple[int, int]) -> Node | None:
+    for node in syntax.walk(syntax.parameter_list(function)):
+        if (node.start_byte, node.end_byte) == key:
+            return node
+    return None
+
+
+# -- types the source states ------------------------------------------------------
+
+_Type = tuple  # (SourceFile, type node)
+_MAX_DEPTH = 8
+
+
+class _Types:
+    """The type of an expression, when the source states or builds it."""
+
+    def __init__(self, index: PackageIndex, source, scopes, cache: dict | None = None) -> None:
+        self.index = index
+        self.source = source
+        self.scopes = scopes
+        self._cache = cache if cache is not None else {}
+
+    # -- locks ------------------------------------------------------------
+    def mutex_kind(self, operand: Node) -> ValueKind | None:
+        """MUTEX or RWMUTEX when ``operand`` is a sync mutex, or a struct embedding one."""
+        found = self.type_of(operand)
+        if found is None:
+            return None
+        source, node = found
+        kind = value_kind(source, node)
+        if kind in (ValueKind.MUTEX, ValueKind.RWMUTEX):
+            return kind
+        for field_info, field_source in self._fields(found):
+            if field_info[2] and field_info[1] is not None:
+                kind = value_kind(field_source, field_info[1])
+                if kind in (ValueKind.MUTEX, ValueKind.RWMUTEX):
+                    return kind
+        return None
+
+    def lock_class(self, operand: Node, kind: ValueKind) -> LockClass | None:
+        place = self._place(unparen(operand), 0)
+        if place is None:
+            return None
+        return LockClass(place[0], place[1], kind is ValueKind.RWMUTEX)
+
+    def _place(self, node: Node, depth: int) -> tuple[bytes, bytes] | None:
+        if depth > _MAX_DEPTH:
+            return None
+        node = unparen(node)
+        if syntax.is_identifier(node):
+            declaration = self.scopes.resolve(node)
+            name = self.source.text(node)
+            if declaration is None:
+                return (b"", name) if name in self.index.variables else None
+            named = self._named(self.type_of(node))
+            return (named, b"") if named is not None else None
+        if syntax.is_selector(node):
+            parts = syntax.selector_parts(node)
+            if parts is None:
+                return None
+            operand, name = parts
+            owner = self._named(self.type_of(operand))
+            if owner is not None:
+                return (owner, self.source.text(name))
+            inner = self._place(operand, depth + 1)
+            if inner is None:
+                return None
+            return (inner[0], (inner[1] + b"." if inner[1] else b"") + self.source.text(name))
+        return None
+
+    # -- methods ------------------------------------------------------------
+    def method_called(self, call: Node) -> FunctionInfo | None:
+        """The package method `x.m(…)` calls, `x` of a type the source states."""
+        function = syntax.callee(call)
+        parts = syntax.selector_parts(unparen(function)) if function is not None else None
+        if parts is None:
+            return None
+        operand, name = parts
+        if syntax.is_identifier(unparen(operand)) and self.scopes.resolve(unparen(operand)) is None:
+            if self.source.text(unparen(operand)) not in self.index.variables:
+                return None  # a package name
+        named = self._named(self.type_of(operand))
+        return self.index.method(named, self.source.text(name)) if named is not None else None
+
+    # -- expressions ----------------------------------------------------------
+    def type_of(self, node: Node, depth: int = 0) -> _Type | None:
+        if depth > _MAX_DEPTH:
+            return None
+        node = unparen(node)
+        if syntax.is_identifier(node):
+            return self._variable(node, depth)
+        if syntax.is_selector(node):
+            parts = syntax.selector_parts(node)
+            if parts is None:
+                return None
+            owner = self.type_of(parts[0], depth + 1)
+            return self._field(owner, self.source.text(parts[1])) if owner is not None else None
+        if syntax.is_index(node):
+            operand = node.child_by_field_name("operand")
+            container = self.type_of(operand, depth + 1) if operand is not None else None
+            return self._element(container, depth)
+        if syntax.is_receive(node):
+            inner = syntax.unary_operand(node)
+            channel = self._resolved(self.type_of(inner, depth + 1)) if inner is not None else None
+            element = syntax.channel_element(channel[1]) if channel is not None else None
+            return (channel[0], element) if channel is not None and element is not None else None
+        if syntax.is_unary(node) or syntax.is_address_of(node):
+            inner = syntax.unary_operand(node)
+            return self.type_of(inner, depth + 1) if inner is not None else None
+        if syntax.is_composite_literal(node):
+            kind = syntax.composite_type(node)
+            return (self.source, kind) if kind is not None else None
+        if node.type == "type_assertion_expression":
+            kind = node.child_by_field_name("type")
+            return (self.source, kind) if kind is not None else None
+        if syntax.is_call(node):
+            return self._call_result(node, 0, depth)
+        return None
+
+    def _variable(self, ident: Node, depth: int) -> _Type | None:
+        declaration = self.scopes.resolve(ident)
+        if declaration is None:
+            variable = self.index.variables.get(self.source.text(ident))
+            if variable is None:
+                return None
+            if variable.type is not None:
+                return (variable.source, variable.type)
+            if variable.value is not None and variable.source is self.source:
+                return self.type_of(variable.value, depth + 1)
+            return None
+        if declaration.type_node is not None and declaration.kind in ("param", "receiver", "var", "result"):
+            if declaration.kind == "param" and declaration.variadic:
+                return None
+            return (self.source, declaration.type_node)
+        if declaration.kind == "range" and declaration.value is not None:
+            container = self.type_of(declaration.value, depth + 1)
+            if container is None or declaration.index != 1:
+                return None
+            return self._element(container, depth)
+        if declaration.kind in ("short", "var"):
+            value = declaration.value
+            if value is not None:
+                return self.type_of(value, depth + 1)
+            statement = declaration.statement
+            values = syntax.right_side(statement) if syntax.is_short_var_declaration(statement) else []
+            if len(values) == 1 and syntax.is_call(unparen(values[0])):
+                return self._call_result(unparen(values[0]), declaration.index, depth)
+            if len(values) == 1 and declaration.index == 0:
+                return self.type_of(values[0], depth + 1)  # `v, ok := m[k]`, `x.(T)`, `<-ch`
+        return None
+
+    def _call_result(self, call: Node, position: int, depth: int) -> _Type | None:
+        function = syntax.callee(call)
+        function = unparen(function) if function is not None else None
+        if syntax.is_identifier(function) and self.source.text(function) == b"new" and self.scopes.resolve(function) is None:
+            arguments = syntax.call_arguments(call)
+            return (self.source, arguments[0]) if len(arguments) == 1 else None
+        info = None
+        if syntax.is_identifier(function) and self.scopes.resolve(function) is None:
+            info = self.index.function(self.source.text(function))
+        elif function is not None and syntax.is_selector(function):
+            info = self.method_called(call)
+        if info is None:
+            return None
+        results = syntax.result(info.node)
+        if results is None:
+            return None
+        if syntax.parameters_of(results) or results.type == "parameters":
+            index = 0
+            for parameter in syntax.parameters_of(results):
+                for _ in parameter.names or (None,):
+                    if index == position:
+                        return (info.source, parameter.type) if parameter.type is not None else None
+                    index += 1
+            return None
+        return (info.source, results) if position == 0 else None
+
+    # -- types ------------------------------------------------------------------
+    def _resolved(self, found: _Type | None) -> _Type | None:
+        """Pointers looked through; a named type of the package to its definition."""
+        for _ in range(_MAX_DEPTH):
+            if found is None:
+                return None
+            source, node = found
+            node = syntax.unparen_type(node)
+            if syntax.is_pointer_type(node):
+                inner = syntax.pointee(node)
+                if inner is None:
+                    return None
+                found = (source, inner)
+                continue
+            if syntax.is_type_identifier(node):
+                info = self.index.types.get(source.text(node))
+                if info is None:
+                    return None
+                defined = syntax.type_spec_type(info.spec)
+                if defined is None or syntax.is_alias_spec(info.spec):
+                    return None
+                if syntax.is_type_identifier(syntax.unparen_type(defined)) or syntax.is_pointer_type(syntax.unparen_type(defined)):
+                    found = (info.source, defined)
+                    continue
+                return (info.source, defined)
+            return (source, node)
+        return None
+
+    def _named(self, found: _Type | None) -> bytes | None:
+        """The package type a type names, pointers looked through (None: not one)."""
+        if found is None:
+            return None
+        source, node = found
+        node = syntax.unparen_type(node)
+        if syntax.is_pointer_type(node):
+            inner = syntax.pointee(node)
+            node = syntax.unparen_type(inner) if inner is not None else node
+        if syntax.is_type_identifier(node):
+            name = source.text(node)
+            return name if name in self.index.types else None
+        return None
+
+    def _fields(self, found: _Type) -> list[tuple[tuple[bytes, Node | None, bool], object]]:
+        key = (getattr(found[0], "path", ""), found[1].start_byte, found[1].end_byte)
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._cache[key] = self._fields_uncached(found)
+        return cached
+
+    def _fields_uncached(self, found: _Type) -> list[tuple[tuple[bytes, Node | None, bool], object]]:
+        resolved = self._resolved(found)
+        if resolved is None or not syntax.is_struct_type(resolved[1]):
+            return []
+        source, struct = resolved
+        fields = []
+        for names, kind, embedded in syntax.struct_fields(struct):
+            if embedded:
+                base = syntax.base_type_name(kind)
+                if base is not None:
+                    fields.append(((source.text(base), kind, True), source))
+                continue
+            for name in names:
+                fields.append(((source.text(name), kind, False), source))
+        return fields
+
+    def _field(self, owner: _Type, name: bytes) -> _Type | None:
+        for (field_name, kind, _embedded), source in self._fields(owner):
+            if field_name == name and kind is not None:
+                return (source, kind)
+        return None
+
+    def _element(self, container: _Type | None, depth: int) -> _Type | None:
+        resolved = self._resolved(container)
+        if resolved is None:
+            return None
+        source, node = resolved
+        if syntax.is_map_type(node) or syntax.is_slice_or_array_type(node):
+            element = syntax.element_type(node)
+            return (source, element) if element is not None else None
+        return None
+
+
+def chain_text(chain: tuple[Site, ...]) -> str:
+    """The calls of a chain, in order: `l.exit(err)` (log.go:36) → `l.flush()` (log.go:52)."""
+    return " → ".join(f"{site.text()} ({site.where()})" for site in chain[:-1]) or "the function itself"

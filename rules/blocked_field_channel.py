@@ -1,0 +1,331 @@
+"""blocked-field-channel: a send or receive on a struct's channel field that blocks for
+ever once the goroutine serving the channel has stopped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from tree_sitter import Node
+
+from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis.control import code_may_follow
+from gofix_defer.codemods.analysis.fieldchannels import FieldChannels, FieldOp, FieldOpKind, StopCase, enclosing_stop, getter_field, stop_cases
+from gofix_defer.codemods.analysis.goroutines import blocking_operation
+from gofix_defer.codemods.analysis.index import PackageIndex, ValueKind
+from gofix_defer.codemods.analysis.scope import Scopes
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.edits.cancel_rewrite import TypeLookup, build_stop_select_fix, zero_values
+from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, NoFix, Rule
+
+_PARTNERS = {
+    FieldOpKind.SEND: (FieldOpKind.RECEIVE, FieldOpKind.RANGE),
+    FieldOpKind.RECEIVE: (FieldOpKind.SEND, FieldOpKind.CLOSE),
+}
+
+
+@dataclass(frozen=True)
+class _Stop:
+    text: bytes  # the channel to wait on at the blocked operation: `n.done`, `s.ctx.Done()`
+    why: str  # for the message
+
+
+class BlockedFieldChannel(Rule):
+    """
+    ## What it does
+    Finds a send on, or a receive from, a channel held in a struct field
+    (`s.ch`) that waits on nothing else, while the goroutine at the other
+    end can stop: every receive (for a send) or send (for a receive) the
+    package makes on `s.ch` sits in a `select` with a case that stops
+    waiting — `case <-s.stop: return`, `case <-ctx.Done(): return`, a timeout.
+    It also finds such an operation inside the case body or `default` of a
+    `select` of its own function that can stop: the function knows the
+    stop signal, but the operation ignores it.
+
+    The package is read as a whole (the methods of the type, its
+    constructors, the functions the channel is passed to, local aliases
+    `c := s.ch` and getters `func (s *S) C() chan T { return s.ch }`).
+    Left alone: a channel some other package can reach (an exported field
+    or getter of an exported type outside `package main`, a channel passed
+    to or stored where the analysis does not follow, a field set from a
+    parameter), a serving loop that never stops (`for v := range s.ch`, a
+    `select` with no stop case), a use of `x.ch` whose `x` has no stated
+    type, and an operation that already sits in a `select`.
+
+    ## Why is this bad
+    Once the serving goroutine has returned, nobody will ever take the value
+    or send one: the method blocks for ever, with its goroutine and
+    everything it holds (GoKer's etcd#6857, kubernetes#25331,
+    cockroach#1462).
+
+    ## Example
+    ```go
+    func (n *node) Status() Status {
+        c := make(chan Status)
+        n.status <- c // blocks for ever once run has returned
+        return <-c
+    }
+
+    func (n *node) run() {
+        for {
+            select {
+            case c := <-n.status:
+                c <- Status{}
+            case <-n.stop:
+                close(n.done)
+                return
+            }
+        }
+    }
+    ```
+
+    ## Fix
+    Wait on the same stop signal the serving goroutine stops on:
+    ```go
+        select {
+        case n.status <- c:
+        case <-n.done:
+            return Status{}
+        }
+    ```
+    The signal is, in this order: a stop case of the operation's own
+    `select`; a channel field the serving goroutine closes when it stops
+    (`close(n.done)` in the stop case, or `defer close(n.done)`); the
+    stopping channel itself when it is a field the package only ever closes
+    (never sends on: waiting on a channel that carries one stop message
+    would steal it); `s.ctx.Done()` for a context field. The case then
+    returns (zero values for unnamed results, a bare `return` for named
+    ones), or does nothing when the operation is the function's last
+    statement. No fix (report only) when the serving goroutine stops on
+    something the operation cannot reach (its own `ctx` parameter, a
+    timeout), or the operation sits inside an expression.
+
+    ## Fix safety
+    Unsafe: once the serving goroutine has stopped the value is dropped (or
+    not received) and the function returns early: callers that relied on
+    the operation completing no longer wait for it. Opt in with
+    `--unsafe-fixes`.
+    """
+
+    name = "blocked-field-channel"
+    summary = "Send or receive on a struct's channel field blocks for ever once the goroutine serving it stops"
+    fix_availability = "sometimes"
+    applicability = Applicability.UNSAFE
+    triggers = (b"<-",)  # every send and receive spells it
+    requires = (Scopes, PackageIndex, FieldChannels)
+
+    def check(self, source: SourceFile) -> Iterable[Diagnostic]:
+        fields = source.facts(FieldChannels)
+        if not fields.channel_fields():
+            return
+        for op in fields.ops_in(source):
+            if op.kind not in _PARTNERS or op.in_select:
+                continue
+            found = self._check(source, fields, op)
+            if found is not None:
+                yield found
+
+    def _check(self, source: SourceFile, fields: FieldChannels, op: FieldOp) -> Diagnostic | None:
+        if fields.escape(op.type_name, op.field) is not None:
+            return None
+        if not fields.unbuffered(op.type_name, op.field):
+            return None  # a buffered channel: a queue, a pool or a semaphore, whose protocol is its own
+        wanted = _PARTNERS[op.kind]
+        if any(u.kind in wanted for u in fields.unknown_owner(op.field)):
+            return None  # an `x.ch` of unknown type may be the other side
+        all_ops = fields.ops(op.type_name, op.field)
+        if any(o.kind is FieldOpKind.LEN_CAP for o in all_ops):
+            return None  # len/cap: a buffered channel used as a queue, its protocol is elsewhere
+        partners = [p for p in all_ops if p.kind in wanted and not syntax.same_node(p.node, op.node)]
+        local = [s for s in enclosing_stop(source, op.node, op.function)]
+        serving: list[tuple[FieldOp, list[StopCase]]] = []
+        for partner in partners:
+            select = partner.select_case.parent if partner.select_case is not None else None
+            stops = stop_cases(partner.source, select, besides=partner.select_case) if select is not None else []
+            if not stops:
+                serving = []
+                break  # this partner waits with no way out: it may serve the operation yet
+            serving.append((partner, stops))
+        if partners and not serving:
+            return None  # a serving loop that never stops: it will take the value
+        if not partners and not local:
+            return None  # nobody in the package serves it, and the function knows no stop signal
+        what = _describe(source, op)
+        if serving:
+            partner, stops = serving[0]
+            where = f"{_function_name(partner)} (line {partner.line})"
+            message = f"{what} blocks for ever once {where} has stopped on {_text(partner.source, stops[0].channel)}: it waits on nothing else"
+        else:
+            message = f"{what} blocks for ever: nothing in the package {'receives from' if op.kind is FieldOpKind.SEND else 'sends on or closes'} it, and the function's select stops on {_text(source, local[0].channel)}"
+        stop = self._local_stop(source, fields, op, local) or self._server_stop(source, fields, op, serving)
+        if stop is None:
+            reason = "the serving goroutine stops on a signal this function cannot reach" if serving else "the stop signal is not a channel this operation can wait on again"
+            return self.diagnostic(op.node, NoFix(reason).annotate(message), None)
+        fix = self._fix(source, fields, op, stop)
+        if isinstance(fix, NoFix):
+            return self.diagnostic(op.node, fix.annotate(message + f"; it should also wait on {stop.text.decode()}"), None)
+        return self.diagnostic(op.node, message + f"; wait on {stop.text.decode()} too ({stop.why})", fix)
+
+    # -- the stop signal --------------------------------------------------------------
+    def _local_stop(self, source: SourceFile, fields: FieldChannels, op: FieldOp, local: list[StopCase]) -> _Stop | None:
+        for case in local:
+            if _pure(source, fields, op.function, case.channel) and _visible(source, op.function, case, op.node):
+                return _Stop(b"<-" + source.text(case.channel), "the select around it stops on it")
+        return None
+
+    def _server_stop(self, source: SourceFile, fields: FieldChannels, op: FieldOp, serving: list[tuple[FieldOp, list[StopCase]]]) -> _Stop | None:
+        if op.owner is None or not _plain_path(op.owner):
+            return None
+        owner = source.text(op.owner)
+        info = fields.type_info(op.type_name)
+        for partner, stops in serving:
+            for case in stops:
+                # The serving goroutine closes a field when it stops: wait for that.
+                for closed in _closed_fields(fields, op.type_name, partner, case):
+                    return _Stop(b"<-" + owner + b"." + closed, f"{_function_name(partner)} closes it when it stops")
+                channel = case.channel
+                parts = syntax.selector_parts(channel)
+                if parts is not None and partner.owner is not None and _same_text(partner.source, parts[0], partner.owner):
+                    name = partner.source.text(parts[1])
+                    if _closed_only(fields, op.type_name, name):
+                        return _Stop(b"<-" + owner + b"." + name, f"{_function_name(partner)} stops when it is closed")
+                done = syntax.selector_call(channel)
+                if done is not None and partner.source.text(done[1]) == b"Done" and partner.owner is not None:
+                    context = syntax.selector_parts(done[0])
+                    if context is not None and _same_text(partner.source, context[0], partner.owner):
+                        name = partner.source.text(context[1])
+                        declared = info.field(name) if info is not None else None
+                        if declared is not None and declared.kind is ValueKind.CONTEXT:
+                            return _Stop(b"<-" + owner + b"." + name + b".Done()", f"{_function_name(partner)} stops when it is cancelled")
+        return None
+
+    # -- the fix ------------------------------------------------------------------------
+    def _fix(self, source: SourceFile, fields: FieldChannels, op: FieldOp, stop: _Stop) -> Fix | NoFix:
+        operation = blocking_operation(source, op.node)
+        if operation is None or not operation.standalone:
+            return NoFix("the operation sits inside an expression")
+        if not code_may_follow(operation.statement):
+            leave: list[bytes] = []
+        else:
+            values = zero_values(source, op.function, _type_lookup(fields))
+            if values is None:
+                return NoFix("the function returns a value whose zero the source does not spell")
+            leave = [b"return " + b", ".join(values) if values else b"return"]
+        verb = "send" if op.kind is FieldOpKind.SEND else "receive"
+        return build_stop_select_fix(source, op.function, [operation], stop.text, leave, f"Stop the {verb} on {stop.text.decode()[2:]}")
+
+
+RULE = BlockedFieldChannel()
+
+
+def _describe(source: SourceFile, op: FieldOp) -> str:
+    channel = _text(source, op.expression)
+    if op.kind is FieldOpKind.SEND:
+        return f"the send on {channel}"
+    return f"the receive from {channel}"
+
+
+def _text(source, node: Node) -> str:
+    return " ".join(source.text(node).decode("utf-8", "replace").split())
+
+
+def _function_name(op: FieldOp) -> str:
+    function = op.function
+    if syntax.is_function_literal(function):
+        outer = syntax.outermost_function(function)
+        name = syntax.function_name(outer) if outer is not None else None
+        return f"a goroutine in {name.text.decode()}" if name is not None and name.text else "a function literal"
+    name = syntax.function_name(function)
+    return name.text.decode() if name is not None and name.text else "a function"
+
+
+def _plain_path(node: Node) -> bool:
+    node = syntax.unparen(node)
+    while syntax.is_selector(node):
+        parts = syntax.selector_parts(node)
+        if parts is None:
+            return False
+        node = syntax.unparen(parts[0])
+    return syntax.is_identifier(node)
+
+
+def _same_text(source, a: Node, b: Node) -> bool:
+    return b"".join(source.text(a).split()) == b"".join(source.text(b).split())
+
+
+def _closed_only(fields: FieldChannels, type_name: bytes, name: bytes) -> bool:
+    """A channel field of the type that the package closes and never sends on or resets."""
+    if (type_name, name) not in set(fields.channel_fields()) or fields.escape(type_name, name) is not None:
+        return False
+    ops = fields.ops(type_name, name)
+    if any(o.kind in (FieldOpKind.SEND, FieldOpKind.SET) for o in ops) or fields.unknown_owner(name):
+        return False
+    return any(o.kind is FieldOpKind.CLOSE for o in ops)
+
+
+def _closed_fields(fields: FieldChannels, type_name: bytes, partner: FieldOp, case: StopCase) -> list[bytes]:
+    """Fields the serving goroutine closes as it stops: in the stop case's body, or by a
+    `defer close(…)` of its function."""
+    found = []
+    for (owner, name) in fields.channel_fields():
+        if owner != type_name or not _closed_only(fields, owner, name):
+            continue
+        for closing in fields.ops(owner, name):
+            if closing.kind is not FieldOpKind.CLOSE or closing.source.path != partner.source.path:
+                continue
+            if syntax.is_inside(closing.node, case.clause):
+                found.append(name)
+            elif syntax.same_node(closing.function, partner.function) and any(syntax.is_defer(a) for a in syntax.ancestors(closing.node) if syntax.is_inside(a, partner.function)):
+                found.append(name)
+    return found
+
+
+def _pure(source: SourceFile, fields: FieldChannels, function: Node, channel: Node) -> bool:
+    """The stop channel can be evaluated again with the same result: names and field
+    paths, `X.Done()`, and getters of the package (`X.ShouldStop()` returning a field)."""
+    node = syntax.unparen(channel)
+    while True:
+        if syntax.is_identifier(node):
+            return True
+        if syntax.is_selector(node):
+            parts = syntax.selector_parts(node)
+            if parts is None:
+                return False
+            node = syntax.unparen(parts[0])
+            continue
+        if syntax.is_call(node) and not syntax.call_arguments(node):
+            callee = syntax.callee(node)
+            parts = syntax.selector_parts(syntax.unparen(callee)) if callee is not None else None
+            if parts is None:
+                return False
+            if source.text(parts[1]) != b"Done":
+                info = fields.resolver(source, function).callee(node)
+                if info is None or not _is_getter(info):
+                    return False
+            node = syntax.unparen(parts[0])
+            continue
+        return False
+
+
+def _is_getter(info) -> bool:
+    return getter_field(info) is not None
+
+
+def _visible(source: SourceFile, function: Node, case: StopCase, at: Node) -> bool:
+    """No declaration between the select and ``at`` hides a name the stop channel uses."""
+    outer = syntax.outermost_function(function) or function
+    scopes = source.scopes(outer)
+    names = {source.text(n) for n in syntax.identifiers(case.channel)}
+    for decl in scopes.declarations():
+        if decl.name in names and case.select.start_byte <= decl.visible_from <= at.start_byte and syntax.is_inside(at, decl.scope):
+            return False
+    return True
+
+
+def _type_lookup(fields: FieldChannels) -> TypeLookup:
+    declared = {}
+    for name, info in fields.index.types.items():
+        type_node = syntax.type_spec_type(info.spec)
+        if type_node is not None and not syntax.is_alias_spec(info.spec):
+            declared[name] = (info.source, type_node)
+    return TypeLookup(declared)
