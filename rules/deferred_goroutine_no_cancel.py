@@ -20,6 +20,17 @@ from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, NoF
 
 # A goroutine parked this long after its work (a trailing sleep or timer) is a leak for as long.
 LONG_PARK_NANOSECONDS = 60 * 10**9
+# Calls whose second result cancels the context they return.
+_CANCEL_CONSTRUCTORS = frozenset(
+    {
+        b"context.WithCancel",
+        b"context.WithCancelCause",
+        b"context.WithTimeout",
+        b"context.WithTimeoutCause",
+        b"context.WithDeadline",
+        b"context.WithDeadlineCause",
+    }
+)
 
 
 class DeferredGoroutineNoCancel(Rule):
@@ -32,7 +43,9 @@ class DeferredGoroutineNoCancel(Rule):
 
     Left alone, for lack of evidence: a goroutine that already waits on a
     `Done()` channel or holds any `select` (its lifetime is bound on
-    purpose, e.g. `<-ctx.Done(); conn.Close()`), a goroutine with no
+    purpose, e.g. `<-ctx.Done(); conn.Close()`), a watchdog that waits on a
+    timer and then only cancels a context (`<-time.After(d); cancel()`: it
+    always ends, and the cancel after the grace period is its point), a goroutine with no
     blocking operation, one that only calls a function whose body the tool
     cannot see (`go s.Run(x)`). Channel operations count as evidence only on
     a channel made (or declared nil) in the function that nothing else can
@@ -209,6 +222,8 @@ def _is_evidence(source: SourceFile, function: Node, scopes: FunctionScopes, op:
     if op.kind == Kind.ENDLESS_LOOP:
         return True
     if op.kind in (Kind.SLEEP, Kind.TIMER):
+        if _delayed_cancel(source, scopes, op, literal):
+            return False  # a watchdog: it ends after the wait, and its cancel is the point
         # A sleep matters when something runs after it: a later statement, or the next turn
         # of a loop. A long one after the work only parks the goroutine (and all it holds).
         if code_may_follow(op.statement):
@@ -220,6 +235,41 @@ def _is_evidence(source: SourceFile, function: Node, scopes: FunctionScopes, op:
     if op.kind == Kind.RANGE and syntax.is_call(syntax.unparen(op.channel)):
         return True  # `range time.Tick(d)`: a ticker channel is never closed
     return _unserved_local_channel(source, function, scopes, op, deferred, go_statement, literal)
+
+
+def _delayed_cancel(source: SourceFile, scopes: FunctionScopes, op: BlockingOperation, literal: Node) -> bool:
+    """`<-time.After(d)` (or `time.Sleep(d)`) then only `cancel()` calls, at the top of the
+    goroutine: a grace period before forcing a context to end. The goroutine always ends
+    after the wait, and stopping it early would skip the cancel the wait is for (what the
+    context bounds could then run, or wait, for ever)."""
+    items = syntax.statements(syntax.function_body(literal))
+    if not op.standalone or op.statement not in items:
+        return False
+    after = items[items.index(op.statement) + 1 :]
+    return bool(after) and all(_cancel_call(source, scopes, s) for s in after)
+
+
+def _cancel_call(source: SourceFile, scopes: FunctionScopes, statement: Node) -> bool:
+    """`cancel()` as a statement, `cancel` declared by `ctx, cancel := context.WithCancel(…)`
+    (or WithTimeout, WithDeadline, their Cause forms) or as a context.CancelFunc."""
+    call = syntax.expression_of(statement)
+    call = syntax.unparen(call) if call is not None else None
+    if call is None or not syntax.is_call(call) or len(syntax.call_arguments(call)) > 1:
+        return False
+    function = syntax.callee(call)
+    function = syntax.unparen(function) if function is not None else None
+    if function is None or not syntax.is_identifier(function):
+        return False
+    declaration = scopes.resolve(function)
+    if declaration is None:
+        return False
+    if declaration.type_node is not None and source.text(declaration.type_node) in (b"context.CancelFunc", b"context.CancelCauseFunc"):
+        return True
+    if declaration.kind != "short" or declaration.index != 1:
+        return False
+    values = syntax.right_side(declaration.statement)
+    value = syntax.unparen(values[0]) if len(values) == 1 else None
+    return value is not None and syntax.is_call(value) and syntax.call_name(value, source.data) in _CANCEL_CONSTRUCTORS
 
 
 def _parameter_channel(scopes: FunctionScopes, statement: Node, op: BlockingOperation):

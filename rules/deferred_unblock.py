@@ -10,7 +10,9 @@ from typing import Iterable, Iterator, NamedTuple
 from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import control, syntax
-from gofix_defer.codemods.analysis.locks import ACQUIRE_OF, RELEASE_OF, EventKind, LockFlow, LockId, Locks, lock_statement
+from gofix_defer.codemods.analysis.index import FunctionInfo, PackageIndex
+from gofix_defer.codemods.analysis.lockchains import LockChains
+from gofix_defer.codemods.analysis.locks import ACQUIRE_OF, RELEASE_OF, EventKind, LockFlow, LockId, Locks, lock_call, lock_statement
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types, own_descendants
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.edits.insertion import insert_after, insert_before, starts_line
@@ -19,6 +21,8 @@ from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, NoF
 # Names of functions whose job may be to return holding a lock for the caller.
 _ACQUIRING_NAME = re.compile(rb"(?i)lock|acquire|grab|hold|enter|begin")
 _ERROR_CONSTRUCTORS = frozenset({b"errors.New", b"fmt.Errorf"})
+# Names of functions the package does not declare whose job may be to release a lock.
+_RELEASING_NAME = re.compile(rb"(?i)unlock")
 
 
 class _Lock(NamedTuple):
@@ -108,7 +112,10 @@ class DeferredUnblock(Rule):
     `errors.New`/`fmt.Errorf` of those), since they are now evaluated
     after the unlock. Otherwise the finding is reported without a fix.
     Left alone: paths that already unlock, locks released by `defer`,
-    blocks that lock or unlock the same lock again in between.
+    blocks that lock or unlock the same lock again in between, and exits
+    reached after a call that may release the lock (a function of the
+    package whose own code releases a lock of that name, deferred or not,
+    or an outside function named for unlocking).
     """
 
     name = "deferred-unblock"
@@ -116,7 +123,7 @@ class DeferredUnblock(Rule):
     fix_availability = "sometimes"
     applicability = Applicability.SAFE
     triggers = (b"Unlock()",)
-    requires = (Locks,)
+    requires = (Locks, PackageIndex, LockChains)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         for function in nodes_of_types(source, syntax.FUNCTION_KINDS):
@@ -148,6 +155,10 @@ class DeferredUnblock(Rule):
         # deferred unlock covers, or one that carries the state of an unlock/relock dance,
         # is no leak, and an unlock added there would release a lock not held.
         held = [e for e in held if _exit_holds(flow, lock, e)]
+        # A call on the way (a helper that unlocks, or a deferred one) may release the lock
+        # the paths above count as held: then the exit may leave nothing held, and an
+        # unlock added there would crash.
+        held = [e for e in held if not _released_by_call(source, function, e, pair)]
         exits = [e for e in exits if flow.before(e)]  # exits in dead branches are no paths
         lock_text = f"{pair.receiver.decode()}.{ACQUIRE_OF[pair.release].decode()}()"
         release_text = f"{pair.receiver.decode()}.{pair.release.decode()}()"
@@ -307,6 +318,75 @@ def _only_pair_touches(source: SourceFile, function: Node, flow: LockFlow, lock:
                 continue  # the release just before an exit, which the fix removes
         return False
     return True
+
+
+def _released_by_call(source: SourceFile, function: Node, exit_node: Node, pair: _Pair) -> bool:
+    """Does a call the exit's paths may run release the pair's lock: a call between the
+    lock and the exit (the exit's own values included), or the call of a defer
+    registered before the exit? The lock flow does not follow calls, so a helper that
+    unlocks (`s.unlockAndFail()`) leaves the lock counted as held."""
+    body = syntax.function_body(function)
+    for node in syntax.walk_no_funcs(body):
+        if node.start_byte >= exit_node.end_byte:
+            break
+        if syntax.is_defer(node):
+            call = syntax.call_of(node)
+            if call is not None and syntax.is_call(call) and _may_release(source, call, pair):
+                return True
+        elif syntax.is_call(node) and node.start_byte >= pair.lock.end_byte and _may_release(source, node, pair):
+            return True
+    return False
+
+
+def _may_release(source: SourceFile, call: Node, pair: _Pair) -> bool:
+    """A call that is no lock method call of its own and may release the pair's lock: a
+    function or method of the package (by name) whose own code releases a lock of the
+    same field (or changes one on some paths only, or does what cannot be followed), or
+    a function the package does not declare named for unlocking."""
+    if lock_call(source, call) is not None:
+        return False  # the lock flow counts these itself
+    name_node = syntax.callee_name(call)
+    if name_node is None:
+        return False
+    name = source.text(name_node)
+    candidates = _declared_named(source, name, method=syntax.selector_call(call) is not None)
+    if not candidates:
+        return _RELEASING_NAME.search(name) is not None
+    chains = source.facts(LockChains)
+    own = _field_path(pair.receiver)
+    for info in candidates:
+        effects = chains.effects(info)
+        if effects is None:
+            return True  # its locks cannot be followed
+        for ref, change in effects.items():
+            if (change is None or change < 0) and _same_field(ref, own, pair.receiver):
+                return True
+    return False
+
+
+def _declared_named(source: SourceFile, name: bytes, *, method: bool) -> list[FunctionInfo]:
+    """The package's functions called ``name`` and, for `x.name(…)`, its methods of that
+    name on any type."""
+    index = source.facts(PackageIndex)
+    found = list(index.part.functions.get(name, ()))
+    if method:
+        found.extend(m[name] for m in index.part.methods.values() if name in m)
+    return found
+
+
+def _field_path(receiver: bytes) -> bytes:
+    """`.mu` for `s.mu`, `.conn.mu` for `s.conn.mu`, `` for `mu`."""
+    root = re.split(rb"[.\[]", receiver, maxsplit=1)[0]
+    return receiver[len(root) :]
+
+
+def _same_field(ref: tuple, own: bytes, receiver: bytes) -> bool:
+    """Could a callee's lock reference (its receiver's or a parameter's field path, or a
+    package variable) be the pair's lock? Its field path ends the pair's."""
+    if ref and ref[0] == "global":
+        return bool(receiver.endswith(ref[1]))
+    suffix = ref[-1] if ref else b""
+    return isinstance(suffix, bytes) and own.endswith(suffix)
 
 
 def _released_before(source: SourceFile, exit_node: Node, pair: _Pair) -> bool:

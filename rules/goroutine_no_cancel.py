@@ -27,6 +27,10 @@ _NOT_A_HELPER = frozenset({Kind.SLEEP, Kind.TIMER, Kind.ENDLESS_LOOP, Kind.WAIT}
 
 _BUFFERED = NoFix("the channel is buffered, cancelling could drop queued items")
 
+# Fields of a command value (urfave/cli's Action, cobra's Run and RunE) holding the
+# command's handler: in package main, the process ends once the command returns.
+_COMMAND_HANDLERS = frozenset({b"Action", b"Run", b"RunE"})
+
 
 @dataclass
 class _Serving:
@@ -54,7 +58,10 @@ class GoroutineNoCancel(Rule):
     function itself), channels closed by `defer`, a `for range` consumer of
     a channel nothing closes (unclosed-channel's case), channels whose
     close deferred-close can move into a `defer` (its fix is simpler and
-    keeps the goroutine's code as it is), and functions with `goto`. The
+    keeps the goroutine's code as it is), functions with `goto`, and a
+    command's handler in package main (`Action: func(…) error {…}` of a
+    cli.Command, `Run`/`RunE` of a cobra.Command: once it returns the
+    process exits, and the goroutine with it). The
     early return must be in the block that starts the goroutine (or nested
     in it), so it runs after the `go` statement, and not in a loop that
     also serves the channel.
@@ -130,6 +137,8 @@ class GoroutineNoCancel(Rule):
             # Cheap byte tests first: most functions start no goroutine and make no channel.
             if body is None or b"make(chan" not in source.text(body) or b"go " not in source.text(body):
                 continue
+            if _command_handler(source, function):
+                continue  # its return ends the command, and the process with it
             goroutines = [g for g in source.facts(Goroutines).started_by(function) if not g.from_defer and g.literal is not None]
             if not goroutines:
                 continue
@@ -191,6 +200,32 @@ class GoroutineNoCancel(Rule):
 
 
 RULE = GoroutineNoCancel()
+
+
+def _command_handler(source: SourceFile, function: Node) -> bool:
+    """A function literal in package main given as a command's handler (`Action: func(…)
+    error {…}` in a cli.Command, `RunE:` in a cobra.Command): when it returns, the command
+    is over and main exits, so a goroutine it leaves waiting dies with the process."""
+    if not syntax.is_function_literal(function) or syntax.package_name(source.root) != b"main":
+        return False
+    holder = function.parent
+    for _ in range(4):  # literal element, keyed element, literal value, composite literal
+        if holder is None or syntax.is_composite_literal(holder):
+            break
+        holder = holder.parent
+    if holder is None or not syntax.is_composite_literal(holder):
+        return False
+    for key, item in syntax.composite_elements(holder):
+        if key is not None and syntax.is_inside(function, item) and syntax.same_node(syntax.unparen(_sole(item)), function):
+            return source.text(key).strip() in _COMMAND_HANDLERS
+    return False
+
+
+def _sole(item: Node) -> Node:
+    """The element's expression (through a wrapper holding only it)."""
+    while item.named_child_count == 1 and not syntax.is_function_literal(item):
+        item = item.named_children[0]
+    return item
 
 
 def _serving(source: SourceFile, function: Node, decl: Declaration, literal: Node, go_statement: Node) -> _Serving | None:

@@ -11,16 +11,106 @@ from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import control, syntax
 from gofix_defer.codemods.analysis.access import Access, access
+from gofix_defer.codemods.analysis.facts import PackageFact
 from gofix_defer.codemods.analysis.imports import imported_name
 from gofix_defer.codemods.analysis.nodeindex import descendants_of_types, outermost_functions
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes, loop_variables
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.subtests import parallel_subtest
-from gofix_defer.codemods.analysis.syntax import ancestors, called_function_literal, identifiers, is_inside, unparen
+from gofix_defer.codemods.analysis.subtests import parallel_subtest, stops_the_test
+from gofix_defer.codemods.analysis.syntax import ancestors, called_function_literal, identifiers, is_inside, unparen, walk_no_funcs
 from gofix_defer.codemods.analysis.typeinfer import TypeInference, Types, ranges_over_integer_or_function
 from gofix_defer.codemods.edits.insertion import insert_before
 from gofix_defer.codemods.edits.parameters import add_parameters
 from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, NoFix, Rule
+
+
+# -- tables of one entry: a range over them has no later value ------------------------
+def _holds_at_most_one(value: Node | None) -> bool:
+    """``value`` is a slice literal of at most one unkeyed element, or a map literal of at most one entry."""
+    literal = unparen(value) if value is not None else None
+    if not syntax.is_composite_literal(literal):
+        return False
+    kind = syntax.composite_type(literal)
+    elements = syntax.composite_elements(literal)
+    if syntax.is_map_type(kind):
+        return len(elements) <= 1
+    return syntax.is_slice_or_array_type(kind) and not syntax.is_array_type(kind) and len(elements) <= 1 and all(key is None for key, _ in elements)
+
+
+def _assigned_at_most_one(ident: Node) -> bool:
+    """``ident`` is a target of a plain assignment whose value is a one-entry literal."""
+    holder = ident.parent.parent if ident.parent is not None and syntax.is_expression_list(ident.parent) else None
+    if holder is None or not syntax.is_plain_assignment(holder):
+        return False
+    left, right = syntax.left_side(holder), syntax.right_side(holder)
+    return len(left) == len(right) and ident in left and _holds_at_most_one(right[left.index(ident)])
+
+
+class _OneEntryTables(PackageFact):
+    """Package-level variables that never hold more than one element: every value any file
+    of the package gives them (their declaration, a plain assignment, as in an `init` per
+    build target) is a slice or map literal of at most one entry, and every other use
+    only reads them (no append, no element or address taken for writing)."""
+
+    requires = (Scopes,)
+
+    def __init__(self, package) -> None:
+        super().__init__(package)
+        self._known: dict[bytes, bool] = {}
+
+    def holds_at_most_one(self, name: bytes) -> bool:
+        found = self._known.get(name)
+        if found is None:
+            found = self._known[name] = self._compute(name)
+        return found
+
+    def _compute(self, name: bytes) -> bool:
+        declared = False
+        for source in self.package.files():
+            if name not in source.data:
+                continue
+            for declaration in syntax.top_level_declarations(source.root):
+                if not syntax.is_var_declaration(declaration):
+                    continue
+                for spec in syntax.var_specs(declaration):
+                    names, values = syntax.var_spec_names(spec), syntax.var_spec_values(spec)
+                    for index, ident in enumerate(names):
+                        if source.text(ident) != name:
+                            continue
+                        declared = True
+                        if values and not (len(values) == len(names) and _holds_at_most_one(values[index])):
+                            return False
+            for function in outermost_functions(source):
+                if name not in source.text(function):
+                    continue
+                scopes = source.scopes(function)
+                for ident in identifiers(function):
+                    if source.text(ident) != name or scopes.resolve(ident) is not None:
+                        continue
+                    kind = access(ident)
+                    if kind is Access.WRITE and _assigned_at_most_one(ident):
+                        continue
+                    if kind is not Access.READ:
+                        return False
+        return declared
+
+
+def _one_round_at_most(source: SourceFile, scopes: FunctionScopes, loop: Node) -> bool:
+    """``loop`` ranges over a table of at most one entry (`range []T{{…}}`, a local variable
+    bound to such a literal and only read, or a package variable that never holds more):
+    its variables never take a later value."""
+    operand = syntax.range_operand(loop) if syntax.range_clause(loop) is not None else None
+    operand = unparen(operand) if operand is not None else None
+    if operand is None:
+        return False
+    if syntax.is_composite_literal(operand):
+        return _holds_at_most_one(operand)
+    if not syntax.is_identifier(operand):
+        return False
+    decl = scopes.resolve(operand)
+    if decl is None:
+        return source.facts(_OneEntryTables).holds_at_most_one(source.text(operand))
+    return decl.kind in ("short", "var") and _holds_at_most_one(decl.value) and all(access(ref) is Access.READ for ref in scopes.references(decl))
 
 
 @dataclass
@@ -66,6 +156,18 @@ class LoopVarCapture(Rule):
       that started it has returned, so the statements after `t.Parallel()`
       (as go vet counts them: those of the literal's own body, none before a
       later label) see the loop variable's last value.
+
+    Silent for a goroutine the iteration waits for before it can move on: the
+    goroutine signals as it ends (`defer close(done)`, `defer wg.Done()`, a
+    deferred literal that signals, `defer func() { …; done <- v }()`, or a
+    last `close(done)` / `done <- v` / `wg.Done()`), and a later statement of
+    the loop body, with no `continue` or `goto` in between, waits for it
+    (`<-done`, `v := <-done`, `if v := <-done; …`, `if !<-done {`, `wg.Wait()`,
+    or a `select` whose every other case stops: return, panic, `t.Fatal`…).
+    Also when a counted loop starts one goroutine per round
+    (`for i := 0; i < n; i++ { go … }`) and a later loop with the same header
+    receives one signal per round. Such a goroutine reads the variable while
+    it still holds its own iteration's value.
 
     Silent for loops whose syntax exists only since Go 1.22 — ranging over an
     integer (`for i := range 10`, `range len(xs)`, a constant or a variable of
@@ -124,7 +226,7 @@ class LoopVarCapture(Rule):
     applicability = Applicability.SAFE
     max_go_version = (1, 22)
     triggers = (b"go ", b"go\t", b"defer", b".Run(")
-    requires = (Scopes, Types)
+    requires = (Scopes, Types, _OneEntryTables)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         subtests = imported_name(source, b"testing") is not None
@@ -193,8 +295,14 @@ def _site(source: SourceFile, scopes: FunctionScopes, types: TypeInference, stat
             site = _bound_site(source, scopes, statement, keyword)
     if site is None:
         return None
-    loops = [loop for loop in control.enclosing_loops(site.statement) if not ranges_over_integer_or_function(types, loop)]
+    loops = [
+        loop
+        for loop in control.enclosing_loops(site.statement)
+        if not ranges_over_integer_or_function(types, loop) and not _one_round_at_most(source, scopes, loop)
+    ]
     site.captures = _captures(scopes, site.regions, loops)
+    if site.keyword == "go":
+        site.captures = [c for c in site.captures if not _awaited_in_iteration(source, scopes, site, c)]
     return site if site.captures else None
 
 
@@ -243,6 +351,277 @@ def _captures(scopes: FunctionScopes, regions: tuple[Node, ...], loops: list[Nod
                 continue
             found[resolved.key] = _Capture(resolved, by_key[resolved.key][1], ident)
     return sorted(found.values(), key=lambda c: c.decl.ident.start_byte)
+
+
+# -- goroutines the iteration waits for -----------------------------------------
+_Signal = tuple[str, object]  # ("chan", the channel's declaration key) or ("wg", the WaitGroup's key)
+
+
+def _awaited_in_iteration(source: SourceFile, scopes: FunctionScopes, site: _Site, capture: _Capture) -> bool:
+    """The iteration of ``capture.loop`` waits for the goroutine before it can move on, so the
+    goroutine reads the variable while it still holds this iteration's value.
+
+    The goroutine signals as it ends (a top-level `defer close(ch)` / `defer wg.Done()`, or a
+    last statement `close(ch)`, `ch <- v`, `wg.Done()`) and reads the variable nowhere in a
+    nested function literal; a later top-level statement of the loop body waits for that
+    signal (`<-ch`, `v := <-ch`, `wg.Wait()`, or a select without default whose every case
+    receives the signal or stops: return, panic, t.Fatal…); and no goto, and no continue of
+    that loop, lies between. A channel counts only when the go statement runs once per
+    iteration (no loop between it and ``capture.loop``) and no other go statement of the
+    body names the channel: one receive waits for one goroutine. Or, counted: the go
+    statement runs once per round of a counted loop (`for i := 0; i < n; i++ { go … }`, a
+    top-level statement of the body, with no jump) and a later top-level loop with the same
+    header, whose rounds each first receive the signal, drains one signal per goroutine
+    (each goroutine names the channel once)."""
+    body = syntax.body(capture.loop)
+    if body is None:
+        return False
+    for ref in scopes.references(capture.decl, within=site.literal):
+        if any(syntax.is_function(parent) for parent in _ancestors_until(ref, site.literal)):
+            return False  # read in a nested closure, which may run later still
+    signals = _final_signals(source, scopes, site.literal)
+    if any(_other_go_names(scopes, body, site.statement, key) for kind, key in signals if kind == "chan"):
+        signals = {s for s in signals if s[0] != "chan"}
+    items = syntax.statements(body)
+    counted: set[_Signal] = set()
+    fan: Node | None = None
+    if control.inside_loop(site.statement, body):
+        fan = _fan_out_loop(site.statement, body, items)
+        if fan is not None:
+            counted = {s for s in signals if s[0] == "chan" and _named_once(scopes, site.literal, s[1])}
+        signals = {s for s in signals if s[0] != "chan"}
+    if not signals and not counted:
+        return False
+    top = next((i for i, s in enumerate(items) if is_inside(site.statement, s)), None)
+    if top is None or _leaves_iteration(items[top], capture.loop):
+        return False
+    for statement in items[top + 1 :]:
+        if signals and _waits_for(source, scopes, statement, signals):
+            return True
+        if fan is not None and counted and _drains(source, scopes, statement, fan, body, counted):
+            return True
+        if _leaves_iteration(statement, capture.loop):
+            return False
+    return False
+
+
+def _fan_out_loop(statement: Node, body: Node, items: list[Node]) -> Node | None:
+    """The counted loop, a top-level statement of ``body``, that runs ``statement`` (a
+    top-level statement of its own body) once per round: `for i := 0; i < n; i++ { …; go …; … }`
+    with no break, continue or goto. None for any other shape."""
+    loops = [loop for loop in control.enclosing_loops(statement) if is_inside(loop, body)]
+    if len(loops) != 1 or loops[0] not in items:
+        return None
+    fan = loops[0]
+    fan_body = syntax.body(fan)
+    if fan_body is None or statement not in syntax.statements(fan_body) or _counter(fan) is None:
+        return None
+    if any(syntax.is_jump(node) for node in walk_no_funcs(fan_body)):
+        return None
+    return fan
+
+
+def _counter(loop: Node) -> tuple[Node, Node, Node] | None:
+    """The init, condition and post of `for i := 0; i < n; i++`: a clause that declares its
+    counter and steps it, with no call in its condition."""
+    init, condition, post = syntax.init_statement(loop), syntax.condition(loop), syntax.post_statement(loop)
+    if init is None or condition is None or post is None or syntax.for_clause(loop) is None:
+        return None
+    if not syntax.is_short_var_declaration(init) or not syntax.is_inc_dec(post):
+        return None
+    if any(syntax.is_call(node) for node in syntax.walk(condition)):
+        return None
+    return init, condition, post
+
+
+def _same_rounds(source: SourceFile, scopes: FunctionScopes, fan: Node, drain: Node, body: Node) -> bool:
+    """``fan`` and ``drain`` run the same number of rounds: the same counted header, their
+    counters written only by their post statements, and what the condition bounds by not
+    written in ``body``."""
+    fan_header, drain_header = _counter(fan), _counter(drain)
+    if fan_header is None or drain_header is None:
+        return False
+    spelled = [b"".join(source.text(part).split()) for part in (*fan_header, *drain_header)]
+    if spelled[:3] != spelled[3:]:
+        return False
+    counters: set[tuple[int, int]] = set()
+    for loop, (_, _, post) in ((fan, fan_header), (drain, drain_header)):
+        for decl in loop_variables(scopes, loop):
+            counters.add(decl.key)
+            if any(access(ref) is not Access.READ and not is_inside(ref, post) for ref in scopes.references(decl, within=loop)):
+                return False
+    for ident in identifiers(fan_header[1]):
+        bound = scopes.resolve(ident)
+        if bound is None or bound.key in counters:
+            continue
+        if any(access(ref) is not Access.READ for ref in scopes.references(bound, within=body)):
+            return False
+    return True
+
+
+def _drains(source: SourceFile, scopes: FunctionScopes, statement: Node, fan: Node, body: Node, signals: set[_Signal]) -> bool:
+    """``statement`` is a loop of as many rounds as ``fan`` whose every round first waits for
+    one of ``signals`` (and no break, goto or labelled continue cuts it short)."""
+    if not syntax.is_loop(statement) or not _same_rounds(source, scopes, fan, statement, body):
+        return False
+    drain_body = syntax.body(statement)
+    rounds = syntax.statements(drain_body) if drain_body is not None else []
+    if not rounds or not _waits_for(source, scopes, rounds[0], signals):
+        return False
+    for node in walk_no_funcs(drain_body):
+        if syntax.is_break(node) or syntax.is_goto(node) or (syntax.is_continue(node) and syntax.jump_label(node) is not None):
+            return False
+    return True
+
+
+def _named_once(scopes: FunctionScopes, literal: Node, key: object) -> bool:
+    """The literal names the variable declared at ``key`` exactly once (its one signal)."""
+    return sum(1 for ident in identifiers(literal) if (decl := scopes.resolve(ident)) is not None and decl.key == key) == 1
+
+
+def _ancestors_until(node: Node, container: Node) -> Iterator[Node]:
+    """The ancestors of ``node`` strictly inside ``container``."""
+    for parent in ancestors(node):
+        if parent == container:
+            return
+        yield parent
+
+
+def _other_go_names(scopes: FunctionScopes, body: Node, statement: Node, key: object) -> bool:
+    """Another go statement in ``body`` names the variable declared at ``key``."""
+    for node in walk_no_funcs(body):
+        if syntax.is_go(node) and node != statement:
+            if any((decl := scopes.resolve(i)) is not None and decl.key == key for i in identifiers(node)):
+                return True
+    return False
+
+
+def _leaves_iteration(statement: Node, loop: Node) -> bool:
+    """``statement`` holds a goto, or a continue of ``loop``: the rest of the iteration may be skipped."""
+    for node in walk_no_funcs(statement):
+        if syntax.is_goto(node):
+            return True
+        if syntax.is_continue(node) and control.jump_target(node) in (None, loop):
+            return True
+    return False
+
+
+def _key(scopes: FunctionScopes, source: SourceFile, expression: Node, kind: str) -> _Signal | None:
+    """What names a channel (a local variable) or a WaitGroup (a local variable, or a field path)."""
+    expression = unparen(expression)
+    if syntax.is_identifier(expression):
+        decl = scopes.resolve(expression)
+        return (kind, decl.key) if decl is not None else None
+    if kind == "wg" and syntax.is_selector(expression):
+        return (kind, b"".join(source.text(expression).split()))
+    return None
+
+
+def _signal_of_call(source: SourceFile, scopes: FunctionScopes, call: Node | None) -> _Signal | None:
+    """`close(ch)` or `wg.Done()`."""
+    if call is None:
+        return None
+    call = unparen(call)
+    if syntax.is_builtin_call(call, b"close"):
+        function = syntax.callee(call)
+        arguments = syntax.call_arguments(call)
+        if function is not None and scopes.resolve(function) is None and len(arguments) == 1:
+            return _key(scopes, source, arguments[0], "chan")
+        return None
+    parts = syntax.selector_call(call)
+    if parts is not None and source.text(parts[1]) == b"Done" and not syntax.call_arguments(call):
+        return _key(scopes, source, parts[0], "wg")
+    return None
+
+
+def _expression_of(statement: Node) -> Node | None:
+    if not syntax.is_expression_statement(statement):
+        return None
+    expression = next((c for c in statement.named_children if not syntax.is_comment(c)), None)
+    return unparen(expression) if expression is not None else None
+
+
+def _final_signals(source: SourceFile, scopes: FunctionScopes, literal: Node) -> set[_Signal]:
+    """The signals the goroutine gives once it is done with everything it reads: a top-level
+    `defer close(ch)` / `defer wg.Done()`, a signal among the top-level statements of a
+    deferred literal (`defer func() { …; ch <- v }()`), or a signal as the last statement."""
+    found: set[_Signal] = set()
+    items = syntax.statements(syntax.function_body(literal))
+    for statement in items:
+        if not syntax.is_defer(statement):
+            continue
+        if (signal := _signal_of_call(source, scopes, syntax.call_of(statement))) is not None:
+            found.add(signal)
+        deferred = called_function_literal(statement)
+        if deferred is not None:
+            found.update(s for inner in syntax.statements(syntax.function_body(deferred)) if (s := _signal_of_statement(source, scopes, inner)) is not None)
+    if items and (signal := _signal_of_statement(source, scopes, items[-1])) is not None:
+        found.add(signal)
+    return found
+
+
+def _signal_of_statement(source: SourceFile, scopes: FunctionScopes, statement: Node) -> _Signal | None:
+    """`ch <- v`, `close(ch)` or `wg.Done()` as a statement."""
+    channel = syntax.send_channel(statement) if syntax.is_send(statement) else None
+    return _key(scopes, source, channel, "chan") if channel is not None else _signal_of_call(source, scopes, _expression_of(statement))
+
+
+def _received(scopes: FunctionScopes, source: SourceFile, expression: Node | None) -> _Signal | None:
+    """The channel of a receive `<-ch`."""
+    if expression is None:
+        return None
+    expression = unparen(expression)
+    if not syntax.is_receive(expression):
+        return None
+    channel = syntax.unary_operand(expression)
+    return _key(scopes, source, channel, "chan") if channel is not None else None
+
+
+def _waits_for(source: SourceFile, scopes: FunctionScopes, statement: Node, signals: set[_Signal]) -> bool:
+    """``statement`` returns only once one of ``signals`` was given, or stops the function."""
+    expression = _expression_of(statement)
+    if expression is not None:
+        if _received(scopes, source, expression) in signals:
+            return True
+        parts = syntax.selector_call(expression)
+        return parts is not None and source.text(parts[1]) == b"Wait" and not syntax.call_arguments(expression) and _key(scopes, source, parts[0], "wg") in signals
+    if syntax.is_short_var_declaration(statement) or syntax.is_assignment(statement):
+        right = syntax.right_side(statement)
+        return len(right) == 1 and _received(scopes, source, right[0]) in signals
+    if syntax.is_if(statement):
+        init = syntax.init_statement(statement)
+        if init is not None and _waits_for(source, scopes, init, signals):
+            return True  # `if v := <-ch; …`
+        condition = syntax.condition(statement)
+        condition = unparen(condition) if condition is not None else None
+        if syntax.is_unary(condition, b"!"):
+            condition = syntax.unary_operand(condition)
+        return _received(scopes, source, condition) in signals  # `if <-ok {`, `if !<-ok {`
+    if not syntax.is_select(statement):
+        return False
+    clauses = syntax.switch_cases(statement)
+    awaited = False
+    for clause in clauses:
+        if syntax.is_default_clause(clause):
+            return False
+        communication = syntax.select_communication(clause)
+        if communication is not None and syntax.is_receive_statement(communication) and _received(scopes, source, syntax.right_node(communication)) in signals:
+            awaited = True
+            continue
+        if not _stops(source, scopes, syntax.statements(clause)):
+            return False
+    return awaited
+
+
+def _stops(source: SourceFile, scopes: FunctionScopes, items: list[Node]) -> bool:
+    """The statements end with return, panic, os.Exit, log.Fatal… or t.Fatal…: the loop goes no further."""
+    if not items:
+        return False
+    last = items[-1]
+    if control.terminates(source, last) or stops_the_test(source, scopes, last):
+        return True
+    expression = _expression_of(last)
+    return expression is not None and control.is_exit_call(source.data, expression)
 
 
 def _fix_blockers(source: SourceFile, scopes: FunctionScopes, capture: _Capture, site: _Site) -> Iterator[str]:

@@ -8,6 +8,7 @@ from typing import Iterable, Iterator
 from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis.channels import is_close_of
 from gofix_defer.codemods.analysis.imports import imported_name
 from gofix_defer.codemods.analysis.nodeindex import descendants_of_types, nodes_of_types
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes, fresh_name
@@ -73,8 +74,17 @@ class RequestEscape(Rule):
       context is made to be handed to goroutines: it is cancelled when the
       handler returns, which is how such goroutines learn to stop, and
       calling `Done()`/`Err()` on it afterwards is well defined;
+    - goroutines whose only use of the request is `r.Body.Close()`: the
+      server closes the body itself once the handler returns, and a Close
+      from another goroutine (grpc-go cancels a pending read this way) is
+      allowed at any time; reading the body later is not, and is reported;
     - `go f(r.Method)`: arguments of a `go` statement are evaluated when it
-      runs, so plain values read there do not escape.
+      runs, so plain values read there do not escape;
+    - goroutines told when the handler returns, that use the request only on
+      an event before that: each use is in a `select` case whose select also
+      receives from a channel the handler's defers send on or close (a
+      client-gone watcher: `case <-closed: log(r.RemoteAddr); cancel()` next
+      to `case <-done:`, with `defer func() { done <- true }()`).
 
     ## Why is this bad
     Once the handler returns, the server owns the request and the writer
@@ -159,6 +169,8 @@ class RequestEscape(Rule):
             return
         if _waits_after(source, statement):
             return
+        if not writer_uses and all(_closes_body(source, u) for u in request_uses):
+            return  # closing the body is safe at any time (the server closes it too)
         literal = syntax.called_function_literal(statement)
         if literal is None:
             # Arguments are evaluated now; only a request or writer handed over as a value escapes.
@@ -174,6 +186,8 @@ class RequestEscape(Rule):
         writer_in_literal = [u for u in writer_uses if syntax.is_inside(u, literal)]
         if not writer_in_literal and in_literal and all(_is_context_call(source, u) for u in in_literal):
             return  # the request context is meant to be shared (see the rule doc)
+        if not writer_in_literal and in_literal and _told_when_done(source, scopes, handler, literal, in_literal):
+            return  # it uses the request only on an event before the handler's end
         if writer_in_literal:
             name = source.text(writer_in_literal[0]).decode()
             message = f"goroutine started in an HTTP handler uses the ResponseWriter {name} after the handler may have returned"
@@ -246,11 +260,80 @@ def _waits_after(source: SourceFile, statement: Node) -> bool:
     return False
 
 
+def _told_when_done(source: SourceFile, scopes: FunctionScopes, handler: _Handler, literal: Node, uses: list[Node]) -> bool:
+    """Is the goroutine told when the handler returns, and does it use the request only
+    on an event that comes first? Each use lies in the body of a select case whose
+    select, in the goroutine, also receives from a channel the handler's defers send on
+    or close (`defer func() { done <- true }()`): the goroutine waits for either, and
+    takes the request-using case only while the handler still runs (a client-gone
+    watcher, cancelling the handler's work)."""
+    signals = _return_signals(source, scopes, handler.function)
+    if not signals:
+        return False
+    for use in uses:
+        clause = next((a for a in syntax.ancestors(use) if syntax.is_select_case(a) or a == literal), None)
+        if clause is None or clause == literal or clause.parent is None or not syntax.is_select(clause.parent):
+            return False
+        communication = syntax.select_communication(clause)
+        if communication is not None and syntax.is_inside(use, communication):
+            return False  # used to wait, not on the event
+        others = [c for c in syntax.switch_cases(clause.parent) if not syntax.same_node(c, clause)]
+        if not any(_receives_from(scopes, c, signals) for c in others):
+            return False
+    return True
+
+
+def _return_signals(source: SourceFile, scopes: FunctionScopes, function: Node) -> set[tuple[int, int]]:
+    """The channels (declaration keys) the function's defers send on or close: `defer
+    close(done)`, or a deferred literal whose own statements do `done <- v` or `close(done)`."""
+    found: set[tuple[int, int]] = set()
+    for node in syntax.walk_no_funcs(syntax.function_body(function)):
+        if not syntax.is_defer(node):
+            continue
+        call = syntax.call_of(node)
+        literal = syntax.called_function_literal(node)
+        statements = syntax.statements(syntax.function_body(literal)) if literal is not None else [node]
+        for statement in statements:
+            channel = None
+            if syntax.is_send(statement):
+                channel = syntax.send_channel(statement)
+            elif literal is not None:
+                channel = is_close_of(source, statement)
+            elif call is not None and syntax.is_builtin_call(call, b"close"):
+                arguments = syntax.call_arguments(call)
+                channel = arguments[0] if len(arguments) == 1 else None
+            channel = syntax.unparen(channel) if channel is not None else None
+            declaration = scopes.resolve(channel) if channel is not None and syntax.is_identifier(channel) else None
+            if declaration is not None:
+                found.add(declaration.key)
+    return found
+
+
+def _receives_from(scopes: FunctionScopes, clause: Node, channels: set[tuple[int, int]]) -> bool:
+    """Does the select case's communication receive from one of ``channels``?"""
+    communication = syntax.select_communication(clause)
+    for node in syntax.walk(communication) if communication is not None else ():
+        if syntax.is_receive(node):
+            operand = syntax.unary_operand(node)
+            operand = syntax.unparen(operand) if operand is not None else None
+            declaration = scopes.resolve(operand) if operand is not None and syntax.is_identifier(operand) else None
+            if declaration is not None and declaration.key in channels:
+                return True
+    return False
+
+
 # -- how the goroutine uses the request ---------------------------------------
 def _is_context_call(source: SourceFile, ident: Node) -> bool:
     """`r.Context()`."""
     method = syntax.method_called_on(ident)
     return method is not None and source.text(method) == b"Context"
+
+
+def _closes_body(source: SourceFile, ident: Node) -> bool:
+    """`r.Body.Close()`: net/http closes the request body itself after the handler, and a
+    Close from another goroutine (grpc-go cancels a stream read this way) is allowed."""
+    chain = syntax.selector_chain(ident)
+    return b"".join(source.text(chain).split()) == source.text(ident) + b".Body.Close" and syntax.is_part_of_call_callee(chain)
 
 
 def _field_path(source: SourceFile, ident: Node, chain: Node) -> bytes:

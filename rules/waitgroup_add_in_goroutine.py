@@ -8,6 +8,7 @@ from typing import Iterable
 from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis.channels import is_done_receive
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import FunctionScopes, Scopes, same_variable
 from gofix_defer.codemods.analysis.source import SourceFile
@@ -56,7 +57,11 @@ class WaitGroupAddInGoroutine(Rule):
     (Go 1.25) and a goroutine that adds to and waits on its own WaitGroup
     are not this bug, and neither is a goroutine that signals on a channel
     after its Add while the function receives before it waits (the receive
-    may order the Add first). go vet (`waitgroup`) and staticcheck (SA2000)
+    may order the Add first), nor a worker that adds for the items it finds
+    in the item it received, before its Done for that item, when the
+    function adds before sending the first item (every queued item is
+    counted before it is sent, so the counter cannot reach zero in
+    between). go vet (`waitgroup`) and staticcheck (SA2000)
     report it without a fix.
 
     ## Why is this bad
@@ -196,6 +201,8 @@ def _find(source: SourceFile, scopes: FunctionScopes, function: Node, go_stateme
             continue
         if _handshake_before_wait(source, body, call, function, go_statement, goroutine, wait):
             continue
+        if _counts_queued_work(source, scopes, function, goroutine, call, same, add, wait):
+            continue
         holder = call.parent
         add_statement = holder if syntax.is_expression_statement(holder) and any(_span(s) == _span(holder) for s in top_level) else None
         return _Finding(go_statement, goroutine, call, add_statement, add.receiver, wait, outer)
@@ -281,6 +288,71 @@ def _handshake_before_wait(source: SourceFile, body: Node, add: Node, function: 
             if syntax.is_unary(node) and source.text(node).startswith(b"<-"):
                 return True
             if syntax.is_range_clause(node):
+                return True
+    return False
+
+
+def _counts_queued_work(
+    source: SourceFile, scopes: FunctionScopes, function: Node, goroutine: Node, add_call: Node, same: list[_Use], add: _Use, wait: Node
+) -> bool:
+    """The Add counts work items, not the goroutine: a worker loop receives an item from
+    a channel (`case job := <-in:`, `for job := range in`), adds for the items it finds
+    in it, then calls Done for the item; and the function adds before it sends the first
+    item into that channel. Every queued item is counted before it is sent, and the one
+    being worked on keeps the counter above zero across the worker's Add, so Wait cannot
+    see zero in between (rclone's march: `traversing.Add(len(jobs))` … `traversing.Done()`)."""
+    loop = next((a for a in syntax.ancestors(add_call) if syntax.is_loop(a) or syntax.same_node(a, goroutine)), None)
+    if loop is None or not syntax.is_loop(loop):
+        return False
+    if not any(u.method == b"Done" and u.call.start_byte > add_call.end_byte and syntax.is_inside(u.call, loop) for u in same):
+        return False  # no Done for the item after the Add, in the loop
+    channels = _received_before(source, scopes, loop, add_call)
+    return bool(channels) and _seeded(source, scopes, function, goroutine, add, wait, channels)
+
+
+def _received_before(source: SourceFile, scopes: FunctionScopes, loop: Node, add_call: Node) -> set[tuple[int, int]]:
+    """The channels (declaration keys) the loop's turn receives from before ``add_call``: the
+    channel the loop ranges over, the receive of the select case holding the Add, and the
+    receives before it in the loop (`<-X.Done()` aside)."""
+    found: set[tuple[int, int]] = set()
+    candidates: list[Node] = []
+    ranged = syntax.range_operand(loop)
+    if ranged is not None:
+        candidates.append(ranged)
+    for node in syntax.walk_no_funcs(loop):
+        if node.start_byte >= add_call.start_byte:
+            break
+        if syntax.is_receive(node) and not is_done_receive(source, node):
+            operand = syntax.unary_operand(node)
+            if operand is not None:
+                candidates.append(operand)
+    for candidate in candidates:
+        candidate = syntax.unparen(candidate)
+        declaration = scopes.resolve(candidate) if syntax.is_identifier(candidate) else None
+        if declaration is not None:
+            found.add(declaration.key)
+    return found
+
+
+def _seeded(source: SourceFile, scopes: FunctionScopes, function: Node, goroutine: Node, add: _Use, wait: Node, channels: set[tuple[int, int]]) -> bool:
+    """Outside the goroutine and before the Wait, the function adds to the WaitGroup and
+    then sends on one of ``channels`` (it counts the first item before queueing it)."""
+    body = syntax.function_body(function)
+    added = False
+    for node in syntax.walk(body) if body is not None else ():
+        if node.start_byte >= wait.start_byte:
+            break
+        if syntax.is_inside(node, goroutine):
+            continue
+        found = _waitgroup_call(source, node, frozenset({b"Add"}))
+        if found is not None and found.receiver == add.receiver and same_variable(scopes, found.operand, add.operand):
+            added = True
+            continue
+        if added and syntax.is_send(node):
+            channel = syntax.send_channel(node)
+            channel = syntax.unparen(channel) if channel is not None else None
+            declaration = scopes.resolve(channel) if channel is not None and syntax.is_identifier(channel) else None
+            if declaration is not None and declaration.key in channels:
                 return True
     return False
 

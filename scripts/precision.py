@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Precision of the rules on real code, against findings read and labelled by hand.
 
-precision/labels.tsv holds one verdict per line, tab-separated, with a header:
+precision/*.tsv (one file per rule or group of rules, all read) hold one
+verdict per line, tab-separated, with a header:
 
   path     the file, relative to the corpus root (/usr/share/gocode/src for
            Debian's Go sources)
@@ -10,7 +11,9 @@ precision/labels.tsv holds one verdict per line, tab-separated, with a header:
   verdict  `real` (the bug is there) or `false` (a false report)
   reason   one line: why
 
-Lines starting with `#` are comments. This script re-runs the tool on the
+Lines starting with `#` are comments. loop-var-capture is measured as at
+`--go-version 1.21` (from Go 1.22 on, loop variables are per iteration and the
+rule is silent). This script re-runs the tool on the
 corpus (report only, nothing is written) with the rules that have labels (or
 those named with --rule), takes per rule every finding, or a fixed-seed sample
 of --sample findings when there are more, and prints per rule: findings,
@@ -24,7 +27,7 @@ does, that every changed file is gofmt-clean and every changed package still
 vets (or, where it did not vet before, still compiles with its tests).
 
 Usage:
-  python scripts/precision.py [--root DIR] [--labels FILE] [--rule NAME ...]
+  python scripts/precision.py [--root DIR] [--labels FILE ...] [--rule NAME ...]
                               [--sample 25] [--seed 16] [--min-precision 0.9]
                               [--check-fixes] [--workdir DIR]
 Exits 1 when a rule's precision is below --min-precision, a sampled finding
@@ -53,7 +56,9 @@ from gofix_defer.codemods.run.workers import run  # noqa: E402
 from gofix_defer.rules import by_name  # noqa: E402
 
 DEBIAN_SOURCES = Path("/usr/share/gocode/src")
-LABELS = REPO / "precision" / "labels.tsv"
+LABELS = REPO / "precision"
+# Rules measured as at an older Go version, where what they find exists at all.
+_GO_VERSION = {"loop-var-capture": (1, 21)}
 COLUMNS = ["path", "line", "rule", "verdict", "reason"]
 VERDICTS = ("real", "false")
 # Read every file, however large (the tool's default budget skips generated tables).
@@ -113,15 +118,40 @@ def read_labels(path: Path) -> list[Label]:
     return labels
 
 
+def label_files(paths: list[str]) -> list[Path]:
+    """The label files named (a folder stands for its *.tsv files, in name order)."""
+    files: list[Path] = []
+    for name in paths:
+        path = Path(name)
+        files += sorted(path.glob("*.tsv")) if path.is_dir() else [path]
+    return files
+
+
+def read_all_labels(paths: list[Path]) -> list[Label]:
+    labels: list[Label] = []
+    seen: dict[tuple[str, int, str], Path] = {}
+    for path in paths:
+        for label in read_labels(path):
+            if label.key in seen:
+                raise LabelError(f"{path}: {label.path}:{label.line} [{label.rule}] is labelled in {seen[label.key]} too")
+            seen[label.key] = path
+            labels.append(label)
+    return labels
+
+
 def findings(root: Path, rules: list[str]) -> list[Finding]:
     """Every finding of ``rules`` on the corpus (nothing written), paths relative to ``root``."""
-    settings = Settings(rules=[by_name(name) for name in rules], max_file_size=_NO_LIMIT)
     found = []
-    for result in run(discover([str(root)]).files, settings):
-        for diagnostic in result.diagnostics:
-            if diagnostic.rule in (INTERNAL_ERROR, SYNTAX_ERROR) or diagnostic.rule not in rules:
-                continue
-            found.append(Finding(os.path.relpath(result.path, root), diagnostic.line, diagnostic.rule, diagnostic.message))
+    files = discover([str(root)]).files
+    versions = sorted({_GO_VERSION.get(name) for name in rules}, key=lambda v: v or (0, 0))
+    for version in versions:
+        group = [name for name in rules if _GO_VERSION.get(name) == version]
+        settings = Settings(rules=[by_name(name) for name in group], max_file_size=_NO_LIMIT, go_version=version)
+        for result in run(files, settings):
+            for diagnostic in result.diagnostics:
+                if diagnostic.rule in (INTERNAL_ERROR, SYNTAX_ERROR) or diagnostic.rule not in group:
+                    continue
+                found.append(Finding(os.path.relpath(result.path, root), diagnostic.line, diagnostic.rule, diagnostic.message))
     return sorted(found, key=lambda f: (f.rule, f.path, f.line, f.message))
 
 
@@ -183,7 +213,7 @@ def check_fixes(root: Path, rules: list[str], workdir: Path) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", default=str(DEBIAN_SOURCES), help="the corpus the labels' paths are relative to")
-    parser.add_argument("--labels", default=str(LABELS))
+    parser.add_argument("--labels", action="append", help="a label file or folder of them (default: precision/)")
     parser.add_argument("--rule", action="append", help="rules to measure (default: every rule with a label)")
     parser.add_argument("--sample", type=int, default=25, help="findings read per rule, when it has more (default 25)")
     parser.add_argument("--seed", type=int, default=16, help="the sample's random seed (default 16)")
@@ -196,7 +226,7 @@ def main() -> int:
         print(f"error: {root} is not a folder", file=sys.stderr)
         return 2
     try:
-        labels = read_labels(Path(args.labels))
+        labels = read_all_labels(label_files(args.labels or [str(LABELS)]))
     except (OSError, LabelError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

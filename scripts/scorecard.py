@@ -35,7 +35,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -234,9 +234,9 @@ def attribute(findings: list[tuple[str, str, int, str, bool]], modules: dict[str
             target.fixed_rules.add(rule)
 
 
-def run_gofix(modules: dict[str, Path], work: Path) -> tuple[list[tuple[str, str, int, str, bool]], str]:
+def run_gofix(modules: dict[str, Path], work: Path, selection: list[str]) -> tuple[list[tuple[str, str, int, str, bool]], str]:
     """Report (json when the CLI offers it, else text), then fix in place. Returns findings and the write log."""
-    command = gofix_command()
+    command = [*gofix_command(), *selection]
     findings = []
     for module_name, module in modules.items():
         report = subprocess.run(
@@ -265,7 +265,7 @@ def run_gofix(modules: dict[str, Path], work: Path) -> tuple[list[tuple[str, str
     log = []
     for module in modules.values():
         write = subprocess.run([*command, "--write", "--unsafe-fixes", "--exit-zero", "."], cwd=module, capture_output=True, text=True)
-        log.append(f"$ gofix-defer --write --unsafe-fixes {module.name}\n{write.stdout}{write.stderr}")
+        log.append(f"$ gofix-defer {' '.join(selection)} --write --unsafe-fixes {module.name}\n{write.stdout}{write.stderr}")
     return findings, "\n".join(log)
 
 
@@ -416,6 +416,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs of each bug before and after (default 3, as go test -short)")
     parser.add_argument("--only", action="append", default=[], help="only these registered bugs (repeatable)")
     parser.add_argument("--timeout", type=float, default=30, help="seconds before one run counts as hung")
+    parser.add_argument(
+        "--opt-in", action="store_true", help="also run the opt-in rules (below the precision bar on real code; see --list-rules)"
+    )
     parser.add_argument("--keep", type=Path, help="keep the copies in this (new) folder instead of a temporary one")
     args = parser.parse_args()
     if not gotool.go_available():
@@ -430,7 +433,12 @@ def main() -> int:
         shutil.copytree(original, fixed)
         fixed_modules = {name: fixed / name for name in modules}
         bugs = registered_bugs(modules, go_test_modes(root))
-        findings, write_log = run_gofix(fixed_modules, work)
+        selection = []
+        if args.opt_in:
+            from gofix_defer.rules import ALL_RULES  # noqa: PLC0415
+
+            selection = ["--select", ",".join(rule.name for rule in ALL_RULES)]
+        findings, write_log = run_gofix(fixed_modules, work, selection)
         print(write_log, file=sys.stderr)
         attribute(findings, modules, bugs)  # all bugs: a file's findings go to the right one
         if args.only:
@@ -456,7 +464,9 @@ def main() -> int:
             after_problems = hygiene_problems(fixed_modules[name])
             for bug in bugs:
                 if bug.module == name and bug.changed and bug.builds:
-                    bug.clean = sorted(after_problems.get(bug.file, [])) == sorted(before_problems.get(bug.file, []))
+                    # As clean as the original: no problem the original did not have (a fix
+                    # may well remove one, as lost-cancel removes vet's lostcancel report).
+                    bug.clean = not (Counter(after_problems.get(bug.file, [])) - Counter(before_problems.get(bug.file, [])))
             if broken or not fixed_ok:
                 print(f"note: fixed {name} files that did not build: {sorted(broken)}\n{fixed_log}", file=sys.stderr)
 

@@ -55,6 +55,9 @@ func (n *node) Status(v int) {
 }
 """
 
+# Something must signal the stop channel: one nothing signals never stops the server.
+STOPPER = "\nfunc (n *node) Stop() { n.stop <- struct{}{} }\n"
+
 
 def source_of(body: str, package: str = "main") -> bytes:
     return (f"package {package}\n\n" + textwrap.dedent(body).lstrip("\n")).encode()
@@ -123,7 +126,7 @@ def test_what_makes_the_other_end_unknown(change):
 
 
 def test_exported_field_outside_main_escapes_but_not_in_main():
-    text = NODE.replace("STOP_BODY", "close(n.done)").replace("status", "Status_").replace("func (n *node) Status_(", "func (n *node) Send(")
+    text = NODE.replace("STOP_BODY", "close(n.done)").replace("status", "Status_").replace("func (n *node) Status_(", "func (n *node) Send(") + STOPPER
     assert check(source_of(text, "lib")) == []
     assert len(check(source_of(text, "main"))) == 1
 
@@ -134,7 +137,7 @@ def test_a_field_set_from_a_parameter_is_the_callers_channel():
 
 
 def test_an_owner_of_unknown_type_counts_as_a_possible_other_end():
-    text = NODE.replace("STOP_BODY", "close(n.done)") + "\nfunc drain(x interface{ get() *node }, y *other) { <-y.status }\n\ntype other struct{ status chan int }\n"
+    text = NODE.replace("STOP_BODY", "close(n.done)") + STOPPER + "\nfunc drain(x interface{ get() *node }, y *other) { <-y.status }\n\ntype other struct{ status chan int }\n"
     # y.status is other's field: no effect. An untyped `z.status` would be.
     assert len(check(source_of(text))) == 1
     untyped = text + "\nfunc mystery() {\n\tz := lookup()\n\t<-z.status\n}\n\nfunc lookup() interface{} { return nil }\n"
@@ -275,7 +278,104 @@ def test_the_server_in_another_file_is_found(tmp_path):
     files = {
         "node.go": "package main\n\n" + NODE.replace("STOP_BODY", "close(n.done)").split("func (n *node) run()")[0],
         "run.go": "package main\n\nfunc (n *node) run() {" + NODE.replace("STOP_BODY", "close(n.done)").split("func (n *node) run() {")[1].split("func (n *node) Status")[0],
-        "status.go": "package main\n\nfunc (n *node) Status(v int) {\n\tn.status <- v\n}\n",
+        "status.go": "package main\n\nfunc (n *node) Status(v int) {\n\tn.status <- v\n}\n" + STOPPER,
     }
     found = _run_package(tmp_path, files)
     assert len(found) == 1 and found[0].startswith("status.go:4: ") and "run (line" in found[0]
+
+
+SESSION = """
+type session struct {
+	refs   chan int
+	closeC chan struct{}
+}
+
+func newSession() *session {
+	s := &session{refs: make(chan int), closeC: make(chan struct{})}
+	go s.refLoop()
+	return s
+}
+
+func (s *session) refLoop() {
+	for {
+		select {
+		case <-s.refs:
+		case <-s.closeC:
+			return
+		}
+	}
+}
+
+func (s *session) close() { close(s.closeC) }
+
+func (s *session) shutdown() { s.close() }
+"""
+
+
+def _test_file(body: str) -> list:
+    data = ("package main\n\nimport \"testing\"\n\n" + textwrap.dedent(SESSION).lstrip("\n") + textwrap.dedent(body)).encode()
+    result = process("x_test.go", data, Settings(rules=[RULE]))
+    assert not result.errors, result.errors
+    return result.diagnostics
+
+
+def test_a_test_step_before_the_deferred_clean_up_is_left_alone():
+    assert _test_file("\nfunc TestA(t *testing.T) {\n\ts := newSession()\n\tdefer s.close()\n\ts.refs <- 1\n}\n") == []
+    assert _test_file("\nfunc TestA(t *testing.T) {\n\ts := newSession()\n\ts.refs <- 1\n\ts.shutdown()\n}\n") == []
+
+
+def test_a_goroutine_of_a_test_that_nothing_stops_is_left_alone():
+    assert _test_file("\nfunc TestA(t *testing.T) {\n\ts := newSession()\n\tgo func() {\n\t\ts.refs <- 1\n\t}()\n}\n") == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # the test's clean-up may run before the goroutine's send
+        "\ts := newSession()\n\tdefer s.close()\n\tgo func() {\n\t\ts.refs <- 1\n\t}()\n",
+        "\ts := newSession()\n\ts.close()\n\ts.refs <- 1\n",  # stopped first: the send after it blocks
+        "\ts := newSession()\n\ts.shutdown()\n\ts.refs <- 1\n",  # through a method that closes it
+        "\ts := newSession()\n\tgo s.close()\n\ts.refs <- 1\n",  # a goroutine may stop it first
+        "\ts := newSession()\n\tfor i := 0; i < 2; i++ {\n\t\ts.refs <- i\n\t\ts.close()\n\t}\n",  # the next turn comes after the close
+    ],
+)
+def test_a_test_step_after_a_stop_is_still_found(body):
+    assert len(_test_file("\nfunc TestA(t *testing.T) {\n" + body + "}\n")) == 1
+
+
+def test_only_a_close_from_elsewhere_releases_a_sender():
+    closer = NODE.replace("STOP_BODY", "close(n.done)") + STOPPER
+    assert check(source_of(closer + "\nfunc (n *node) Close() { close(n.status) }\n")) == []
+    # the sender closing its own channel after the send does not release it
+    own = closer.replace('\tn.status <- v\n\tprintln("sent")\n', "\tn.status <- v\n\tclose(n.status)\n")
+    assert len(check(source_of(own))) == 1
+
+
+def test_a_stop_signalled_before_the_operation_still_counts():
+    text = """
+    type server struct {
+    	stop chan struct{}
+    	done chan struct{}
+    }
+
+    func newServer() *server { return &server{stop: make(chan struct{}), done: make(chan struct{})} }
+
+    func (s *server) HardStop() {
+    	select {
+    	case s.stop <- struct{}{}:
+    	case <-s.done:
+    	}
+    }
+
+    func (s *server) after() {
+    	<-s.stop
+    	close(s.done)
+    }
+
+    func (s *server) before() {
+    	close(s.done)
+    	<-s.stop
+    }
+    """
+    lines = source_of(text).decode().splitlines()
+    assert [d.line for d in check(source_of(text))] == [lines.index("func (s *server) before() {") + 3]

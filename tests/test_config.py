@@ -259,3 +259,59 @@ def test_a_bad_command_line_glob_is_a_usage_error(tmp_path):
     module(tmp_path)
     result = invoke(".", "--extend-exclude", "a/**b", cwd=tmp_path)
     assert result.exit_code == 2 and "error: --extend-exclude: bad glob: 'a/**b'" in result.stderr
+
+
+AB_BA = """package main
+
+import "sync"
+
+type Store struct {
+	mu       sync.Mutex
+	replicas []*Replica
+}
+
+type Replica struct {
+	mu    sync.Mutex
+	store *Store
+}
+
+func (r *Replica) clean() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+}
+
+func (s *Store) record() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+}
+
+func (s *Store) flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.replicas {
+		r.clean()
+	}
+}
+
+func (r *Replica) split() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.store.record()
+}
+
+func main() {}
+"""
+
+
+def test_an_opt_in_rule_runs_only_when_selected_by_name(tmp_path):
+    # lock-order reads below the precision bar on real code (Rule.opt_in): not a default rule.
+    module(tmp_path, files={"main.go": AB_BA})
+    assert invoke(str(tmp_path)).exit_code == 0
+    chosen = invoke("--select", "lock-order", str(tmp_path))
+    assert chosen.exit_code == 1 and "[lock-order]" in chosen.stdout
+    (tmp_path / "gofix-defer.toml").write_text('select = ["lock-order"]\n')
+    assert "[lock-order]" in invoke(str(tmp_path)).stdout
+    (tmp_path / "gofix-defer.toml").write_text('ignore = ["loop-var-capture"]\n')
+    assert invoke(str(tmp_path)).exit_code == 0  # ignoring others does not select it
+    listed = invoke("--list-rules").stdout
+    assert any(line.startswith("lock-order") and "opt-in" in line for line in listed.splitlines())

@@ -367,3 +367,33 @@ def test_duration_nanoseconds():
     source = go_source("var a, b, c, d, e = time.Hour, 3 * time.Millisecond, time.Duration(2) * time.Minute, 1500, x * time.Second\n")
     values = [n for n in walk(source.root) if n.type == "expression_list"][-1].named_children
     assert [duration_nanoseconds(source, v) for v in values] == [3600e9, 3e6, 120e9, 1500.0, None]
+
+
+@pytest.mark.parametrize(
+    "after, reported",
+    [("cancel()", False), ("cancel()\n\t\t\tcancel()", False), ('println("late")', True), ('cancel()\n\t\t\tprintln("late")', True), ("stop()", True)],
+)
+def test_a_watchdog_that_only_cancels_after_its_wait_is_left_alone(after, reported):
+    # `<-time.After(d); cancel()` forces a context to end after a grace period: it
+    # always ends, and stopping it early would skip the cancel it waits for.
+    text = f"""package p
+
+import (
+	"context"
+	"time"
+)
+
+func f(stop func()) {{
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_ = ctx
+	defer func() {{
+		go func() {{
+			<-time.After(time.Second)
+			{after}
+		}}()
+	}}()
+}}
+"""
+    diagnostics = process("x.go", text.encode(), Settings(rules=[RULE])).diagnostics
+    assert bool(diagnostics) is reported

@@ -85,3 +85,22 @@ def test_a_function_called_holding_the_lock_that_relocks_before_returning_is_lef
         b"\twork()\n\tmu.Lock()\n\tif ready() {\n\t\treturn\n\t}\n\tmu.Unlock()\n\twork()\n\tmu.Lock()\n}\n"
     )
     assert findings(source) == []
+
+
+def test_a_helper_that_releases_the_lock_on_the_way_out_is_left_alone() -> None:
+    # An added s.mu.Unlock() would unlock a mutex the helper already released.
+    source = (
+        b"package p\n\nimport \"sync\"\n\ntype s struct{ mu sync.Mutex }\n\n"
+        b"func (x *s) unlockAndFail() { x.mu.Unlock() }\n\n"
+        b"func (x *s) f(b bool) {\n\tx.mu.Lock()\n\tif b {\n\t\tx.unlockAndFail()\n\t\treturn\n\t}\n\tx.mu.Unlock()\n}\n"
+    )
+    assert findings(source) == []
+
+
+def test_a_helper_that_only_takes_another_lock_is_still_a_leak() -> None:
+    source = (
+        b"package p\n\nimport \"sync\"\n\ntype s struct{ mu sync.Mutex }\n\ntype o struct{ mu sync.Mutex }\n\n"
+        b"func (l *o) log() { l.mu.Lock(); l.mu.Unlock() }\n\n"
+        b"func (x *s) f(l *o, b bool) {\n\tx.mu.Lock()\n\tif b {\n\t\tl.log()\n\t\treturn\n\t}\n\tx.mu.Unlock()\n\tl.log()\n}\n"
+    )
+    assert len(findings(source)) == 1

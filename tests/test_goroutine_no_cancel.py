@@ -300,3 +300,36 @@ def test_cancel_names_are_a_fact_shared_by_the_rules_of_one_pass():
     assert theirs.taken(function) == {b"ctx", b"cancel", b"ok"}
     again = family.start("b")  # a new check by the same rule starts afresh
     assert again.taken(function) == {b"ok"} and mine.taken(function) == {b"ok"}
+
+
+COMMAND = textwrap.dedent(
+    """
+    package PKG
+
+    import "errors"
+
+    type Command struct {
+    	Action func(args []string) error
+    }
+
+    var command = Command{
+    	Action: func(args []string) error {
+    		ch := make(chan string)
+    		go func() {
+    			println(<-ch)
+    		}()
+    		if len(args) == 0 {
+    			return errors.New("no args")
+    		}
+    		ch <- args[0]
+    		return nil
+    	},
+    }
+    """
+).lstrip("\n")
+
+
+@pytest.mark.parametrize("package, reported", [("main", False), ("cmd", True)])
+def test_a_command_handler_in_package_main_ends_the_process(package, reported):
+    # Once a command's Action returns, main exits: the goroutine dies with the process.
+    assert bool(run(COMMAND.replace("PKG", package), unsafe=False).diagnostics) is reported

@@ -274,3 +274,284 @@ def test_parallel_subtest_fix_makes_each_subtest_see_its_case(tmp_path: Path) ->
     (after / "main_test.go").write_bytes(result.fixed)
     run = gotool.go("test", "-count=1", ".", cwd=after)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+NOT_AWAITED = b"""package main
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+func continueBetween(xs []int) {
+	for _, x := range xs {
+		done := make(chan struct{})
+		go func() { fmt.Println(x); close(done) }() // want: the continue skips the wait
+		if x > 1 {
+			continue
+		}
+		<-done
+	}
+}
+
+func waitAfterTheLoop(xs []int) {
+	var wg sync.WaitGroup
+	for _, x := range xs {
+		wg.Add(1)
+		go func() { defer wg.Done(); fmt.Println(x) }() // want: waited only after the loop
+	}
+	wg.Wait()
+}
+
+func timeoutGoesOn(t *testing.T, xs []int) {
+	for _, x := range xs {
+		done := make(chan struct{})
+		go func() { fmt.Println(x); close(done) }() // want: the timeout case only logs
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+			t.Errorf("timeout")
+		}
+	}
+}
+
+func defaultCase(xs []int) {
+	for _, x := range xs {
+		done := make(chan struct{})
+		go func() { fmt.Println(x); close(done) }() // want: select with default does not wait
+		select {
+		case <-done:
+		default:
+		}
+	}
+}
+
+func oneReceiveManyGoroutines(xs []int) {
+	for _, x := range xs {
+		done := make(chan struct{}, 3)
+		for j := 0; j < 3; j++ {
+			go func() { fmt.Println(x, j); done <- struct{}{} }() // want: one receive waits for one of three
+		}
+		<-done
+	}
+}
+
+func readLaterStill(xs []int) {
+	for _, x := range xs {
+		done := make(chan struct{})
+		go func() { // want: the deferred closure reads x after close(done)
+			defer func() { fmt.Println(x) }()
+			close(done)
+		}()
+		<-done
+	}
+}
+
+func signalFirst(xs []int) {
+	for _, x := range xs {
+		done := make(chan struct{})
+		go func() { close(done); fmt.Println(x) }() // want: closes before it reads
+		<-done
+	}
+}
+
+func twoSenders(xs []int) {
+	for _, x := range xs {
+		done := make(chan int)
+		go func() { done <- x }() // want: the receive may take the other's value
+		go func() { done <- 0 }()
+		<-done
+	}
+}
+
+func main() {}
+"""
+
+
+def test_goroutines_not_awaited_within_the_iteration_are_still_reported() -> None:
+    """The iteration must wait for the goroutine's last signal, on every path, before
+    the loop can move on; each shape here lets the loop advance while the goroutine
+    may still read the variable."""
+    result = _run(NOT_AWAITED)
+    lines = [number for number, line in enumerate(NOT_AWAITED.split(b"\n"), start=1) if b"// want" in line]
+    assert sorted(d.line for d in result.found) == lines
+
+
+NOT_COUNTED = b"""package main
+
+import "fmt"
+
+func otherBound(xs []int) {
+	for _, x := range xs {
+		done := make(chan bool, 4)
+		for i := 0; i < 4; i++ {
+			go func() { fmt.Println(x); done <- true }() // want: three receives for four goroutines
+		}
+		for i := 0; i < 3; i++ {
+			<-done
+		}
+	}
+}
+
+func drainBreaks(xs []int) {
+	for _, x := range xs {
+		done := make(chan bool, 4)
+		for i := 0; i < 4; i++ {
+			go func() { done <- x > 0 }() // want: the drain may stop at the first false
+		}
+		for i := 0; i < 4; i++ {
+			if !<-done {
+				break
+			}
+		}
+	}
+}
+
+func signalsTwice(xs []int) {
+	for _, x := range xs {
+		done := make(chan bool, 8)
+		for i := 0; i < 4; i++ {
+			go func() { done <- true; fmt.Println(x); done <- true }() // want: two signals per goroutine
+		}
+		for i := 0; i < 4; i++ {
+			<-done
+		}
+	}
+}
+
+func fanSkips(xs []int) {
+	for _, x := range xs {
+		done := make(chan bool, 4)
+		for i := 0; i < 4; i++ {
+			if i == 2 {
+				continue
+			}
+			go func() { fmt.Println(x); done <- true }() // want: a round without a goroutine
+		}
+		for i := 0; i < 4; i++ {
+			<-done
+		}
+	}
+}
+
+func boundChanges(xs []int, n int) {
+	for _, x := range xs {
+		done := make(chan bool, n)
+		for i := 0; i < n; i++ {
+			go func() { fmt.Println(x); done <- true }() // want: n shrinks before the drain
+		}
+		n--
+		for i := 0; i < n; i++ {
+			<-done
+		}
+	}
+}
+
+func otherChannelInIf(xs []int) {
+	for _, x := range xs {
+		done, other := make(chan bool), make(chan bool, 1)
+		other <- true
+		go func() { fmt.Println(x); done <- true }() // want: the if receives another channel
+		if <-other {
+			continue
+		}
+		<-done
+	}
+}
+
+func twoEntries() {
+	for _, s := range []string{"a", "b"} {
+		defer func() { fmt.Println(s) }() // want: two entries
+	}
+}
+
+func keyedEntry() {
+	for _, s := range []string{2: "c"} {
+		defer func() { fmt.Println(s) }() // want: three entries
+	}
+}
+
+func arrayOfTwo() {
+	for _, v := range [2]int{} {
+		defer func() { fmt.Println(v) }() // want: an array of two
+	}
+}
+
+func grownTable() {
+	table := []string{"a"}
+	table = append(table, "b")
+	for _, s := range table {
+		defer func() { fmt.Println(s) }() // want: appended to
+	}
+}
+
+func main() {}
+"""
+
+
+def test_goroutines_not_counted_or_tables_not_of_one_entry_are_still_reported() -> None:
+    """A counted drain must wait for every goroutine (the same header, one receive first in
+    each round, nothing cut short) and a table must hold one entry for good."""
+    result = _run(NOT_COUNTED)
+    lines = [number for number, line in enumerate(NOT_COUNTED.split(b"\n"), start=1) if b"// want" in line]
+    assert sorted(d.line for d in result.found) == lines
+
+
+def test_a_package_table_counts_every_file_of_the_package(tmp_path: Path) -> None:
+    """A package-level table filled elsewhere in the package holds one entry only when
+    every file gives it at most one and no file appends to it."""
+    from gofix_defer.codemods.run import workers
+
+    (tmp_path / "go.mod").write_text("module m\n\ngo 1.21\n")
+    main = tmp_path / "main.go"
+    main.write_text(
+        'package main\n\nimport "fmt"\n\nvar cases []string\n\n'
+        "func main() {\n\tfor _, c := range cases {\n\t\tdefer func() { fmt.Println(c) }()\n\t}\n}\n"
+    )
+    settings = Settings(rules=[RULE])
+    fill = tmp_path / "cases_unix.go"
+    fill.write_text('package main\n\nfunc init() { cases = []string{"pipe"} }\n')
+    (tmp_path / "cases_windows.go").write_text('package main\n\nfunc init() { cases = []string{"named pipe"} }\n')
+    [result] = workers.run([str(main)], settings)
+    assert result.diagnostics == []
+    fill.write_text('package main\n\nfunc init() { cases = []string{"pipe", "fifo"} }\n')
+    [result] = workers.run([str(main)], settings)
+    assert [d.line for d in result.diagnostics] == [9]
+    fill.write_text('package main\n\nfunc init() { cases = append(cases, "fifo") }\n')
+    [result] = workers.run([str(main)], settings)
+    assert [d.line for d in result.diagnostics] == [9]
+
+
+ONE_ENTRY_SUBTESTS = b"""package main
+
+import "testing"
+
+var networks = []string{"tcp"}
+
+func TestOneEntry(t *testing.T) {
+	for _, network := range networks {
+		t.Run(network, func(t *testing.T) {
+			t.Parallel()
+			_ = network
+		})
+	}
+}
+
+func TestTwoEntries(t *testing.T) {
+	for _, network := range []string{"tcp", "udp"} {
+		t.Run(network, func(t *testing.T) {
+			t.Parallel()
+			_ = network // want
+		})
+	}
+}
+"""
+
+
+def test_parallel_subtests_over_a_table_of_one_entry_are_silent() -> None:
+    """The only subtest of a one-entry table sees its own case; two entries are reported."""
+    result = process("main_test.go", ONE_ENTRY_SUBTESTS, Settings(rules=[RULE], go_version=(1, 21)))
+    assert not result.errors, result.errors
+    assert [d.line for d in result.found] == [18]

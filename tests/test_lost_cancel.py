@@ -368,7 +368,7 @@ def _precision_script():
 
 def test_the_labels_read_at_least_ninety_percent_real():
     precision = _precision_script()
-    labels = [label for label in precision.read_labels(precision.LABELS) if label.rule == "lost-cancel"]
+    labels = [label for label in precision.read_all_labels(precision.label_files([str(precision.LABELS)])) if label.rule == "lost-cancel"]
     assert len(labels) >= 10
     assert sum(label.verdict == "real" for label in labels) / len(labels) >= 0.9
 

@@ -184,9 +184,6 @@ class ChannelUses:
     channel: Declaration
     uses: list[ChannelUse] = field(default_factory=list)
 
-    def of_kind(self, *kinds: UseKind) -> list[ChannelUse]:
-        return [use for use in self.uses if use.kind in kinds]
-
 
 class Channels(Fact):
     """Per function: the channels it makes and how every channel variable is used."""
@@ -238,9 +235,7 @@ class Channels(Fact):
         found = self._uses.get(key)
         if found is None:
             scopes = self.source.scopes(function)
-            found = self._uses[key] = ChannelUses(
-                declaration, [classify_use(self.source, scopes, function, ref) for ref in scopes.references(declaration)]
-            )
+            found = self._uses[key] = ChannelUses(declaration, [classify_use(self.source, scopes, function, ref) for ref in scopes.references(declaration)])
         return found
 
 

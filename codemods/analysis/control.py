@@ -327,11 +327,6 @@ def _is_statement(node: Node) -> bool:
     return syntax.is_statement_kind(node) or syntax.is_block(node)
 
 
-def returns_in(node: Node) -> list[Node]:
-    """The return statements of ``node``'s own function code (nested literals left out)."""
-    return [n for n in walk_no_funcs(node) if syntax.is_return(n)]
-
-
 def has_goto(node: Node, *, in_literals: bool = False) -> bool:
     """Is there a goto in ``node``'s own code (with ``in_literals``: in nested function literals too)?"""
     nodes = syntax.walk(node) if in_literals else walk_no_funcs(node)

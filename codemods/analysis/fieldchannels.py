@@ -29,6 +29,12 @@ the select is not in a loop — and ``enclosing_stop(...)`` the nearest select
 around an operation whose other case stops (the operation runs in a case
 body or the `default` of a select that can stop). ``TypeResolver`` answers
 "which package type is this expression?" from what the source states.
+
+``signallers(T, f)`` names the functions and methods that may signal a stop
+channel field (send on it or close it, themselves or through what they call),
+and ``runs_after`` / ``unconditional_after`` say whether one statement of a
+function can only run after another (later in the same block, outside any loop
+holding both, or deferred).
 """
 
 from __future__ import annotations
@@ -129,6 +135,8 @@ class TypeResolver:
                     return (variable.source, variable.type)
                 if variable is not None and variable.value is not None and variable.source is self.source:
                     return self.type_node(variable.value, depth + 1)
+                if variable is not None and variable.value is not None:
+                    return _composite_type(variable.source, variable.value)  # `var Stream = stream{}` in another file
                 return None
             if decl.type_node is not None and not decl.variadic and decl.kind in ("param", "receiver", "var", "result"):
                 return (self.source, decl.type_node)
@@ -208,6 +216,18 @@ class TypeResolver:
         return self.index.method(owner, self.source.text(parts[1])) if owner is not None else None
 
 
+def _composite_type(source, value: Node) -> tuple[object, Node] | None:
+    """For a value `T{…}` or `&T{…}`: (its file, T)."""
+    value = unparen(value)
+    if syntax.is_address_of(value):
+        operand = syntax.unary_operand(value)
+        value = unparen(operand) if operand is not None else value
+    if not syntax.is_composite_literal(value):
+        return None
+    type_node = syntax.composite_type(value)
+    return (source, type_node) if type_node is not None else None
+
+
 def _named_package_type(index: PackageIndex, source, node: Node | None) -> bytes | None:
     if node is None:
         return None
@@ -239,6 +259,51 @@ def _element(container: tuple[object, Node], index: int) -> tuple[object, Node] 
     return None
 
 
+# -- calls, by the name of what they call -----------------------------------------------------
+
+# (receiver type, name) for a method, (b"", name) for a function, (None, name) for a
+# method called on an operand of unstated type (any method of that name).
+CallKey = tuple[bytes | None, bytes]
+
+
+def _key_of(info: FunctionInfo) -> CallKey:
+    return (info.receiver_type if info.receiver_type is not None else b"", info.name)
+
+
+def _call_key(resolver: TypeResolver, source, target: Node) -> CallKey | None:
+    """The key of what ``target`` (a callee, or a value handed on) names: `f`, `x.m`."""
+    target = unparen(target)
+    if syntax.is_identifier(target):
+        if resolver.scopes.resolve(target) is not None:
+            return None  # a local: its literal's calls are the function's own
+        return (b"", source.text(target))
+    parts = syntax.selector_parts(target)
+    if parts is None or syntax.is_package_identifier(parts[0]):
+        return None
+    operand = unparen(parts[0])
+    if syntax.is_identifier(operand) and resolver.scopes.resolve(operand) is None and resolver.index.variables.get(source.text(operand)) is None:
+        return None  # another package's function: `pkg.F`
+    name = source.text(parts[1])
+    found = resolver.type_node(operand)
+    if found is None:
+        return (None, name)  # a type the source does not state: any method of that name
+    owner = _named_package_type(resolver.index, found[0], found[1])
+    if owner is None:
+        return None  # another package's type (or a type written out): not the package's method
+    info = resolver.index.types.get(owner)
+    declared = syntax.type_spec_type(info.spec) if info is not None else None
+    if declared is None or not syntax.is_struct_type(syntax.unparen_type(declared)):
+        return (None, name)  # an interface of the package (or a named non-struct): any method
+    return (owner, name)
+
+
+def calls_one_of(key: CallKey, keys: set[CallKey]) -> bool:
+    """A call known by ``key`` may call one of ``keys``."""
+    if key in keys:
+        return True
+    return key[0] is None and any(k[1] == key[1] and k[0] != b"" for k in keys)
+
+
 # -- the fact ------------------------------------------------------------------------------
 
 
@@ -254,6 +319,8 @@ class FieldChannels(PackageFact):
         self._unknown: dict[bytes, list[FieldOp]] = {}  # field name -> uses whose owner is not known
         self._getters: dict[tuple[bytes, bytes], tuple[bytes, bytes]] = {}  # (type, method) -> (type, field)
         self._resolvers: dict[tuple[str, int, int], TypeResolver] = {}
+        self._calls_cache: list[tuple[CallKey, list[CallKey]]] | None = None
+        self._signallers: dict[tuple[bytes, bytes], set[CallKey] | None] = {}
         self._computed = False
 
     # -- queries ------------------------------------------------------------------
@@ -307,6 +374,68 @@ class FieldChannels(PackageFact):
 
     def type_info(self, type_name: bytes) -> TypeInfo | None:
         return self.index.types.get(type_name)
+
+    def signallers(self, type_name: bytes, field_name: bytes) -> set[CallKey] | None:
+        """The package's functions and methods that may signal the channel of field
+        ``field_name`` of ``type_name`` (send on it or close it): those that do, and those
+        that call one that may, or hand it on as a value (`t.Cleanup(s.close)`), to a
+        fixpoint. A method is known by its receiver type and name; a call on an operand
+        whose type the source does not state, or on an interface of the package, counts
+        as calling every method of that name (a method of another package's type, none of
+        the package's). None when a signal sits outside a declared function (a
+        package-level literal)."""
+        self._compute()
+        key = (type_name, field_name)
+        if key not in self._signallers:
+            self._signallers[key] = self._find_signallers(type_name, field_name)
+        found = self._signallers[key]
+        return set(found) if found is not None else None
+
+    def _find_signallers(self, type_name: bytes, field_name: bytes) -> set[CallKey] | None:
+        found: set[CallKey] = set()
+        signals = [o for o in self.ops(type_name, field_name) + self.unknown_owner(field_name) if o.kind in (FieldOpKind.SEND, FieldOpKind.CLOSE)]
+        for signal in signals:
+            outer = syntax.outermost_function(signal.function) or signal.function
+            info = _declared(self.index, signal.source, outer)
+            if info is None:
+                return None
+            found.add(_key_of(info))
+        if not found:
+            return found
+        calls = self._call_keys()
+        changed = True
+        while changed:
+            changed = False
+            for key, called in calls:
+                if key not in found and any(calls_one_of(c, found) for c in called):
+                    found.add(key)
+                    changed = True
+        return found
+
+    def call_keys_in(self, source, function: Node) -> list[tuple[CallKey, Node]]:
+        """Every call in ``function`` (its literals included) of a package function or
+        method, and every function or method it hands on as a value, as (key, name node)."""
+        resolver = self.resolver(source, function)
+        found = []
+        for node in syntax.walk(syntax.function_body(function)):
+            if syntax.is_call(node):
+                target = syntax.callee(node)
+                key = _call_key(resolver, source, target) if target is not None else None
+                if key is not None and target is not None:
+                    found.append((key, target))
+                for argument in syntax.call_arguments(node):
+                    key = _call_key(resolver, source, argument)
+                    if key is not None:
+                        found.append((key, argument))
+        return found
+
+    def _call_keys(self) -> list[tuple[CallKey, list[CallKey]]]:
+        if self._calls_cache is None:
+            functions = [info for infos in self.index.part.functions.values() for info in infos]
+            for methods in self.index.part.methods.values():
+                functions.extend(methods.values())
+            self._calls_cache = [(_key_of(info), [key for key, _ in self.call_keys_in(info.source, info.node)]) for info in functions]
+        return self._calls_cache
 
     # -- computation -----------------------------------------------------------------
     def _compute(self) -> None:
@@ -708,4 +837,60 @@ def _leaves_loop(source, clause: Node, select: Node) -> bool:
             target = jump_target(node)
             if target is not None and loop is not None and (syntax.same_node(target, loop) or syntax.is_inside(loop, target)):
                 return True
+    return False
+
+
+# -- what runs after an operation ---------------------------------------------------------
+
+
+def _common_ancestor(a: Node, b: Node) -> Node | None:
+    """The innermost node holding both ``a`` and ``b``."""
+    for parent in ancestors(b):
+        if syntax.same_node(parent, a) or syntax.is_inside(a, parent):
+            return parent
+    return None
+
+
+def runs_after(node: Node, later: Node, function: Node) -> bool:
+    """In one call of ``function`` (which holds both, outside any literal of theirs),
+    ``later`` can run only after ``node`` has: it is deferred by ``function``, or it
+    follows ``node`` in the source and no loop of ``function`` holds them both (a loop
+    would run ``later`` before ``node``'s next turn)."""
+    if _deferred_by(later, function):
+        return True
+    if later.start_byte < node.end_byte:
+        return False
+    common = _common_ancestor(node, later)
+    if common is None:
+        return False
+    for parent in [common, *ancestors(common)]:
+        if syntax.same_node(parent, function):
+            return True
+        if syntax.is_loop(parent) or syntax.is_function(parent):
+            return False
+    return False
+
+
+def unconditional_after(node: Node, later: Node, function: Node) -> bool:
+    """``runs_after``, and nothing between ``later`` and the block it shares with ``node``
+    chooses whether it runs (no if, switch, select or loop of its own)."""
+    if not runs_after(node, later, function):
+        return False
+    common = _common_ancestor(node, later)
+    for parent in ancestors(later):
+        if common is not None and syntax.same_node(parent, common):
+            return True
+        if syntax.is_function(parent):
+            return False
+        if not (syntax.is_block(parent) or syntax.is_labeled(parent) or syntax.is_defer(parent) or syntax.is_expression_statement(parent) or syntax.is_call(parent)):
+            return False
+    return False
+
+
+def _deferred_by(node: Node, function: Node) -> bool:
+    for parent in ancestors(node):
+        if syntax.same_node(parent, function) or syntax.is_function(parent):
+            return False
+        if syntax.is_defer(parent):
+            return True
     return False

@@ -155,7 +155,3 @@ def _minimum(expression: bytes) -> tuple[int, int] | None:
     except ValueError:
         return None  # the go command rejects the file; no version change
     return found if position == len(tokens) else None
-
-
-def format_version(version: tuple[int, int]) -> str:
-    return f"{version[0]}.{version[1]}"

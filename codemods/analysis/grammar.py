@@ -46,17 +46,3 @@ def first_syntax_error(node: tree_sitter.Node) -> tree_sitter.Node | None:
         # Children in reverse so that the leftmost error is found first.
         stack.extend(reversed([c for c in current.children if c.has_error or c.is_missing]))
     return node
-
-
-def count_syntax_errors(node: tree_sitter.Node) -> int:
-    if not node.has_error:
-        return 0
-    count = 0
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if current.is_error or current.is_missing:
-            count += 1
-            continue
-        stack.extend(c for c in current.children if c.has_error or c.is_missing)
-    return count

@@ -15,7 +15,10 @@ package declares, with:
   the function does), or *guarded* (a step sits under a condition on a
   parameter or on a flag named for locking, as re-entrancy guards do);
 - the caller locks released on the way (a callee that unlocks first and
-  relocks, as `removeDeviceAndWait` does, takes the lock back knowingly).
+  relocks, as `removeDeviceAndWait` does, takes the lock back knowingly);
+- whether it is taken only as the value's last reference is dropped
+  (`if atomic.AddInt32(&v.refs, -1) == 0 {`): no order edge is drawn to or
+  from such a lock, since no other goroutine can still reach that value.
 
 Calls are followed when the source says what they call: `f(x)`, `r.m(x)`,
 `p.m(x)` for a parameter's stated type (as ``CallSummaries.resolve``), and
@@ -109,6 +112,7 @@ class Acquisition:
     guarded: bool
     released: frozenset  # refs of caller locks released before it on some path
     chain: tuple[Site, ...]  # the calls from the function down, then the lock call
+    last_reference: bool = False  # taken only when the value's last reference is dropped (no one else can hold it)
 
     @property
     def lock_site(self) -> Site:
@@ -123,6 +127,7 @@ class Held:
     method: bytes  # Lock or RLock
     site: Site  # the lock call
     cls: LockClass | None
+    last_reference: bool = False  # taken only when the value's last reference is dropped
 
 
 @dataclass(frozen=True)
@@ -491,6 +496,7 @@ class _Analysis:
             guarded=_guarded(self.source, self.function, statement, self.parameters),
             released=self._released(flow, statement),
             chain=(Site(self.source, call.call),),
+            last_reference=_last_reference(self.source, self.scopes, self.function, statement, lock),
         )
 
     def _own_edges(self, flow: LockFlow, call: LockCall) -> None:
@@ -551,6 +557,7 @@ class _Analysis:
                 guarded=acquisition.guarded or guarded_here,
                 released=released | released_here,
                 chain=(site, *acquisition.chain),
+                last_reference=acquisition.last_reference or (lock is not None and _last_reference(self.source, self.scopes, self.function, statement, lock)),
             )
             if not report:
                 if lock is None or all(p.holds(lock) <= 0 for p in paths):
@@ -570,6 +577,8 @@ class _Analysis:
     def _edge(self, first: Held, second: Acquisition) -> None:
         if first.cls is None or second.cls is None or first.cls == second.cls:
             return  # two instances of one class, or a lock with no class: no order to say
+        if first.last_reference or second.last_reference:
+            return  # a value whose last reference is being dropped: no other goroutine can hold its lock
         self.result.edges.append(OrderEdge(self.info, first, second))
 
     def _callee(self, call: Node) -> FunctionInfo | None:
@@ -595,7 +604,8 @@ class _Analysis:
             kind = self.types.mutex_kind(taken.operand)
             if kind is None:
                 continue
-            found.append(Held(lock, taken.method, Site(self.source, taken.call), self.types.lock_class(taken.operand, kind)))
+            last = taken.call.parent is not None and _last_reference(self.source, self.scopes, self.function, taken.call.parent, lock)
+            found.append(Held(lock, taken.method, Site(self.source, taken.call), self.types.lock_class(taken.operand, kind), last))
         return found
 
     def _taken_before(self, flow: LockFlow, lock: LockId, statement: Node) -> LockCall | None:
@@ -769,6 +779,64 @@ def _guarded(source, function: Node, statement: Node, parameters: dict) -> bool:
                     if (syntax.is_identifier(node) and spelled in names) or _GUARD_NAME.search(spelled):
                         return True
     return False
+
+
+_ATOMIC_ADD = re.compile(rb"Add(Int32|Int64|Uint32|Uint64|Uintptr)?")
+
+
+def _last_reference(source, scopes, function: Node, statement: Node, lock: LockId) -> bool:
+    """Is ``statement`` in the branch of an `if` that runs when a reference count of the
+    lock's own value drops to zero (`if atomic.AddInt32(&tr.refs, -1) == 0 {`,
+    `if x.refs.Add(-1) == 0 {`)? Then the goroutine drops the value's last reference:
+    by the count's contract no other goroutine still reaches the value, nor holds its lock."""
+    key, root = lock
+    if root == _OUTSIDE or len(re.split(rb"[.\[]", key)) > 2:
+        return False  # a package variable, or a lock reached through another value (`v.pool.mu`)
+    current = statement
+    for parent in syntax.ancestors(statement):
+        if parent == function or syntax.is_function(parent):
+            return False
+        if syntax.is_if(parent) and syntax.same_node(syntax.then_branch(parent), current):
+            test = syntax.condition(parent)
+            counted = _dropped_to_zero(source, test) if test is not None else None
+            if counted is not None:
+                declaration = scopes.resolve(counted)
+                if declaration is not None and declaration.key == root:
+                    return True
+        current = parent
+    return False
+
+
+def _dropped_to_zero(source, test: Node) -> Node | None:
+    """For `atomic.AddT(&v.n, -1) == 0` or `v.n.Add(-1) == 0` (also `<= 0`, `0 == …`):
+    the variable ``v`` whose count is decremented."""
+    parts = syntax.binary_parts(unparen(test))
+    if parts is None:
+        return None
+    left, operator, right = parts
+    left, right = unparen(left), unparen(right)
+    if source.text(left) == b"0" and operator in (b"==", b">="):
+        left, right = right, left
+    elif not (source.text(right) == b"0" and operator in (b"==", b"<=")):
+        return None
+    if not syntax.is_call(left):
+        return None
+    function = syntax.callee(left)
+    selector = syntax.selector_parts(unparen(function)) if function is not None else None
+    arguments = syntax.call_arguments(left)
+    if selector is None:
+        return None
+    operand, name = selector
+    spelled = source.text(name)
+    if source.text(unparen(operand)) == b"atomic" and _ATOMIC_ADD.fullmatch(spelled) and len(arguments) == 2:
+        counter, delta = arguments
+    elif spelled == b"Add" and len(arguments) == 1:
+        counter, delta = operand, arguments[0]
+    else:
+        return None
+    if not source.text(unparen(delta)).lstrip().startswith((b"-", b"^")):
+        return None  # not a decrement
+    return syntax.root_identifier(counter)
 
 
 def _switch_header(switch: Node):

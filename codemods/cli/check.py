@@ -17,7 +17,7 @@ from rich.console import Console
 
 from gofix_defer.codemods import __version__
 from gofix_defer.codemods.analysis.goversion import GoVersionError, parse_go_version
-from gofix_defer.codemods.cli.options import EXIT_CLEAN, EXIT_ERROR, UsageError, split_names
+from gofix_defer.codemods.cli.options import EXIT_CLEAN, EXIT_ERROR, UsageError, default_names, split_names
 from gofix_defer.codemods.engine.budget import parse_seconds, parse_size
 from gofix_defer.codemods.engine.process import Settings, process
 from gofix_defer.codemods.engine.verify import GO_ENV, Toolchain, Verifier
@@ -146,7 +146,8 @@ def check(
         else:
             for rule in ALL_RULES:
                 fix = {"always": "fix", "sometimes": "fix (sometimes)", "never": "no fix"}[rule.fix_availability]
-                out.print(f"{rule.name:<32} {rule.applicability.value:<7} {fix:<16} {rule.summary}")
+                opt_in = " (opt-in: --select it)" if rule.opt_in is not None else ""
+                out.print(f"{rule.name:<32} {rule.applicability.value:<7} {fix:<16} {rule.summary}{opt_in}")
         raise typer.Exit(EXIT_CLEAN)
     if explain is not None:
         explained = by_name(explain)
@@ -184,7 +185,7 @@ def check(
             tests=tests,
             verify=verify,
         )
-        resolver = Resolver(ConfigFinder(all_names, explicit=config, isolated=isolated), overrides, all_names)
+        resolver = Resolver(ConfigFinder(all_names, explicit=config, isolated=isolated), overrides, all_names, default_names())
     except (GoVersionError, ConfigError, UsageError) as error:
         _fail(err, str(error))
     changes: ChangedLines | None = None

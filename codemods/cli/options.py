@@ -23,6 +23,13 @@ def split_names(values: Optional[List[str]]) -> list[str]:
     return names
 
 
+def default_names() -> list[str]:
+    """The rules that run when none are selected: all but the opt-in ones."""
+    from gofix_defer.rules import ALL_RULES
+
+    return [rule.name for rule in ALL_RULES if rule.opt_in is None]
+
+
 def select_rules(select: list[str], ignore: list[str]) -> list[Rule]:
     from gofix_defer.rules import ALL_RULES
 
@@ -30,4 +37,4 @@ def select_rules(select: list[str], ignore: list[str]) -> list[Rule]:
     unknown = sorted(set(select + ignore) - known)
     if unknown:
         raise typer.BadParameter(f"unknown rule(s): {', '.join(unknown)} (see --list-rules)")
-    return [r for r in ALL_RULES if (not select or r.name in select) and r.name not in ignore]
+    return [r for r in ALL_RULES if (r.name in select if select else r.opt_in is None) and r.name not in ignore]

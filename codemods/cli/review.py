@@ -17,7 +17,7 @@ from typing import Callable, List, Optional
 
 import typer
 
-from gofix_defer.codemods.cli.options import select_rules, split_names
+from gofix_defer.codemods.cli.options import default_names, select_rules, split_names
 
 EXIT_ERROR = 2
 INSTALL_HINT = ("gofix-defer review needs the GitHub extra, which a plain install leaves out: "
@@ -121,7 +121,7 @@ def _config_settings(select: list[str] | None, ignore: list[str], unsafe_fixes: 
     names = list(by_name)
     overrides = Overrides(select=tuple(select) if select is not None else None, ignore=tuple(ignore),
                           unsafe_fixes=True if unsafe_fixes else None)
-    resolver = Resolver(ConfigFinder(names, explicit=config, isolated=isolated), overrides, names)
+    resolver = Resolver(ConfigFinder(names, explicit=config, isolated=isolated), overrides, names, default_names())
 
     def settings(path: str):
         decision = resolver.decide(path)

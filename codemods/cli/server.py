@@ -16,7 +16,7 @@ from typing import Callable, List, Optional
 
 import typer
 
-from gofix_defer.codemods.cli.options import EXIT_ERROR, split_names
+from gofix_defer.codemods.cli.options import EXIT_ERROR, default_names, split_names
 from gofix_defer.codemods.engine.process import Settings
 from gofix_defer.codemods.model import Rule
 from gofix_defer.codemods.run.config import ConfigError, ConfigFinder, Overrides, Resolver
@@ -67,7 +67,7 @@ def file_settings(select: list[str] | None, ignore: list[str], config: str | Non
 
     def settings(path: str) -> Optional[Settings]:
         # A new finder each time: the files may have changed since the last check.
-        decision = Resolver(ConfigFinder(names, explicit=config, isolated=isolated), overrides, names).decide(path)
+        decision = Resolver(ConfigFinder(names, explicit=config, isolated=isolated), overrides, names, default_names()).decide(path)
         if decision.settings is None:
             return None
         chosen = decision.settings

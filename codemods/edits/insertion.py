@@ -48,21 +48,3 @@ def insert_after(source: SourceFile, statement: Node, lines: list[bytes]) -> Edi
     if end > 0 and source.data[end - 1 : end] == b"\r":
         end -= 1
     return Edit.insert(end, text)
-
-
-def reindent(text: bytes, indent: bytes, newline: bytes = b"\n") -> bytes:
-    """Indent every non-empty line after the first of ``text`` by ``indent``."""
-    lines = text.split(b"\n")
-    out = [lines[0].rstrip(b"\r")]
-    for line in lines[1:]:
-        line = line.rstrip(b"\r")
-        out.append(indent + line if line.strip() else b"")
-    return newline.join(out)
-
-
-def dedent_lines(text: bytes) -> list[bytes]:
-    """Split ``text`` into lines with their common leading tabs/spaces removed."""
-    lines = [line.rstrip(b"\r") for line in text.split(b"\n")]
-    widths = [len(line) - len(line.lstrip(b" \t")) for line in lines if line.strip()]
-    cut = min(widths) if widths else 0
-    return [line[cut:] if line.strip() else b"" for line in lines]

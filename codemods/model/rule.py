@@ -35,6 +35,10 @@ class Rule:
     # ``source.facts(...)``; the engine lets it read nothing else. None means
     # "not declared" (allowed for test rules; every built-in rule declares).
     requires: ClassVar["tuple[type[Fact], ...] | None"] = None
+    # Why the rule runs only when selected by name (`--select`, or `select` in a
+    # config file): its measured precision on real code is below the bar a
+    # default rule must meet. None: the rule runs by default.
+    opt_in: ClassVar[str | None] = None
 
     def check(self, source: "SourceFile") -> Iterable[Diagnostic]:  # pragma: no cover
         raise NotImplementedError

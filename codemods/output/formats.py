@@ -329,6 +329,7 @@ def rules_json(rules: Sequence[Rule]) -> str:
             "fix": rule.fix_availability,
             "applicability": rule.applicability.value,
             "max_go_version": None if rule.max_go_version is None else f"{rule.max_go_version[0]}.{rule.max_go_version[1]}",
+            "opt_in": rule.opt_in,
         }
         for rule in sorted(rules, key=lambda r: r.name)
     ]

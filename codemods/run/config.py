@@ -445,6 +445,7 @@ class Resolver:
     finder: ConfigFinder
     overrides: Overrides
     all_rules: Sequence[str]  # every rule name, in output order
+    default_rules: Sequence[str] | None = None  # what runs unless selected otherwise (None: all)
     _settings: dict[FileSettings, FileSettings] = field(default_factory=dict)
 
     def decide(self, path: str) -> Decision:
@@ -462,7 +463,8 @@ class Resolver:
         if cli.select is not None:
             chosen = set(cli.select)
         else:
-            chosen = set(config.select) if config.select is not None else set(self.all_rules)
+            defaults = self.all_rules if self.default_rules is None else self.default_rules
+            chosen = set(config.select) if config.select is not None else set(defaults)
             chosen -= set(config.ignore)
         chosen -= set(cli.ignore)
         for glob, names in config.per_file_ignores:
