@@ -467,3 +467,29 @@ def test_workers_give_files_of_one_package_one_package(tmp_path, jobs):
     paths = write_package(folder, files)
     results = list(workers.run([str(p) for p in paths], Settings(rules=[_ClosedByCallee()]), jobs=jobs))
     assert [len(r.diagnostics) for r in results] == [1] * 20 + [0]
+
+
+class _OwnDeclarations(Rule):
+    """Reports each function whose package-index entry is this very node of this file."""
+
+    name = "test-own-declarations"
+    summary = "test rule matching the package index against the file's own tree"
+    triggers = (b"func",)
+    requires = (PackageIndex,)
+
+    def check(self, source):
+        index = source.facts(PackageIndex)
+        for function in nodes_of_types(source, syntax.FUNCTION_KINDS):
+            name = syntax.function_name(function)
+            info = index.function(source.text(name)) if name is not None else None
+            if info is not None and info.source is source and syntax.same_node(info.node, function):
+                yield self.diagnostic(function, "found in the index as itself")
+
+
+def test_a_file_the_package_already_parsed_is_checked_as_that_parse(tmp_path):
+    # Checking a.go builds the package index, which parses b.go. When b.go's turn comes,
+    # its findings must be computed against the parse the index points into: a second
+    # parse of the same bytes would make every "is this the same node?" answer no.
+    a, b = write_package(tmp_path, {"a.go": "package p\n\nfunc a() {}\n", "b.go": "package p\n\nfunc b() {}\n"})
+    results = list(workers.run([str(a), str(b)], Settings(rules=[_OwnDeclarations()])))
+    assert [len(r.diagnostics) for r in results] == [1, 1]

@@ -117,13 +117,24 @@ class Package:
             self._paths = sorted(found)
         return self._paths
 
-    def adopt(self, source: "SourceFile") -> None:
-        """Make ``source`` this package's version of its file (already parsed by the caller)."""
+    def adopt(self, source: "SourceFile") -> "SourceFile":
+        """Make ``source`` this package's version of its file (already parsed by the caller)
+        and return the version to check: the package's own parse when it already read the
+        same bytes at the same Go version for an earlier file's package facts. Those facts
+        point into that parse; checking a second parse of the file against them would make
+        every "is this the same node?" question answer no."""
+        known = self._files.get(source.path)
+        if known is not None and known is not source and known.data == source.data and known.go_version == source.go_version:
+            source = known
+        elif known is not None and known is not source and self._facts:
+            self._facts = {}  # computed from other bytes: compute them again, lazily
+            self.read = {}
         self._adopted[source.path] = source
         self._files[source.path] = source
         if self._paths is not None and source.path not in self._paths:
             self._paths = sorted({*self._paths, source.path})
         source._package = self
+        return source
 
     def with_file(self, source: "SourceFile") -> "Package":
         """This package with ``source`` in place of its file: the parses of the other

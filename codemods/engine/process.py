@@ -212,7 +212,7 @@ def _process(path: str, data: bytes, settings: Settings, package: Package | None
         result.diagnostics = result.found = [syntax_error_diagnostic(source)]
         return result
     if package is not None:
-        package.adopt(source)
+        source = package.adopt(source)
     diagnostics = check_source(source, applicable)
     result.diagnostics = result.found = diagnostics
     read_package = source.read_package
