@@ -75,6 +75,12 @@ class LostCancel(Rule):
     count, nor do the paths of `main.main` (the process ends there; a cancel
     `main` discards is still reported, as vet does). A cancel stored in a
     field, or declared outside the function, is someone else's to call.
+    Unlike vet, it leaves alone a context whose deadline is already past when
+    it is made (`WithTimeout(ctx, -time.Second)`, `WithTimeout(ctx, 0)`,
+    `WithDeadline(ctx, time.Unix(0, 0))`: the context package cancels it
+    before returning it, and starts no timer), and a path that leaves only
+    after receiving from the parent's `Done()` (`case <-parent.Done():
+    return`): the parent's cancellation has cancelled the derived context too.
 
     ## Why is this bad
     A derived context lives until it is cancelled or its parent is done.
@@ -153,6 +159,8 @@ class LostCancel(Rule):
         scopes = source.scopes(syntax.outermost_function(made.call) or function)
         if scopes.resolve(made.package) is not None:
             return  # a local variable named like the package
+        if _expired_at_once(source, scopes, made):
+            return  # a deadline already past: the context is cancelled as it is made
         if _is_blank(source, cancel):
             message = f"the cancel function returned by {made.spelled} is discarded: {_what_leaks(made, discarded=True)} (possible context leak)"
             yield self._report(source, scopes, made, cancel, None, [], message, "name it and defer it")
@@ -166,7 +174,9 @@ class LostCancel(Rule):
             return  # returning from main.main ends the process (a discarded cancel is still reported)
         marks = scopes.references(decl)
         ending = _path_ender(source)
-        exit_node = exit_missing(source, function, made.statement, marks, bare_return_marks=decl.kind == "result", ends_path=ending)
+        # A path that has received from the parent's Done() leaves a context already cancelled.
+        parent_done = _parent_done_receives(source, scopes, made)
+        exit_node = exit_missing(source, function, made.statement, [*marks, *parent_done], bare_return_marks=decl.kind == "result", ends_path=ending)
         if exit_node is None:
             return
         name = decl.name.decode()
@@ -269,6 +279,145 @@ def _assignment_of(call: Node) -> tuple[Node, list[Node]] | None:
         return None
     values = syntax.var_spec_values(spec)
     return (spec, syntax.var_spec_names(spec)) if len(values) == 1 and syntax.same_node(values[0], call) else None
+
+
+# -- contexts that end without their cancel ----------------------------------------------
+
+# The units of time.Duration, as constants of the time package.
+_TIME_UNITS = frozenset({b"Nanosecond", b"Microsecond", b"Millisecond", b"Second", b"Minute", b"Hour"})
+# time.Unix seconds below this (September 2001) are long past.
+_PAST_UNIX_SECONDS = 1_000_000_000
+
+
+def _expired_at_once(source: SourceFile, scopes: FunctionScopes, made: _Made) -> bool:
+    """Is the deadline already past when the context is made (`WithTimeout(ctx, -time.Second)`,
+    `WithTimeout(ctx, 0)`, `WithDeadline(ctx, time.Unix(0, 0))`, `WithDeadline(ctx, time.Time{})`)?
+    Then the context package cancels the context before it returns it: no timer is started
+    and the parent keeps no reference, so the cancel has nothing left to release."""
+    arguments = syntax.call_arguments(made.call)
+    if len(arguments) < 2:
+        return False
+    time_package = imported_name(source, b"time")
+    if made.constructor.startswith(b"WithTimeout"):
+        return _non_positive_duration(source, scopes, arguments[1], time_package)
+    if made.constructor.startswith(b"WithDeadline"):
+        return _past_time(source, scopes, arguments[1], time_package)
+    return False
+
+
+def _time_member(source: SourceFile, scopes: FunctionScopes, node: Node, time_package: bytes | None, names: frozenset[bytes]) -> bool:
+    """`time.X` for X in ``names``, with `time` the imported package (not a local variable)."""
+    parts = syntax.selector_parts(syntax.unparen(node))
+    if parts is None or time_package is None:
+        return False
+    package, member = parts
+    return syntax.is_identifier(package) and source.text(package) == time_package and scopes.resolve(package) is None and source.text(member) in names
+
+
+def _time_call(source: SourceFile, scopes: FunctionScopes, node: Node, time_package: bytes | None, name: bytes) -> list[Node] | None:
+    """The arguments of a call `time.<name>(…)`, or None when ``node`` is not one."""
+    node = syntax.unparen(node)
+    if not syntax.is_call(node) or syntax.is_spread_call(node):
+        return None
+    function = syntax.callee(node)
+    if function is None or not _time_member(source, scopes, function, time_package, frozenset({name})):
+        return None
+    return syntax.call_arguments(node)
+
+
+def _int_value(source: SourceFile, node: Node) -> int | None:
+    """The value of an integer literal, `-` literal included."""
+    node = syntax.unparen(node)
+    sign = 1
+    if syntax.is_unary(node, b"-"):
+        operand = syntax.unary_operand(node)
+        if operand is None:
+            return None
+        node, sign = syntax.unparen(operand), -1
+    if not syntax.is_int_literal(node):
+        return None
+    try:
+        return sign * int(source.text(node).decode().replace("_", ""), 0)
+    except ValueError:
+        return None
+
+
+def _non_negative_constant(source: SourceFile, scopes: FunctionScopes, node: Node, time_package: bytes | None) -> bool:
+    """A product of number literals and units of time (`5 * time.Second`): never negative."""
+    node = syntax.unparen(node)
+    if syntax.is_int_literal(node) or syntax.is_float_literal(node):
+        return True
+    if _time_member(source, scopes, node, time_package, _TIME_UNITS):
+        return True
+    parts = syntax.binary_parts(node)
+    if parts is not None and parts[1] == b"*":
+        return _non_negative_constant(source, scopes, parts[0], time_package) and _non_negative_constant(source, scopes, parts[2], time_package)
+    converted = _time_call(source, scopes, node, time_package, b"Duration")
+    return converted is not None and len(converted) == 1 and _non_negative_constant(source, scopes, converted[0], time_package)
+
+
+def _non_positive_duration(source: SourceFile, scopes: FunctionScopes, node: Node, time_package: bytes | None) -> bool:
+    """A duration written as zero or as the negation of a constant: `0`, `-time.Second`,
+    `-5 * time.Millisecond`, `time.Duration(-1)` (a product of constants with one such factor)."""
+    node = syntax.unparen(node)
+    if _int_value(source, node) == 0:
+        return True
+    if syntax.is_unary(node, b"-"):
+        operand = syntax.unary_operand(node)
+        return operand is not None and _non_negative_constant(source, scopes, operand, time_package)
+    parts = syntax.binary_parts(node)
+    if parts is not None and parts[1] == b"*":  # `-5 * time.Second` is `(-5) * time.Second`
+        left, right = parts[0], parts[2]
+        return (_non_positive_duration(source, scopes, left, time_package) and _non_negative_constant(source, scopes, right, time_package)) or (
+            _non_negative_constant(source, scopes, left, time_package) and _non_positive_duration(source, scopes, right, time_package)
+        )
+    converted = _time_call(source, scopes, node, time_package, b"Duration")
+    return converted is not None and len(converted) == 1 and _non_positive_duration(source, scopes, converted[0], time_package)
+
+
+def _past_time(source: SourceFile, scopes: FunctionScopes, node: Node, time_package: bytes | None) -> bool:
+    """A time long past, as written: `time.Unix(0, 0)` (any literal seconds before 2001), or
+    the zero `time.Time{}`."""
+    node = syntax.unparen(node)
+    unix = _time_call(source, scopes, node, time_package, b"Unix")
+    if unix is not None:
+        seconds = _int_value(source, unix[0]) if len(unix) == 2 else None
+        return seconds is not None and seconds < _PAST_UNIX_SECONDS and _int_value(source, unix[1]) is not None
+    if syntax.is_composite_literal(node):
+        parts = syntax.qualified_parts(syntax.composite_type(node) or node)
+        return (
+            parts is not None
+            and time_package is not None
+            and source.text(parts[0]) == time_package
+            and source.text(parts[1]) == b"Time"
+            and not syntax.composite_elements(node)
+        )
+    return False
+
+
+def _parent_done_receives(source: SourceFile, scopes: FunctionScopes, made: _Made) -> list[Node]:
+    """The receives `<-parent.Done()` of the function's own code, where ``parent`` is the
+    variable the context is derived from and is never assigned again: once one is done,
+    the parent is cancelled, and with it every context derived from it."""
+    arguments = syntax.call_arguments(made.call)
+    parent = syntax.unparen(arguments[0]) if arguments else None
+    if not syntax.is_identifier(parent):
+        return []
+    decl = scopes.resolve(parent)
+    if decl is None or any(access(r) in (Access.WRITE, Access.ADDRESS) for r in scopes.references(decl)):
+        return []  # declared outside the function, or it may hold another context by then
+    found = []
+    for node in syntax.walk_no_funcs(syntax.function_body(made.function)):
+        if not syntax.is_receive(node):
+            continue
+        operand = syntax.unary_operand(node)
+        call = syntax.selector_call(operand) if operand is not None else None
+        if call is None or source.text(call[1]) != b"Done" or syntax.call_arguments(call[2]):
+            continue
+        receiver = syntax.unparen(call[0])
+        if syntax.is_identifier(receiver) and scopes.resolve(receiver) is decl:
+            found.append(node)
+    return found
 
 
 def _what_leaks(made: _Made, discarded: bool) -> str:

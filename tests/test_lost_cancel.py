@@ -154,6 +154,114 @@ def test_paths_through_loops_labels_and_select():
     assert "the return on line 28 leaves without it" in found[0].message
 
 
+# -- contexts that end without their cancel (precision: false reports on Debian's sources) --------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "context.WithTimeout(parent, -time.Second)",
+        "context.WithTimeout(parent, 0)",
+        "context.WithTimeout(parent, -5*time.Millisecond)",
+        "context.WithTimeout(parent, (-(2 * time.Minute)))",
+        "context.WithTimeout(parent, time.Duration(-1))",
+        'context.WithTimeoutCause(parent, -1, errors.New("late"))',
+        "context.WithDeadline(parent, time.Unix(0, 0))",
+        "context.WithDeadline(parent, time.Unix(86400, 0))",
+        "context.WithDeadline(parent, time.Time{})",
+        'context.WithDeadlineCause(parent, time.Unix(0, 0), errors.New("late"))',
+    ],
+)
+def test_a_deadline_already_past_is_cancelled_as_it_is_made(call):
+    found, _ = check(f"func f(parent context.Context, skip bool) error {{\n\tctx, _ := {call}\n\treturn ctx.Err()\n}}\n")
+    assert found == []
+    found, _ = check(f"func f(parent context.Context, skip bool) error {{\n\tctx, cancel := {call}\n\tif skip {{\n\t\treturn nil\n\t}}\n\tcancel()\n\treturn ctx.Err()\n}}\n")
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "context.WithTimeout(parent, d)",
+        "context.WithTimeout(parent, -d)",  # d may be negative
+        "context.WithTimeout(parent, time.Second)",
+        "context.WithTimeout(parent, -time.Second*d)",
+        "context.WithTimeout(parent, 1)",
+        "context.WithDeadline(parent, time.Unix(4102444800, 0))",  # 2100
+        "context.WithDeadline(parent, time.Unix(n, 0))",
+        "context.WithDeadline(parent, time.Now().Add(time.Second))",
+        "context.WithDeadline(parent, time.Time{}.Add(d))",
+    ],
+)
+def test_a_deadline_that_may_be_ahead_is_still_reported(call):
+    found, _ = check(f"func f(parent context.Context, d time.Duration, n int64) error {{\n\tctx, _ := {call}\n\treturn ctx.Err()\n}}\n")
+    assert len(found) == 1, call
+
+
+def test_time_must_be_the_package():
+    found, _ = check(
+        """
+        type clock struct{ Second int }
+
+        func f(parent context.Context, time clock) error {
+        	ctx, _ := context.WithTimeout(parent, -time.Second)
+        	return ctx.Err()
+        }
+        """
+    )
+    assert len(found) == 1
+
+
+def test_a_return_after_the_parent_is_done_leaves_nothing_uncancelled():
+    found, _ = check(
+        """
+        func f(ctx context.Context, errs <-chan error) {
+        	sub, cancel := context.WithCancel(ctx)
+        	_ = sub
+        	for {
+        		select {
+        		case <-errs:
+        			cancel()
+        			sub, cancel = context.WithCancel(ctx)
+        			_ = sub
+        		case <-ctx.Done():
+        			return
+        		}
+        	}
+        }
+
+        func g(parent context.Context, fast bool) error {
+        	ctx, cancel := context.WithTimeout(parent, time.Second)
+        	if fast {
+        		<-parent.Done()
+        		return ctx.Err()
+        	}
+        	defer cancel()
+        	return ctx.Err()
+        }
+        """
+    )
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # the derived context's Done is not the parent's
+        "func f(parent context.Context, other context.Context) {\n\tctx, cancel := context.WithCancel(parent)\n\tselect {\n\tcase <-other.Done():\n\t\treturn\n\tcase <-ctx.Done():\n\t}\n\tcancel()\n}\n",
+        # another case leaves too
+        "func f(parent context.Context, stop <-chan struct{}) {\n\tctx, cancel := context.WithCancel(parent)\n\t_ = ctx\n\tselect {\n\tcase <-stop:\n\t\treturn\n\tcase <-parent.Done():\n\t\treturn\n\t}\n}\n",
+        # the parent variable may hold another context by the time it is waited on
+        "func f(parent context.Context, again bool) {\n\tctx, cancel := context.WithCancel(parent)\n\t_ = ctx\n\tif again {\n\t\tparent = context.Background()\n\t}\n\t<-parent.Done()\n\tif again {\n\t\treturn\n\t}\n\tcancel()\n}\n",
+        # a goroutine waiting on the parent does not make this function wait
+        "func f(parent context.Context, fast bool) {\n\tctx, cancel := context.WithCancel(parent)\n\t_ = ctx\n\tgo func() { <-parent.Done() }()\n\tif fast {\n\t\treturn\n\t}\n\tcancel()\n}\n",
+    ],
+)
+def test_a_return_that_does_not_wait_for_the_parent_is_still_reported(body):
+    found, _ = check(body)
+    assert len(found) == 1, body
+
+
 # -- control.exit_missing -------------------------------------------------------------------
 
 

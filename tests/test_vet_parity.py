@@ -163,6 +163,20 @@ EXCEPTIONS = (
         "back on the name when it cannot see a package",
     ),
     Exception_(
+        "lostcancel",
+        "lost-cancel/expired_at_once/main.go",
+        r"",
+        "not a bug: the deadline is already past when the context is made; the context package cancels it at once "
+        "(no timer, no hold on the parent)",
+    ),
+    Exception_(
+        "lostcancel",
+        "lost-cancel/parent_done/main.go",
+        r"",
+        "not a bug: the only return without the cancel comes after receiving from the parent's Done(), whose "
+        "cancellation cancelled the derived context too",
+    ),
+    Exception_(
         "waitgroup",
         "waitgroup-add-in-goroutine/untouched/main.go",
         r"^\s*(wg|a)\.Add\(1\)$",
