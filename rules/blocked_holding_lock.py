@@ -16,6 +16,7 @@ from gofix_defer.codemods.analysis.goroutines import blocking_operation
 from gofix_defer.codemods.analysis.held import HeldLock, LockFinder, LockId, held_at, lock_id
 from gofix_defer.codemods.analysis.index import PackageIndex
 from gofix_defer.codemods.analysis.locks import lock_statement
+from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import Scopes
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.edits.insertion import ends_line, insert_before, starts_line
@@ -93,6 +94,8 @@ class BlockedHoldingLock(Rule):
     requires = (Scopes, PackageIndex, FieldChannels, CallSummaries, CallSites)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
+        if not _may_block_holding_a_lock(source):
+            return  # decided on this file's bytes: the package's facts are not needed
         fields = source.facts(FieldChannels)
         if not fields.channel_fields():
             return
@@ -212,6 +215,15 @@ class BlockedHoldingLock(Rule):
             if any(syntax.is_return(n) or syntax.is_jump(n) for n in syntax.walk_no_funcs(later)):
                 return NoFix("the code between the operation and the unlock may leave")
         return NoFix("no unlock follows the operation in its block")
+
+
+def _may_block_holding_a_lock(source: SourceFile) -> bool:
+    """Some function of the file both takes a lock and sends or receives: a cheap,
+    necessary condition (held_at sees only a function's own lock calls), checked before
+    the package's channel fields, which parse every file of the package."""
+    return any(
+        b"Lock()" in text and b"<-" in text for text in (source.text(f) for f in nodes_of_types(source, syntax.FUNCTION_KINDS))
+    )
 
 
 RULE = BlockedHoldingLock()

@@ -199,6 +199,7 @@ def main() -> int:
         go_version=parse_go_version(args.go_version) if args.go_version else None,
         unsafe_fixes=True,
         apply_fixes=True,
+        max_file_size=0,  # every file, however large (the CLI's default budget skips a few)
     )
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="gofix-corpus-"))
     workdir.mkdir(parents=True, exist_ok=True)

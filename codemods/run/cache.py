@@ -502,6 +502,34 @@ def decode(value: Any, path: str, data: bytes) -> FileResult:
     )
 
 
+# path -> (the stat it had, its digest): a package's files are the dependencies of
+# every result of that package, so without this a warm run re-reads each of them once
+# per file of the package. A changed file changes its size, mtime or inode.
+_DIGESTS: dict[str, tuple[tuple[int, int, int, int], str]] = {}
+
+
+def _file_digest(path: str) -> str | None:
+    from gofix_defer.codemods.analysis.package import digest
+
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None  # never open a FIFO or a device
+    seen = (info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns)
+    known = _DIGESTS.get(path)
+    if known is not None and known[0] == seen:
+        return known[1]
+    try:
+        with open(path, "rb") as handle:
+            actual = digest(handle.read())
+    except OSError:
+        return None
+    _DIGESTS[path] = (seen, actual)
+    return actual
+
+
 def dependencies_unchanged(dependencies: dict[str, str]) -> bool:
     """Do the files (and directory listings) a cached result depends on still hash the same?"""
     from gofix_defer.codemods.analysis.package import digest, go_files_in, listing_key
@@ -510,15 +538,9 @@ def dependencies_unchanged(dependencies: dict[str, str]) -> bool:
         if path == listing_key(os.path.dirname(path)):
             directory = path[:-1]
             names = sorted(os.path.basename(p) for p in go_files_in(directory))
-            actual = digest("\n".join(names).encode())
+            actual: str | None = digest("\n".join(names).encode())
         else:
-            try:
-                if not stat.S_ISREG(os.stat(path).st_mode):
-                    return False  # never open a FIFO or a device
-                with open(path, "rb") as handle:
-                    actual = digest(handle.read())
-            except OSError:
-                return False
-        if actual != expected:
+            actual = _file_digest(path)
+        if actual is None or actual != expected:
             return False
     return True

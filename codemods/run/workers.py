@@ -67,11 +67,17 @@ class Packages:
         self._directory, self._by_name = None, {}
 
     def _load(self, path: str) -> SourceFile | None:
+        """Another file of the package, for package facts. Generated files are left out,
+        as they are never checked: what they declare is outside the package's sight
+        (a call into them has unknown effects), and their bulk (the compiler's rewrite
+        rules, syscall tables, bundled packages) would cost more than the rest of a run."""
         try:
             data = read_source(path)
-            return SourceFile(path, data, effective_go_version(path, self._override, data))
         except (OSError, _NotRegular):
             return None
+        if is_generated(data):
+            return None
+        return SourceFile(path, data, effective_go_version(path, self._override, data))
 
 
 class _NotRegular(Exception):

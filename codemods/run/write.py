@@ -34,11 +34,11 @@ import errno
 import functools
 import hashlib
 import os
+import secrets
 import shutil
 import signal
 import stat
 import subprocess
-import tempfile
 import threading
 from typing import Iterator
 
@@ -129,10 +129,24 @@ def _write(path: str, original: bytes, new: bytes) -> None:
     temporary = None
     try:
         with _signals_blocked():
-            try:
-                fd, temporary = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".gofix-tmp", dir=directory)
-            except OSError as error:
-                raise WriteError(f"{path}: cannot create a temporary file beside it: {error.strerror or error}") from error
+            fd = -1
+            for _ in range(100):
+                # The name is known before the file exists: an interrupt delivered at any
+                # point from here on finds it in `temporary` and removes it (blocking the
+                # signal covers only this thread; with -j a pool thread may take it).
+                temporary = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(4)}.gofix-tmp")
+                try:
+                    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0), 0o600)
+                    break
+                except FileExistsError:
+                    temporary = None
+                    continue
+                except OSError as error:
+                    temporary = None
+                    raise WriteError(f"{path}: cannot create a temporary file beside it: {error.strerror or error}") from error
+            if fd < 0 or temporary is None:
+                raise WriteError(f"{path}: cannot create a temporary file beside it: every name tried exists")
+        created: str = temporary
         with os.fdopen(fd, "wb") as handle:
             handle.write(new)
             handle.flush()
@@ -142,7 +156,7 @@ def _write(path: str, original: bytes, new: bytes) -> None:
                 os.fchmod(handle.fileno(), stat.S_IMODE(before.st_mode))
             os.fsync(handle.fileno())
         if not hasattr(os, "fchmod"):  # pragma: no cover - Windows before Python 3.13
-            os.chmod(temporary, stat.S_IMODE(before.st_mode))
+            os.chmod(created, stat.S_IMODE(before.st_mode))
         # Right before the rename: is the file still the one that was read?
         try:
             now = os.lstat(path)
@@ -151,7 +165,7 @@ def _write(path: str, original: bytes, new: bytes) -> None:
             unchanged = False
         if not unchanged:
             raise WriteError(f"{path}: changed on disk since it was read; not overwritten")
-        os.replace(temporary, path)
+        os.replace(created, path)
         temporary = None
         _sync_directory(directory)
     except BaseException as error:
