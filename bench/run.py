@@ -150,8 +150,9 @@ def report(args: argparse.Namespace, work: str) -> None:
     def grep(targets: list[str]) -> list[str]:
         return [ast_grep, "run", "-p", PATTERN, "-l", "go", *targets]
 
-    rule_names = ", ".join(r.name for r in ALL_RULES)
-    print(f"# {len(files)} files, {size / 1e6:.1f} MB under {root}; {len(ALL_RULES)} rules: {rule_names}", file=sys.stderr)
+    default_rules = [r for r in ALL_RULES if r.opt_in is None]  # what a run without --select runs
+    rule_names = ", ".join(r.name for r in default_rules)
+    print(f"# {len(files)} files, {size / 1e6:.1f} MB under {root}; {len(default_rules)} default rules: {rule_names}", file=sys.stderr)
     all_go = sum(1 for _, _, names in os.walk(root) for name in names if name.endswith(".go"))
     rows: dict[str, dict] = {}
     rows[f"ast-grep, one pattern, folder ({all_go} files)"] = median_of(args.runs, grep([root]))
@@ -170,7 +171,7 @@ def report(args: argparse.Namespace, work: str) -> None:
 
     machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"Measured {when} on {machine}; {version}; gofix-defer with {len(ALL_RULES)} rules; "
+    print(f"Measured {when} on {machine}; {version}; gofix-defer with {len(default_rules)} default rules; "
           f"median of {args.runs} runs; {len(files)} files, {size / 1e6:.1f} MB ({root}).\n")
     print("| run | median time | × ast-grep (folder) | × ast-grep (same files) | files/s | peak RSS |")
     print("|---|---:|---:|---:|---:|---:|")
