@@ -507,3 +507,27 @@ def test_generated_files_are_left_out_of_the_package_facts(tmp_path, generated, 
     )
     [result] = workers.run([str(a)], Settings(rules=[_ClosedByCallee()]))
     assert len(result.diagnostics) == findings
+
+
+def test_the_files_of_the_directorys_other_package_are_never_parsed(tmp_path, monkeypatch):
+    # `p` and its external test package `p_test` share a directory: the package
+    # clause is read from the bytes, and only the package's own files are parsed.
+    a, _, _ = write_package(
+        tmp_path,
+        {
+            "a.go": "package p\n\nfunc caller(ch chan int) { finish(ch) }\n",
+            "b.go": "package p\n\nfunc finish(ch chan int) { close(ch) }\n",
+            "a_test.go": "package p_test\n\nfunc helper(ch chan int) { close(ch) }\n",
+        },
+    )
+    parsed: list[str] = []
+    real = workers.Packages._load
+
+    def counting(self, path):
+        parsed.append(Path(path).name)
+        return real(self, path)
+
+    monkeypatch.setattr(workers.Packages, "_load", counting)
+    [result] = workers.run([str(a)], Settings(rules=[_ClosedByCallee()]))
+    assert len(result.diagnostics) == 1
+    assert parsed == ["b.go"]

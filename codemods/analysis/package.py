@@ -85,11 +85,22 @@ class Package:
     asked for.
     """
 
-    def __init__(self, directory: str, name: bytes | None, load: Loader, lister: Lister | None = None, paths: Iterable[str] = ()):
+    def __init__(
+        self,
+        directory: str,
+        name: bytes | None,
+        load: Loader,
+        lister: Lister | None = None,
+        paths: Iterable[str] = (),
+        clause: "Callable[[str], bytes | None] | None" = None,
+    ):
         self.directory = directory
         self.name = name
         self._load = load
         self._lister = lister
+        # The package clause of a listed file without parsing it (None: parse to know),
+        # so the files of the directory's other package (`x_test`) are never parsed here.
+        self._clause = clause
         self._paths: list[str] | None = sorted(set(paths)) if lister is None else None
         self._adopted: dict[str, SourceFile] = {}
         self._files: dict[str, SourceFile | None] = {}
@@ -110,6 +121,8 @@ class Package:
             found = set(self._adopted)
             for path in self._lister() if self._lister is not None else ():
                 if path in self._adopted:
+                    continue
+                if self._clause is not None and self._clause(path) != self.name:
                     continue
                 parsed = self.file(path)
                 if parsed is not None and package_name_of(parsed.data) == self.name:
@@ -140,7 +153,7 @@ class Package:
         """This package with ``source`` in place of its file: the parses of the other
         files are shared, the package facts are computed afresh (a fixed file may
         change them)."""
-        other = Package(self.directory, self.name, self._load, self._lister, self._paths or ())
+        other = Package(self.directory, self.name, self._load, self._lister, self._paths or (), self._clause)
         other._paths = self._paths
         other._files = {path: parsed for path, parsed in self._files.items() if path != source.path}
         other._adopted = {path: parsed for path, parsed in self._adopted.items() if path != source.path}

@@ -59,12 +59,21 @@ class Packages:
         name = package_name_of(data)
         package = self._by_name.get(name)
         if package is None:
-            package = self._by_name[name] = Package(directory, name, self._load, lister=lambda: go_files_in(directory))
+            package = self._by_name[name] = Package(directory, name, self._load, lister=lambda: go_files_in(directory), clause=self._clause)
         return package
 
     def forget(self) -> None:
         """Drop the current packages (after a file was interrupted mid-analysis)."""
         self._directory, self._by_name = None, {}
+
+    def _clause(self, path: str) -> bytes | None:
+        """The package clause of a sibling file, from its bytes (None: unreadable, or
+        generated, which _load leaves out too)."""
+        try:
+            data = read_source(path)
+        except (OSError, _NotRegular):
+            return None
+        return None if is_generated(data) else package_name_of(data)
 
     def _load(self, path: str) -> SourceFile | None:
         """Another file of the package, for package facts. Generated files are left out,
