@@ -296,7 +296,7 @@ def _abandoned_by_callers(source: SourceFile, statement: Node, given: list[tuple
     owner = syntax.enclosing_function(statement)
     if owner is None or not syntax.is_declared_function(owner):
         return None
-    info = _declared(source, owner)
+    info = source.facts(PackageIndex).declaration(source, owner)
     if info is None:
         return None
     scopes = source.scopes(owner)
@@ -349,20 +349,6 @@ def _parameter_index(function: Node, ident: Node) -> int | None:
                 return position
             position += 1
     return None
-
-
-def _declared(source: SourceFile, function: Node):
-    name = syntax.function_name(function)
-    if name is None:
-        return None
-    index = source.facts(PackageIndex)
-    if syntax.is_method(function):
-        receiver = syntax.parameters_of(syntax.receiver(function))
-        base = syntax.base_type_name(receiver[0].type) if receiver else None
-        info = index.method(source.text(base), source.text(name)) if base is not None else None
-    else:
-        info = index.function(source.text(name))
-    return info if info is not None and syntax.same_node(info.node, function) else None
 
 
 def _unserved_local_channel(

@@ -25,7 +25,7 @@ from gofix_defer.codemods.analysis.control import (
     same_path,
     test_parameter_names,
 )
-from gofix_defer.codemods.analysis.index import Declarations, FunctionInfo, PackageIndex
+from gofix_defer.codemods.analysis.index import Declarations, PackageIndex
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes
 from gofix_defer.codemods.analysis.source import SourceFile
@@ -456,7 +456,7 @@ def _caller_evidence(source: SourceFile, function: Node, channel: _Channel) -> t
     """A caller in the package that drops the returned channel or may stop receiving
     from it: (the evidence, where it is, why the buffer is unsafe or None). Callers the
     package does not show (other packages, function values) are no evidence either way."""
-    info = _function_info(source, function)
+    info = source.facts(PackageIndex).declaration(source, function)
     if info is None or channel.result_index < 0:
         return None
     count = syntax.result_count(function)
@@ -526,25 +526,6 @@ def _place(site: CallSite) -> str:
     name = syntax.function_name(outermost) if syntax.is_declared_function(outermost) else None
     called_from = f" in {source.text(name).decode()}" if name is not None else ""
     return f"{os.path.basename(source.path)}:{line}{called_from}"
-
-
-def _function_info(source: SourceFile, function: Node) -> FunctionInfo | None:
-    """The package index's entry for a function or method declaration."""
-    if not syntax.is_declared_function(function):
-        return None
-    name = syntax.function_name(function)
-    if name is None:
-        return None
-    index = source.facts(PackageIndex)
-    if syntax.is_method(function):
-        receiver = syntax.parameters_of(syntax.receiver(function))
-        base = syntax.base_type_name(receiver[0].type) if receiver else None
-        info = index.method(source.text(base), source.text(name)) if base is not None else None
-    else:
-        info = index.function(source.text(name))
-    if info is None or info.source is not source or not syntax.same_node(info.node, function):
-        return None
-    return info
 
 
 # -- evidence of a leak -------------------------------------------------------------

@@ -515,18 +515,9 @@ class _Callers:
 def _caller_evidence(source: SourceFile, function: Node) -> _Callers:
     """What the package's callers of a generator do with the channel it returns."""
     found = _Callers()
-    name = syntax.function_name(function)
-    if name is None:
-        return found  # a func literal: its callers are not known by name
-    index = source.facts(PackageIndex)
-    if syntax.is_method(function):
-        receiver = syntax.parameters_of(syntax.receiver(function))
-        base = syntax.base_type_name(receiver[0].type) if receiver else None
-        info = index.method(source.text(base), source.text(name)) if base is not None else None
-    else:
-        info = index.function(source.text(name))
-    if info is None or info.source is not source or not syntax.same_node(info.node, function):
-        return found
+    info = source.facts(PackageIndex).declaration(source, function)
+    if info is None:
+        return found  # a func literal (its callers are not known by name), or another file's variant
     sites = source.facts(CallSites).to(info)
     count = syntax.result_count(function)
     every = bool(sites)
@@ -538,7 +529,7 @@ def _caller_evidence(source: SourceFile, function: Node) -> _Callers:
             line = site.source.line_col(site.call.start_byte)[0]
             found.ranged.append(f"line {line}" if site.source is source else f"{os.path.basename(site.source.path)}:{line}")
         every = every and ranged
-    exported = name.text[:1].isupper() if name.text else True
+    exported = info.name[:1].isupper() if info.name else True
     found.all_range = every and not exported
     return found
 

@@ -396,7 +396,7 @@ class FieldChannels(PackageFact):
         signals = [o for o in self.ops(type_name, field_name) + self.unknown_owner(field_name) if o.kind in (FieldOpKind.SEND, FieldOpKind.CLOSE)]
         for signal in signals:
             outer = syntax.outermost_function(signal.function) or signal.function
-            info = _declared(self.index, signal.source, outer)
+            info = self.index.declaration(signal.source, outer)
             if info is None:
                 return None
             found.add(_key_of(info))
@@ -591,7 +591,7 @@ class FieldChannels(PackageFact):
         if kind is UseKind.LEN_CAP:
             return [op(FieldOpKind.LEN_CAP, use.node)]
         if kind is UseKind.RETURNED:
-            if via == "" and getter_field(_declared(self.index, source, outermost)) == field_name:
+            if via == "" and getter_field(self.index.declaration(source, outermost)) == field_name:
                 return []  # the getter itself: its calls are the uses
             return escape("is returned")
         if kind is UseKind.PASSED:
@@ -697,21 +697,6 @@ def _alias_declaration(scopes: FunctionScopes, expression: Node):
     if len(left) != 1 or len(right) != 1 or not syntax.is_identifier(left[0]):
         return None
     return next((d for d in scopes.declarations() if syntax.same_node(d.ident, left[0])), None)
-
-
-def _declared(index: PackageIndex, source, function: Node) -> FunctionInfo | None:
-    if not syntax.is_declared_function(function):
-        return None
-    name = syntax.function_name(function)
-    if name is None:
-        return None
-    if syntax.is_method(function):
-        receiver = syntax.parameters_of(syntax.receiver(function))
-        base = syntax.base_type_name(receiver[0].type) if receiver else None
-        info = index.method(source.text(base), source.text(name)) if base is not None else None
-    else:
-        info = index.function(source.text(name))
-    return info if info is not None and syntax.same_node(info.node, function) else None
 
 
 def getter_field(info: FunctionInfo | None) -> bytes | None:

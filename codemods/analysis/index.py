@@ -198,6 +198,25 @@ class PackageIndex(PackageFact):
     def method(self, type_name: bytes, name: bytes) -> FunctionInfo | None:
         return self.methods_of(type_name).get(name)
 
+    def declaration(self, source, function: Node) -> FunctionInfo | None:
+        """The entry for the function or method that ``function`` (a node of ``source``)
+        declares: None for a func literal, or when the entry of that name is another
+        declaration (another file's, as with one variant per build target)."""
+        if not syntax.is_declared_function(function):
+            return None
+        name = syntax.function_name(function)
+        if name is None:
+            return None
+        if syntax.is_method(function):
+            receiver = syntax.parameters_of(syntax.receiver(function))
+            base = syntax.base_type_name(receiver[0].type) if receiver else None
+            info = self.method(source.text(base), source.text(name)) if base is not None else None
+        else:
+            info = self.function(source.text(name))
+        if info is None or info.source is not source or not syntax.same_node(info.node, function):
+            return None
+        return info
+
     def declared_once(self, info: FunctionInfo) -> bool:
         """The package declares ``info``'s function or method in one file only: not once
         per build target (`f` in `f_unix.go` and `f_windows.go`), where the variant that
