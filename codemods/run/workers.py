@@ -51,11 +51,12 @@ class Packages:
         self._override = settings.go_version
         self._directory: str | None = None
         self._by_name: dict[bytes | None, Package] = {}
+        self._peeked: dict[str, bytes] = {}  # read by _clause, parsed by _load: read once
 
     def of(self, path: str, data: bytes) -> Package:
         directory = os.path.dirname(path)
         if directory != self._directory:
-            self._directory, self._by_name = directory, {}
+            self._directory, self._by_name, self._peeked = directory, {}, {}
         name = package_name_of(data)
         package = self._by_name.get(name)
         if package is None:
@@ -64,7 +65,7 @@ class Packages:
 
     def forget(self) -> None:
         """Drop the current packages (after a file was interrupted mid-analysis)."""
-        self._directory, self._by_name = None, {}
+        self._directory, self._by_name, self._peeked = None, {}, {}
 
     def _clause(self, path: str) -> bytes | None:
         """The package clause of a sibling file, from its bytes (None: unreadable, or
@@ -73,19 +74,24 @@ class Packages:
             data = read_source(path)
         except (OSError, _NotRegular):
             return None
-        return None if is_generated(data) else package_name_of(data)
+        if is_generated(data):
+            return None
+        self._peeked[path] = data
+        return package_name_of(data)
 
     def _load(self, path: str) -> SourceFile | None:
         """Another file of the package, for package facts. Generated files are left out,
         as they are never checked: what they declare is outside the package's sight
         (a call into them has unknown effects), and their bulk (the compiler's rewrite
         rules, syscall tables, bundled packages) would cost more than the rest of a run."""
-        try:
-            data = read_source(path)
-        except (OSError, _NotRegular):
-            return None
-        if is_generated(data):
-            return None
+        data = self._peeked.pop(path, None)
+        if data is None:
+            try:
+                data = read_source(path)
+            except (OSError, _NotRegular):
+                return None
+            if is_generated(data):
+                return None
         return SourceFile(path, data, effective_go_version(path, self._override, data))
 
 
