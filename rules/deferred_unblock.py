@@ -368,10 +368,7 @@ def _declared_named(source: SourceFile, name: bytes, *, method: bool) -> list[Fu
     """The package's functions called ``name`` and, for `x.name(…)`, its methods of that
     name on any type."""
     index = source.facts(PackageIndex)
-    found = list(index.part.functions.get(name, ()))
-    if method:
-        found.extend(m[name] for m in index.part.methods.values() if name in m)
-    return found
+    return index.callables_named(name) if method else index.functions_named(name)
 
 
 def _field_path(receiver: bytes) -> bytes:

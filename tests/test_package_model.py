@@ -74,7 +74,7 @@ def test_a_package_is_the_files_of_one_directory_with_one_package_clause(tmp_pat
     package = package_of(tmp_path, a)
     assert [Path(p).name for p in package.paths] == ["a.go", "b.go"]
     index = package.facts(PackageIndex)
-    assert sorted(index.part.functions) == [b"A", b"B"]
+    assert sorted(info.name for info in index.all_functions()) == [b"A", b"B"]
 
 
 def test_other_files_are_read_only_when_a_package_fact_is_asked_for(tmp_path, monkeypatch):
@@ -92,8 +92,42 @@ def test_other_files_are_read_only_when_a_package_fact_is_asked_for(tmp_path, mo
     assert source is not None
     source.facts(Control).exits(function_named(source, b"A"))
     assert loaded == [] and not source.read_package
-    source.facts(PackageIndex)
-    assert loaded == ["b.go"] and source.read_package
+    index = source.facts(PackageIndex)
+    assert loaded == [] and source.read_package  # the index reads files as it is asked
+    assert index.function(b"B") is not None
+    assert loaded == ["b.go"]
+
+
+def test_a_question_by_name_parses_only_the_files_that_can_answer_it(tmp_path, monkeypatch):
+    a, _, _, _ = write_package(
+        tmp_path,
+        {
+            "a.go": "package p\n\nfunc A() { defer B() }\n",
+            "b.go": "package p\n\n// Bee.\nfunc (t *T) B() {}\n",
+            "c.go": "package p\n\nfunc C() { var b = 1; _ = b }\n",
+            "t.go": "package p\n\ntype T struct{ mu sync.Mutex }\n",
+        },
+    )
+    loaded = []
+    real = workers.Packages._load
+
+    def counting(self, path):
+        loaded.append(Path(path).name)
+        return real(self, path)
+
+    monkeypatch.setattr(workers.Packages, "_load", counting)
+    package = package_of(tmp_path, a)
+    source = package.file(str(a))
+    assert source is not None
+    index = source.facts(PackageIndex)
+    assert [info.receiver_type for info in index.methods_named(b"B")] == [b"T"]
+    assert loaded == ["b.go"]  # c.go says `b`, not a declaration of B; t.go neither
+    assert index.types.get(b"T") is not None and loaded == ["b.go", "t.go"]
+    assert index.function(b"Missing") is None and loaded == ["b.go", "t.go"]
+    assert len(index.all_functions()) == 3 and loaded == ["b.go", "t.go", "c.go"]
+    # What a result depends on is every other file, parsed or not.
+    files = sorted(Path(p).name for p in package.dependencies(str(a)) if p.endswith(".go"))
+    assert files == ["b.go", "c.go", "t.go"]
 
 
 # -- the index ------------------------------------------------------------------

@@ -73,13 +73,15 @@ class CallSites(PackageFact):
     def __init__(self, package) -> None:
         super().__init__(package)
         self.index = package.facts(PackageIndex)
-        self._by_name: dict[bytes, list[CallSite]] | None = None
+        self._by_name: dict[bytes, list[CallSite]] = {}
 
-    def _candidates(self) -> dict[bytes, list[CallSite]]:
-        """Every call of the package whose callee is a name or a selector, by that name."""
-        if self._by_name is None:
-            found: dict[bytes, list[CallSite]] = {}
-            for source in self.package.files():
+    def _candidates(self, wanted: bytes) -> list[CallSite]:
+        """Every call of the package whose callee is the name ``wanted`` or a selector of
+        it (`f(…)`, `x.f(…)`), in file and source order: only files that say the name are
+        read."""
+        if wanted not in self._by_name:
+            found: list[CallSite] = []
+            for source in self.package.files_mentioning(wanted):
                 for call in nodes_of_types(source, syntax.CALL_KINDS):
                     function = syntax.callee(call)
                     if function is None:
@@ -92,17 +94,19 @@ class CallSites(PackageFact):
                         if parts is None:
                             continue
                         name = source.text(parts[1])
+                    if name != wanted:
+                        continue
                     holder = syntax.enclosing_function(call)
                     if holder is None:
                         continue  # a package-level initialiser
-                    found.setdefault(name, []).append(CallSite(source, call, holder))
-            self._by_name = found
-        return self._by_name
+                    found.append(CallSite(source, call, holder))
+            self._by_name[wanted] = found
+        return self._by_name[wanted]
 
     def to(self, info: FunctionInfo) -> list[CallSite]:
         """The calls of the package that resolve to ``info``, in file and source order."""
         found = []
-        for site in self._candidates().get(info.name, []):
+        for site in self._candidates(info.name):
             outermost = syntax.outermost_function(site.call)
             if outermost is None:
                 continue

@@ -120,22 +120,22 @@ class CallSummaries(PackageFact):
         self._calls: dict[tuple[str, int, int], list[_Call]] = {}
         # Summaries are computed on demand: a query solves the function asked about and
         # the package functions it reaches through calls, not the whole package (a large
-        # package has thousands of functions; a rule asks about a few).
-        self._declared: dict[tuple[str, int, int], FunctionInfo] = {_key(info): info for info in self._functions()}
+        # package has thousands of functions; a rule asks about a few), and the index
+        # reads only the files those can be declared in.
         self._solved: set[tuple[str, int, int]] = set()
 
     # -- queries ------------------------------------------------------------
     def of(self, source, function: Node) -> Summary | None:
         """The summary of a function or method declaration of the package, in ``source``."""
-        info = self._declared.get((source.path, function.start_byte, function.end_byte))
+        info = self.index.entry(source, function)
         return self.of_info(info) if info is not None else None
 
     def of_info(self, info: FunctionInfo) -> Summary | None:
-        key = _key(info)
-        if key not in self._declared:
+        declared = self._declared(info)
+        if declared is None:
             return None
-        self._solve(self._declared[key])
-        return self._summaries.get(key)
+        self._solve(declared)
+        return self._summaries.get(_key(info))
 
     def resolve(self, source, scopes: FunctionScopes, call: Node) -> FunctionInfo | None:
         """The package function or method a call expression calls, when the source says."""
@@ -162,11 +162,10 @@ class CallSummaries(PackageFact):
         return callee, effects
 
     # -- computation ----------------------------------------------------------
-    def _functions(self) -> list[FunctionInfo]:
-        found = [info for infos in self.index.part.functions.values() for info in infos]
-        for methods in self.index.part.methods.values():
-            found.extend(methods.values())
-        return sorted(found, key=_key)
+    def _declared(self, info: FunctionInfo) -> FunctionInfo | None:
+        """The index's entry for the declaration ``info`` stands for (None: not one of the
+        package's, as a method hidden by an earlier variant of the same name)."""
+        return self.index.entry(info.source, info.node)
 
     def _solve(self, info: FunctionInfo) -> None:
         """Summarise ``info`` and every package function it reaches, to a fixpoint.
@@ -182,7 +181,7 @@ class CallSummaries(PackageFact):
         while stack:
             current = stack.pop()
             key = _key(current)
-            if key in seen or key in self._solved or key not in self._declared:
+            if key in seen or key in self._solved or self._declared(current) is None:
                 continue
             seen.add(key)
             reached.append(current)

@@ -50,7 +50,7 @@ from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.calls import _resolve as resolve_call
 from gofix_defer.codemods.analysis.channels import MakeChannel, UseKind, classify_use, make_channel
 from gofix_defer.codemods.analysis.facts import PackageFact
-from gofix_defer.codemods.analysis.index import FunctionInfo, PackageIndex, TypeInfo, ValueKind
+from gofix_defer.codemods.analysis.index import Declarations, FunctionInfo, PackageIndex, TypeInfo, ValueKind
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import FunctionScopes, Scopes
 from gofix_defer.codemods.analysis.syntax import ancestors, unparen
@@ -431,9 +431,7 @@ class FieldChannels(PackageFact):
 
     def _call_keys(self) -> list[tuple[CallKey, list[CallKey]]]:
         if self._calls_cache is None:
-            functions = [info for infos in self.index.part.functions.values() for info in infos]
-            for methods in self.index.part.methods.values():
-                functions.extend(methods.values())
+            functions = self.index.all_functions()
             self._calls_cache = [(_key_of(info), [key for key, _ in self.call_keys_in(info.source, info.node)]) for info in functions]
         return self._calls_cache
 
@@ -443,8 +441,15 @@ class FieldChannels(PackageFact):
             return
         self._computed = True
         names: dict[bytes, list[bytes]] = {}
-        for type_name, info in self.index.types.items():
-            for info_field in info.fields or ():
+        # A struct with a channel field says `chan` where it is declared: the types of
+        # the files that say it are the candidates (each looked up in the index, whose
+        # entry is the first declaration of the name, as for any other question).
+        candidates: set[bytes] = set()
+        for source in self.package.files_mentioning(b"chan"):
+            candidates.update(source.facts(Declarations).part.types)
+        for type_name in sorted(candidates):
+            info = self.index.types.get(type_name)
+            for info_field in info.fields or () if info is not None else ():
                 if info_field.kind is ValueKind.CHANNEL and not info_field.embedded and _stated_channel(info_field.type):
                     self._fields[(type_name, info_field.name)] = _FieldFacts()
                     names.setdefault(info_field.name, []).append(type_name)
@@ -456,7 +461,8 @@ class FieldChannels(PackageFact):
             if exported_outside and _exported(field_name):
                 facts.escape = f"other packages can reach the exported field {type_name.decode()}.{field_name.decode()}"
         getter_names = {method for (_, method) in self._getters}
-        for source in self.package.files():
+        # Every use of a field, and every keyed literal that sets one, says its name.
+        for source in self.package.files_mentioning(*sorted({*names, *getter_names})):
             for selector in nodes_of_types(source, _SELECTOR_KINDS):
                 parts = syntax.selector_parts(selector)
                 if parts is None:
@@ -470,8 +476,8 @@ class FieldChannels(PackageFact):
                 self._composite(source, literal)
 
     def _find_getters(self) -> None:
-        for type_name, methods in self.index.part.methods.items():
-            for method_name, info in methods.items():
+        for type_name in sorted({type_name for type_name, _ in self._fields}):
+            for method_name, info in self.index.methods_of(type_name).items():
                 returned = getter_field(info)
                 if returned is not None and (type_name, returned) in self._fields:
                     self._getters[(type_name, method_name)] = (type_name, returned)

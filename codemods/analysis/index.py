@@ -156,47 +156,134 @@ class Declarations(Fact):
 
 
 class PackageIndex(PackageFact):
-    """The top-level declarations of every file of the package, merged."""
+    """The top-level declarations of every file of the package, merged.
+
+    Built lazily: a question about a name reads the parts of the files whose bytes
+    can declare it (``Package.files_declaring``/``files_mentioning``), so asking
+    about one function parses a few files, not the package. Where two files
+    declare one name (one variant per build target), the first in path order is
+    the entry, as if every part had been merged in path order; only the whole
+    listings (``all_types``, ``all_functions``, ``all_methods``) read every file.
+    """
 
     requires = (Declarations,)
 
     def __init__(self, package) -> None:
         super().__init__(package)
-        merged = _Part()
-        # (receiver type, method) -> how many files declare it (build-tagged variants).
-        self._method_counts: dict[tuple[bytes, bytes], int] = {}
-        for source in package.files():
-            part = source.facts(Declarations).part
-            for name, info in part.types.items():
-                merged.types.setdefault(name, info)
-            for name, infos in part.functions.items():
-                merged.functions.setdefault(name, []).extend(infos)
-            for type_name, methods in part.methods.items():
-                for name, info in methods.items():
-                    merged.methods.setdefault(type_name, {}).setdefault(name, info)
-                    self._method_counts[(type_name, name)] = self._method_counts.get((type_name, name), 0) + 1
-            for name, info in part.variables.items():
-                merged.variables.setdefault(name, info)
-        self.part = merged
-        self._constructors: dict[bytes, list[FunctionInfo]] | None = None
+        self._parts: dict[str, _Part] = {}  # path -> part, for the files read so far
+        self._functions_asked: set[bytes] = set()
+        self._methods_asked: set[tuple[bytes, bytes]] = set()
+        self._words_asked: set[bytes] = set()
+        self._complete = False
+        self._merged: _Part | None = None
+        self._constructors: dict[bytes, list[FunctionInfo]] = {}
+        self._entries: dict[tuple[str, int, int], FunctionInfo | None] = {}
+        self.types = _Lookup(self, "types")
+        self.variables = _Lookup(self, "variables")
 
-    @property
-    def types(self) -> dict[bytes, TypeInfo]:
-        return self.part.types
+    # -- reading parts --------------------------------------------------------
+    def _read(self, sources) -> None:
+        for source in sources:
+            if source.path not in self._parts:
+                self._parts[source.path] = source.facts(Declarations).part
 
-    @property
-    def variables(self) -> dict[bytes, VariableInfo]:
-        return self.part.variables
+    def _ordered(self) -> list[_Part]:
+        return [self._parts[path] for path in self.package.paths if path in self._parts]
+
+    def _functions_named(self, name: bytes) -> None:
+        """Read every file that may declare a function or method ``name``."""
+        if not self._complete and name not in self._functions_asked:
+            self._functions_asked.add(name)
+            self._read(self.package.files_declaring(name))
+
+    def _mentioning(self, word: bytes) -> None:
+        """Read every file whose bytes hold ``word`` (a type or variable name)."""
+        if not self._complete and word not in self._words_asked:
+            self._words_asked.add(word)
+            self._read(self.package.files_mentioning(word))
+
+    def _all(self) -> _Part:
+        if self._merged is None:
+            self._read(self.package.files())
+            self._complete = True
+            merged = _Part()
+            for part in self._ordered():
+                for name, info in part.types.items():
+                    merged.types.setdefault(name, info)
+                for name, infos in part.functions.items():
+                    merged.functions.setdefault(name, []).extend(infos)
+                for type_name, methods in part.methods.items():
+                    for name, info in methods.items():
+                        merged.methods.setdefault(type_name, {}).setdefault(name, info)
+                for name, info in part.variables.items():
+                    merged.variables.setdefault(name, info)
+            self._merged = merged
+        return self._merged
+
+    # -- questions by name ----------------------------------------------------
+    def functions_named(self, name: bytes) -> list[FunctionInfo]:
+        """Every plain function called ``name`` (several `init`s, one per build variant)."""
+        self._functions_named(name)
+        return [info for part in self._ordered() for info in part.functions.get(name, ())]
 
     def function(self, name: bytes) -> FunctionInfo | None:
-        found = self.part.functions.get(name)
-        return found[0] if found and len(found) == 1 else None
+        found = self.functions_named(name)
+        return found[0] if len(found) == 1 else None
+
+    def methods_named(self, name: bytes) -> list[FunctionInfo]:
+        """The method ``name`` of every type of the package that has one (the first
+        declaration of each, in path order)."""
+        self._functions_named(name)
+        found: dict[bytes, FunctionInfo] = {}
+        for part in self._ordered():
+            for type_name, methods in part.methods.items():
+                if name in methods:
+                    found.setdefault(type_name, methods[name])
+        return list(found.values())
+
+    def callables_named(self, name: bytes) -> list[FunctionInfo]:
+        """The functions and methods called ``name``."""
+        return [*self.functions_named(name), *self.methods_named(name)]
 
     def methods_of(self, type_name: bytes) -> dict[bytes, FunctionInfo]:
-        return self.part.methods.get(type_name, {})
+        # A file declaring a method of the type names the type in the receiver.
+        self._mentioning(type_name)
+        found: dict[bytes, FunctionInfo] = {}
+        for part in self._ordered():
+            for name, info in part.methods.get(type_name, {}).items():
+                found.setdefault(name, info)
+        return found
 
     def method(self, type_name: bytes, name: bytes) -> FunctionInfo | None:
-        return self.methods_of(type_name).get(name)
+        if not self._complete and name not in self._functions_asked and (type_name, name) not in self._methods_asked:
+            self._methods_asked.add((type_name, name))
+            self._read(self.package.files_declaring(name, mentioning=type_name))
+        for part in self._ordered():
+            found = part.methods.get(type_name, {}).get(name)
+            if found is not None:
+                return found
+        return None
+
+    def entry(self, source, function: Node) -> FunctionInfo | None:
+        """The index's entry for the declaration ``function`` of ``source``, whichever
+        variant it is of several functions of one name (for a method, only the entry
+        ``method`` answers with)."""
+        if not syntax.is_declared_function(function):
+            return None
+        name = syntax.function_name(function)
+        if name is None:
+            return None
+        key = (source.path, function.start_byte, function.end_byte)
+        if key not in self._entries:
+            if syntax.is_method(function):
+                receiver = syntax.parameters_of(syntax.receiver(function))
+                base = syntax.base_type_name(receiver[0].type) if receiver else None
+                method = self.method(source.text(base), source.text(name)) if base is not None else None
+                candidates = [method] if method is not None else []
+            else:
+                candidates = self.functions_named(source.text(name))
+            self._entries[key] = next((info for info in candidates if (info.source.path, info.node.start_byte, info.node.end_byte) == key), None)
+        return self._entries[key]
 
     def declaration(self, source, function: Node) -> FunctionInfo | None:
         """The entry for the function or method that ``function`` (a node of ``source``)
@@ -222,20 +309,75 @@ class PackageIndex(PackageFact):
         per build target (`f` in `f_unix.go` and `f_windows.go`), where the variant that
         ``function``/``method`` answers may not be the one that is built."""
         if info.receiver_type is None:
-            return len(self.part.functions.get(info.name, ())) == 1
-        return self._method_counts.get((info.receiver_type, info.name), 0) == 1
+            return len(self.functions_named(info.name)) == 1
+        self.method(info.receiver_type, info.name)  # reads every file that can declare it
+        return sum(1 for part in self._ordered() if info.name in part.methods.get(info.receiver_type, {})) == 1
 
     def constructors(self, type_name: bytes) -> list[FunctionInfo]:
         """Functions of the package that return `T{…}` or `&T{…}` for this type."""
-        if self._constructors is None:
-            found: dict[bytes, list[FunctionInfo]] = {}
-            for infos in self.part.functions.values():
-                for info in infos:
-                    for built in _constructed_types(info):
-                        if built in self.part.types:
-                            found.setdefault(built, []).append(info)
-            self._constructors = found
-        return self._constructors.get(type_name, [])
+        if type_name not in self._constructors:
+            found: list[FunctionInfo] = []
+            if self.types.get(type_name) is not None:
+                self._mentioning(type_name)  # a constructor names the type it builds
+                names = {name for part in self._ordered() for name in part.functions}
+                for name in sorted(names):
+                    self._functions_named(name)  # every variant, for the merged order
+                order: dict[bytes, None] = {}
+                for part in self._ordered():
+                    for name in part.functions:
+                        if name in names:
+                            order.setdefault(name, None)
+                for name in order:
+                    for info in self.functions_named(name):
+                        if type_name in _constructed_types(info):
+                            found.append(info)
+            self._constructors[type_name] = found
+        return self._constructors[type_name]
+
+    # -- whole listings (every file is read) ------------------------------------
+    def all_types(self) -> dict[bytes, TypeInfo]:
+        return self._all().types
+
+    def all_functions(self) -> list[FunctionInfo]:
+        """Every function and method of the package (the plain functions first, by name
+        in first-declaration order, then the methods by receiver type)."""
+        merged = self._all()
+        found = [info for infos in merged.functions.values() for info in infos]
+        for methods in merged.methods.values():
+            found.extend(methods.values())
+        return found
+
+    def all_methods(self) -> dict[bytes, dict[bytes, FunctionInfo]]:
+        return self._all().methods
+
+
+class _Lookup:
+    """``index.types`` / ``index.variables``: looked up by name, the files that mention
+    the name are read; listed whole, every file is."""
+
+    def __init__(self, index: PackageIndex, kind: str) -> None:
+        self._index = index
+        self._kind = kind
+
+    def get(self, name: bytes, default=None):
+        self._index._mentioning(name)
+        for part in self._index._ordered():
+            found = getattr(part, self._kind).get(name)
+            if found is not None:
+                return found
+        return default
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, bytes) and self.get(name) is not None
+
+    def __getitem__(self, name: bytes):
+        found = self.get(name)
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    def items(self):
+        return getattr(self._index._all(), self._kind).items()
 
 
 def _index_file(source) -> _Part:

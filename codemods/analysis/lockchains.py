@@ -47,7 +47,7 @@ from tree_sitter import Node
 from gofix_defer.codemods.analysis import control, syntax
 from gofix_defer.codemods.analysis.calls import CallSummaries
 from gofix_defer.codemods.analysis.facts import PackageFact
-from gofix_defer.codemods.analysis.index import FunctionInfo, PackageIndex, ValueKind, value_kind
+from gofix_defer.codemods.analysis.index import Declarations, FunctionInfo, PackageIndex, ValueKind, value_kind
 from gofix_defer.codemods.analysis.locks import LockCall, LockFlow, LockId, Locks, follow_locks, lock_call, lock_statement
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types, own_descendants
 from gofix_defer.codemods.analysis.scope import Scopes
@@ -186,10 +186,9 @@ class LockChains(PackageFact):
         self._busy: set[tuple[str, int, int]] = set()
         self._all: list[FunctionLocks] | None = None
         self._writers: dict[LockClass, list[Site]] | None = None
-        self._locking: frozenset[bytes] | None = None
+        self._locking: dict[bytes, bool] = {}  # name -> may lock (_may_lock)
         self._fields_cache: dict = {}
-        self._lockers: frozenset[bytes] | None = None
-        self._names: frozenset[bytes] | None = None
+        self._lockers: dict[bytes, bool] = {}  # name -> its own code locks (_own_locker)
         self._info_list: list[FunctionInfo] | None = None
 
     # -- queries ------------------------------------------------------------
@@ -205,7 +204,7 @@ class LockChains(PackageFact):
         key = _key(info)
         found = self._acquisitions.get(key)
         if found is None:
-            if info.name not in self._may_lock():
+            if not self._may_lock(info.name):
                 found = self._acquisitions[key] = []
             elif key in self._busy or len(self._busy) >= MAX_CHAIN:
                 return []  # a recursive call, or too deep: not followed
@@ -250,9 +249,24 @@ class LockChains(PackageFact):
         return self._all
 
     def double_locks(self, source) -> list[DoubleLock]:
-        """Double locks whose call lies in ``source``."""
-        path = getattr(source, "path", "")
-        return [d for f in self.functions() if getattr(f.info.source, "path", "") == path for d in f.doubles]
+        """Double locks whose call lies in ``source`` (only its functions are analysed,
+        and what they call)."""
+        found = []
+        for info in self._infos_in(source):
+            body = syntax.function_body(info.node)
+            if body is not None and _mentions_locks(info.source.text(body)):
+                found.extend(self.of(info).doubles)
+        return found
+
+    def _infos_in(self, source) -> list[FunctionInfo]:
+        """The package's entries for the functions and methods declared in ``source``,
+        in source order."""
+        part = source.facts(Declarations).part
+        declared = [info for infos in part.functions.values() for info in infos]
+        for methods in part.methods.values():
+            declared.extend(methods.values())
+        found = [info for info in declared if self.index.entry(info.source, info.node) is not None]
+        return sorted(found, key=_key)
 
     def order_edges(self) -> list[OrderEdge]:
         return [e for f in self.functions() for e in f.edges]
@@ -277,9 +291,7 @@ class LockChains(PackageFact):
         function literals included, in file order."""
         if self._writers is None:
             found: dict[LockClass, list[Site]] = {}
-            for source in self.package.files():
-                if b".Lock()" not in source.data:
-                    continue
+            for source in self.package.files_mentioning(b".Lock()"):
                 for call_node in nodes_of_types(source, syntax.CALL_KINDS):
                     call = lock_call(source, call_node)
                     if call is None or call.method != b"Lock":
@@ -296,51 +308,71 @@ class LockChains(PackageFact):
             self._writers = found
         return self._writers.get(cls, [])
 
-    def _may_lock(self) -> frozenset[bytes]:
-        """Names of the package's functions and methods that may take or release a lock:
-        their code says `Lock`, or calls one of those names (by name alone: a cheap,
-        generous bound that spares the analysis of every other function)."""
-        if self._locking is None:
-            calls: dict[bytes, set[bytes]] = {}
-            locking: set[bytes] = set()
-            for info in self._infos():
+    def _may_lock(self, name: bytes) -> bool:
+        """May a package function or method called ``name`` take or release a lock: its
+        code says `Lock`, or calls a name that may (by name alone: a cheap, generous bound
+        that spares the analysis of every other function). The names it calls are
+        followed, reading only the files that declare them; the answer is the whole
+        package's closure, restricted to what ``name`` reaches."""
+        known = self._locking.get(name)
+        if known is not None:
+            return known
+        calls: dict[bytes, set[bytes]] = {}
+        locking: set[bytes] = set()
+        stack = [name]
+        while stack:
+            current = stack.pop()
+            if current in calls or current in self._locking:
+                continue
+            called: set[bytes] = set()
+            for info in self.index.callables_named(current):
                 body = syntax.function_body(info.node)
                 text = info.source.text(body) if body is not None else b""
                 if _mentions_locks(text):
-                    locking.add(info.name)
-                calls.setdefault(info.name, set()).update(_CALLED_NAME.findall(text))
-            changed = True
-            while changed:
-                changed = False
-                for name, called in calls.items():
-                    if name not in locking and called & locking:
-                        locking.add(name)
-                        changed = True
-            self._locking = frozenset(locking)
-        return self._locking
+                    locking.add(current)
+                called.update(_CALLED_NAME.findall(text))
+            calls[current] = called
+            if current not in locking:
+                stack.extend(called)  # a locking name needs no more: it is in the closure
+        locking.update(other for other, value in self._locking.items() if value)
+        changed = True
+        while changed:
+            changed = False
+            for current, called in calls.items():
+                if current not in locking and not called.isdisjoint(locking):
+                    locking.add(current)
+                    changed = True
+        for current in calls:
+            self._locking[current] = current in locking
+        return self._locking[name]
 
-    def _own_lockers(self) -> frozenset[bytes]:
-        """Names of the package's functions and methods whose own code says `Lock`."""
-        if self._lockers is None:
-            found = set()
-            for info in self._infos():
-                body = syntax.function_body(info.node)
-                if body is not None and _mentions_locks(info.source.data[body.start_byte : body.end_byte]):
-                    found.add(info.name)
-            self._lockers = frozenset(found)
-        return self._lockers
+    def _own_locker(self, name: bytes) -> bool:
+        """Does the code of a package function or method called ``name`` say `Lock`? (Only
+        the files that declare the name and say `Lock` are read.)"""
+        known = self._lockers.get(name)
+        if known is None:
+            known = False
+            for source in self.package.files_declaring(name, mentioning=b"Lock"):
+                part = source.facts(Declarations).part
+                for info in [*part.functions.get(name, ()), *(methods[name] for methods in part.methods.values() if name in methods)]:
+                    body = syntax.function_body(info.node)
+                    if body is None or not _mentions_locks(info.source.data[body.start_byte : body.end_byte]):
+                        continue
+                    if self.index.entry(info.source, info.node) is not None:  # not a variant the index hides
+                        known = True
+                        break
+                if known:
+                    break
+            self._lockers[name] = known
+        return known
 
-    def _declared_names(self) -> frozenset[bytes]:
-        if self._names is None:
-            self._names = frozenset(info.name for info in self._infos())
-        return self._names
+    def _declared(self, name: bytes) -> bool:
+        """Does the package declare a function or method called ``name``?"""
+        return bool(self.index.callables_named(name))
 
     def _infos(self) -> list[FunctionInfo]:
         if self._info_list is None:
-            found = [info for infos in self.index.part.functions.values() for info in infos]
-            for methods in self.index.part.methods.values():
-                found.extend(methods.values())
-            self._info_list = sorted(found, key=_key)
+            self._info_list = sorted(self.index.all_functions(), key=_key)
         return self._info_list
 
 
@@ -420,10 +452,12 @@ class _Analysis:
                     effects[ref] = held
         return effects
 
-    def _call_effects(self, call: Node) -> dict[LockId, int | None] | None:
+    def _call_effects(self, call: Node, deferred: bool) -> dict[LockId, int | None] | None:
         name = syntax.callee_name(call)
-        if name is None or self.source.text(name) not in self.chains._own_lockers():
-            return {} if name is not None and self.source.text(name) in self.chains._declared_names() else None
+        if name is None or not self.chains._own_locker(self.source.text(name)):
+            if not deferred:
+                return None  # the same as {} for a call that runs now (CallEffects)
+            return {} if name is not None and self.chains._declared(self.source.text(name)) else None
         callee = self._callee(call)
         if callee is None:
             return None
@@ -518,10 +552,7 @@ class _Analysis:
         """The callee's acquisitions in this function's terms (for its callers), or, with
         ``report``, the double locks and order edges the call makes."""
         name = syntax.callee_name(call)
-        if name is None or self.source.text(name) not in self.chains._may_lock():
-            return []
-        callee = self._callee(call)
-        if callee is None:
+        if name is None:
             return []
         statement = _statement_of(call, self.function)
         if statement is None:
@@ -531,6 +562,11 @@ class _Analysis:
             return []
         held = self._held(flow, statement) if report else []
         if report and not held:
+            return []  # asked first: most calls are made holding nothing
+        if not self.chains._may_lock(self.source.text(name)):
+            return []
+        callee = self._callee(call)
+        if callee is None:
             return []
         acquisitions = self.chains.acquisitions(callee)
         if not acquisitions:

@@ -350,7 +350,11 @@ class _Out:
 
 # What a call does to the caller's locks, as the caller's own lock counts (None for a
 # lock it changes on some paths only); None for a call not followed.
-CallEffects = Callable[[Node], "dict[LockId, int | None] | None"]
+# What a call (the node; True when it is deferred) does to the caller's locks: LockId ->
+# net count change (None: changes on some paths only). For a call that runs now, None
+# and {} mean the same: nothing known changes. For a deferred call, {} says the callee is
+# known and releases nothing, None that it may release locks unseen.
+CallEffects = Callable[[Node, bool], "dict[LockId, int | None] | None"]
 
 
 class _Follower:
@@ -394,11 +398,11 @@ class _Follower:
                 if found is not None:
                     self.unknown.add(found)
 
-    def effects_of(self, call: Node) -> "dict[LockId, int | None] | None":
+    def effects_of(self, call: Node, deferred: bool = False) -> "dict[LockId, int | None] | None":
         """What a call of a function the caller's analysis follows does to the locks."""
         if self.calls is None or lock_call(self.source, call) is not None:
             return None
-        return self.calls(call)
+        return self.calls(call, deferred)
 
     def apply_calls(self, node: Node | None, states: set[PathLocks]) -> set[PathLocks]:
         """The states after the followed calls of ``node``'s own code (goroutines, defers
@@ -593,7 +597,7 @@ class _Follower:
             for found, delta in effects.items():
                 result = {p.deferring(found, -delta) for p in result}
             return result
-        followed = self.effects_of(call)
+        followed = self.effects_of(call, deferred=True)
         if followed is not None:
             self.scan(node)
             result = set(states)

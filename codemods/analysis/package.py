@@ -3,9 +3,14 @@ share a package clause (an external `_test` package is a package of its own).
 
 Rules still report per file, but facts may be about the whole package: who
 closes a channel a function passes on, which methods of a type serve a
-field. A Package parses its other files only when such a fact is asked for,
-once, and every rule shares those parses. What it read (path and content
-hash) is what a cached result of one of its files depends on.
+field. A Package parses another file only when a fact needs it, once, and
+every rule shares those parses. Most questions name something (a function,
+a type, a field), and a file that can answer must hold that name: its bytes
+are searched first (``files_mentioning``, ``files_declaring``), so a
+package fact about one function parses the few files that could matter,
+not the whole package. What a cached result of one of its files depends on
+is every file of the package (path and content hash): a file left unparsed
+was left so because of its bytes.
 """
 
 from __future__ import annotations
@@ -47,6 +52,20 @@ def package_name_of(data: bytes) -> bytes | None:
     return match.group(1) if match else None
 
 
+# A function or method declaration, read from bytes: `func name`, `func (r *T) name`,
+# followed by its type parameters or parameters. Comments or a parenthesised type
+# inside a receiver can hide one (no real code is written so): its calls are then
+# calls out of the package, whose effects are unknown, as without the package model.
+_DECLARED_FUNCTION = re.compile(rb"\bfunc\s*(?:\([^()]*\)\s*)?([A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)\s*[\[(]")
+
+
+def declared_function_names(data: bytes) -> frozenset[bytes]:
+    """Names of the functions and methods a Go file declares, read from its bytes: a
+    superset of what its parse declares (a func literal's parameters may look like one),
+    but for the odd formatting _DECLARED_FUNCTION describes."""
+    return frozenset(_DECLARED_FUNCTION.findall(data))
+
+
 def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -80,9 +99,11 @@ class Package:
     """The files of one Go package, parsed on demand.
 
     ``lister`` gives the candidate paths (a directory's Go files); a path
-    belongs to the package when its package clause names the package. The
-    list is only taken, and other files only read, when a package fact is
-    asked for.
+    belongs to the package when its package clause names the package.
+    ``peek`` gives a listed file's bytes without parsing it (None: it cannot
+    be read, or is left out, as generated files are), so that membership and
+    the byte searches cost no parse; without it, they parse. The list is only
+    taken, and other files only read, when a package fact is asked for.
     """
 
     def __init__(
@@ -92,21 +113,19 @@ class Package:
         load: Loader,
         lister: Lister | None = None,
         paths: Iterable[str] = (),
-        clause: "Callable[[str], bytes | None] | None" = None,
+        peek: "Callable[[str], bytes | None] | None" = None,
     ):
         self.directory = directory
         self.name = name
         self._load = load
         self._lister = lister
-        # The package clause of a listed file without parsing it (None: parse to know),
-        # so the files of the directory's other package (`x_test`) are never parsed here.
-        self._clause = clause
+        self._peek = peek
         self._paths: list[str] | None = sorted(set(paths)) if lister is None else None
         self._adopted: dict[str, SourceFile] = {}
         self._files: dict[str, SourceFile | None] = {}
         self._facts: dict[type[Fact], Fact] = {}
-        # path -> content hash of every file the package facts were computed from.
-        self.read: dict[str, str] = {}
+        self._declared: dict[str, frozenset[bytes]] = {}  # path -> declared_function_names
+        self._digests: dict[str, str] = {}
 
     @classmethod
     def of_file(cls, source: "SourceFile") -> "Package":
@@ -122,13 +141,30 @@ class Package:
             for path in self._lister() if self._lister is not None else ():
                 if path in self._adopted:
                     continue
-                if self._clause is not None and self._clause(path) != self.name:
-                    continue
-                parsed = self.file(path)
-                if parsed is not None and package_name_of(parsed.data) == self.name:
+                data = self.raw(path)
+                if data is not None and package_name_of(data) == self.name:
                     found.add(path)
             self._paths = sorted(found)
         return self._paths
+
+    def raw(self, path: str) -> bytes | None:
+        """The bytes of a file of the directory, parsed only when there is no ``peek``
+        (None when it cannot be read, parsed, or is left out)."""
+        known = self._files.get(path)
+        if known is not None:
+            return known.data
+        if self._peek is not None:
+            return self._peek(path) if path not in self._files else None
+        parsed = self.file(path)
+        return parsed.data if parsed is not None else None
+
+    def parse_of(self, path: str, data: bytes, go_version: tuple[int, int]) -> "SourceFile | None":
+        """The package's parse of ``path`` when it already parsed these very bytes at this
+        Go version (for an earlier file's package facts): parsing them again is waste."""
+        known = self._files.get(path)
+        if known is not None and known.data == data and known.go_version == go_version:
+            return known
+        return None
 
     def adopt(self, source: "SourceFile") -> "SourceFile":
         """Make ``source`` this package's version of its file (already parsed by the caller)
@@ -141,7 +177,9 @@ class Package:
             source = known
         elif known is not None and known is not source and self._facts:
             self._facts = {}  # computed from other bytes: compute them again, lazily
-            self.read = {}
+        if known is not None and known.data != source.data:
+            self._declared.pop(source.path, None)
+            self._digests.pop(source.path, None)
         self._adopted[source.path] = source
         self._files[source.path] = source
         if self._paths is not None and source.path not in self._paths:
@@ -153,10 +191,12 @@ class Package:
         """This package with ``source`` in place of its file: the parses of the other
         files are shared, the package facts are computed afresh (a fixed file may
         change them)."""
-        other = Package(self.directory, self.name, self._load, self._lister, self._paths or (), self._clause)
+        other = Package(self.directory, self.name, self._load, self._lister, self._paths or (), self._peek)
         other._paths = self._paths
         other._files = {path: parsed for path, parsed in self._files.items() if path != source.path}
         other._adopted = {path: parsed for path, parsed in self._adopted.items() if path != source.path}
+        other._declared = {path: names for path, names in self._declared.items() if path != source.path}
+        other._digests = {path: value for path, value in self._digests.items() if path != source.path}
         other.adopt(source)
         return other
 
@@ -171,13 +211,37 @@ class Package:
 
     def files(self) -> list["SourceFile"]:
         """Every file of the package that can be read and parsed, in path order."""
+        return self._parsed(self.paths)
+
+    def files_mentioning(self, *words: bytes) -> list["SourceFile"]:
+        """The files of the package whose bytes hold one of ``words``, parsed, in path
+        order: every file that can declare, call or use a name (and a few more)."""
         found = []
         for path in self.paths:
+            data = self.raw(path) or b""
+            if any(word in data for word in words):
+                found.append(path)
+        return self._parsed(found)
+
+    def files_declaring(self, name: bytes, mentioning: bytes = b"") -> list["SourceFile"]:
+        """The files of the package that may declare a function or method ``name``
+        (``declared_function_names``) and whose bytes hold ``mentioning`` (a method's
+        receiver type), parsed, in path order."""
+        found = []
+        for path in self.paths:
+            names = self._declared.get(path)
+            if names is None:
+                names = self._declared[path] = declared_function_names(self.raw(path) or b"")
+            if name in names and (not mentioning or mentioning in (self.raw(path) or b"")):
+                found.append(path)
+        return self._parsed(found)
+
+    def _parsed(self, paths: Iterable[str]) -> list["SourceFile"]:
+        found = []
+        for path in paths:
             parsed = self.file(path)
-            if parsed is not None:
-                self.read[path] = digest(parsed.data)
-                if not parsed.has_syntax_error():
-                    found.append(parsed)
+            if parsed is not None and not parsed.has_syntax_error():
+                found.append(parsed)
         return found
 
     def facts(self, kind: type[F]) -> F:
@@ -188,9 +252,20 @@ class Package:
 
     def dependencies(self, path: str) -> dict[str, str]:
         """What a result for ``path`` that read package facts depends on: the content
-        hash of every other file of the package, and the directory's list of Go
-        files (a file added or removed changes the package)."""
-        found = {p: d for p, d in sorted(self.read.items()) if p != path}
+        hash of every other file of the package (the ones parsed, and the ones whose
+        bytes said they need not be), and the directory's list of Go files (a file
+        added or removed changes the package)."""
+        found = {}
+        for other in self.paths:
+            if other == path:
+                continue
+            value = self._digests.get(other)
+            if value is None:
+                data = self.raw(other)
+                if data is None:
+                    continue
+                value = self._digests[other] = digest(data)
+            found[other] = value
         if self._lister is not None:
             names = sorted(os.path.basename(p) for p in self._lister())
             found[listing_key(self.directory)] = digest("\n".join(names).encode())

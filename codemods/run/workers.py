@@ -51,7 +51,7 @@ class Packages:
         self._override = settings.go_version
         self._directory: str | None = None
         self._by_name: dict[bytes | None, Package] = {}
-        self._peeked: dict[str, bytes] = {}  # read by _clause, parsed by _load: read once
+        self._peeked: dict[str, bytes | None] = {}  # read by _peek, parsed by _load: read once
 
     def of(self, path: str, data: bytes) -> Package:
         directory = os.path.dirname(path)
@@ -60,38 +60,35 @@ class Packages:
         name = package_name_of(data)
         package = self._by_name.get(name)
         if package is None:
-            package = self._by_name[name] = Package(directory, name, self._load, lister=lambda: go_files_in(directory), clause=self._clause)
+            package = self._by_name[name] = Package(directory, name, self._load, lister=lambda: go_files_in(directory), peek=self._peek)
         return package
 
     def forget(self) -> None:
         """Drop the current packages (after a file was interrupted mid-analysis)."""
         self._directory, self._by_name, self._peeked = None, {}, {}
 
-    def _clause(self, path: str) -> bytes | None:
-        """The package clause of a sibling file, from its bytes (None: unreadable, or
-        generated, which _load leaves out too)."""
-        try:
-            data = read_source(path)
-        except (OSError, _NotRegular):
-            return None
-        if is_generated(data):
-            return None
-        self._peeked[path] = data
-        return package_name_of(data)
+    def _peek(self, path: str) -> bytes | None:
+        """A sibling file's bytes, unparsed (None: unreadable, or generated, which _load
+        leaves out too). Both packages of a directory (`x` and `x_test`) peek the same file:
+        it is read once."""
+        if path not in self._peeked:
+            try:
+                data: bytes | None = read_source(path)
+            except (OSError, _NotRegular):
+                data = None
+            if data is not None and is_generated(data):
+                data = None
+            self._peeked[path] = data
+        return self._peeked[path]
 
     def _load(self, path: str) -> SourceFile | None:
         """Another file of the package, for package facts. Generated files are left out,
         as they are never checked: what they declare is outside the package's sight
         (a call into them has unknown effects), and their bulk (the compiler's rewrite
         rules, syscall tables, bundled packages) would cost more than the rest of a run."""
-        data = self._peeked.pop(path, None)
+        data = self._peek(path)
         if data is None:
-            try:
-                data = read_source(path)
-            except (OSError, _NotRegular):
-                return None
-            if is_generated(data):
-                return None
+            return None
         return SourceFile(path, data, effective_go_version(path, self._override, data))
 
 
