@@ -10,6 +10,7 @@ from tree_sitter import Node
 from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.control import Control
 from gofix_defer.codemods.analysis.imports import imported_name
+from gofix_defer.codemods.analysis.lexical import DEFERRED_LITERAL
 from gofix_defer.codemods.analysis.locks import ACQUIRE_OF, LockCall, Locks, lock_call
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types, own_descendants
 from gofix_defer.codemods.analysis.scope import FunctionScopes, Scopes, same_variable
@@ -81,6 +82,10 @@ class AsyncUnlock(Rule):
     fix_availability = "sometimes"
     triggers = (b"Unlock",)
     requires = (Scopes, Locks, Control)
+
+    def applies_to(self, source) -> bool:
+        # The unlock is in a deferred function literal.
+        return super().applies_to(source) and DEFERRED_LITERAL.search(source.data) is not None
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         for function in nodes_of_types(source, syntax.FUNCTION_KINDS):

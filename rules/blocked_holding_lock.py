@@ -93,6 +93,10 @@ class BlockedHoldingLock(Rule):
     triggers = (b"<-",)  # every send and receive spells it
     requires = (Scopes, PackageIndex, FieldChannels, CallSummaries, CallSites)
 
+    def applies_to(self, source) -> bool:
+        # The file takes a lock too (held_at sees only a function's own lock calls).
+        return super().applies_to(source) and b"Lock()" in source.data
+
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         if not _may_block_holding_a_lock(source):
             return  # decided on this file's bytes: the package's facts are not needed

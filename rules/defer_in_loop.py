@@ -9,6 +9,7 @@ from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import control, syntax
 from gofix_defer.codemods.analysis.escapes import escaping_reference
+from gofix_defer.codemods.analysis.lexical import defer_inside_loop
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes, initialiser
 from gofix_defer.codemods.analysis.source import SourceFile
@@ -106,6 +107,10 @@ class DeferInLoop(Rule):
     applicability = Applicability.UNSAFE
     triggers = (b"defer",)
     requires = (Scopes,)
+
+    def applies_to(self, source) -> bool:
+        # Most files that defer do it outside loops: their bytes say so, unparsed.
+        return super().applies_to(source) and defer_inside_loop(source.data)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         for defer in nodes_of_types(source, syntax.DEFER_KINDS):

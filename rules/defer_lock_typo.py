@@ -7,6 +7,7 @@ from typing import Iterable, Iterator
 from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis.lexical import DEFERRED_LOCK
 from gofix_defer.codemods.analysis.locks import LockCall, lock_call, lock_statement
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import FunctionScopes, Scopes, same_variable
@@ -65,8 +66,8 @@ class DeferLockTypo(Rule):
     requires = (Scopes,)
 
     def applies_to(self, source) -> bool:
-        # Both words must be there: most files with a defer lock nothing.
-        return super().applies_to(source) and b"Lock" in source.data
+        # `defer X.Lock()` must be there: most files with a defer lock nothing.
+        return super().applies_to(source) and DEFERRED_LOCK.search(source.data) is not None
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         for statement in nodes_of_types(source, syntax.DEFER_KINDS):

@@ -10,6 +10,7 @@ from tree_sitter import Node
 from gofix_defer.codemods.analysis import control, syntax
 from gofix_defer.codemods.analysis.access import may_write
 from gofix_defer.codemods.analysis.channels import Channels, ChannelUse, UseKind, classify_use, make_channel
+from gofix_defer.codemods.analysis.lexical import starts_literal_from_deferred_literal
 from gofix_defer.codemods.analysis.locks import states_waitgroup, waitgroup_call
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes
@@ -119,9 +120,10 @@ class DeferredGoroutineAwaited(Rule):
     requires = (Scopes, Channels)
 
     def applies_to(self, source) -> bool:
-        # A defer, a go statement, and a wait: X.Wait() or a channel the function makes.
+        # A deferred literal starting a literal, and a wait: X.Wait() or a channel the
+        # function makes.
         data = source.data
-        return super().applies_to(source) and b"go" in data and (b"Wait" in data or b"chan" in data)
+        return super().applies_to(source) and (b"Wait" in data or b"chan" in data) and starts_literal_from_deferred_literal(data)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         by_function: dict[tuple[int, int], tuple[Node, list[_Goroutine]]] = {}

@@ -12,6 +12,7 @@ from gofix_defer.codemods.analysis.channels import Channels, ChannelUse, UseKind
 from gofix_defer.codemods.analysis.control import code_may_follow
 from gofix_defer.codemods.analysis.goroutines import BlockingOperation, Goroutines, Kind, waits_for
 from gofix_defer.codemods.analysis.index import PackageIndex
+from gofix_defer.codemods.analysis.lexical import starts_literal_from_deferred_literal
 from gofix_defer.codemods.analysis.nodeindex import descendants_of_types, outermost_functions
 from gofix_defer.codemods.analysis.scope import FunctionScopes, Scopes
 from gofix_defer.codemods.analysis.source import SourceFile
@@ -120,6 +121,10 @@ class DeferredGoroutineNoCancel(Rule):
     applicability = Applicability.UNSAFE
     triggers = (b"defer",)
     requires = (Scopes, Goroutines, Channels, CancelNames, PackageIndex, CallSites)
+
+    def applies_to(self, source) -> bool:
+        # `defer func() { … go func() { … }() … }()`: both literals are in the bytes.
+        return super().applies_to(source) and starts_literal_from_deferred_literal(source.data)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         # Names chosen by earlier fixes (this rule's and goroutine-no-cancel's), per

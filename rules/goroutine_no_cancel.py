@@ -130,6 +130,10 @@ class GoroutineNoCancel(Rule):
     triggers = (b"make(chan",)
     requires = (Scopes, Goroutines, Channels, Closes, CancelNames)
 
+    def applies_to(self, source) -> bool:
+        # The same byte test as each function's below, on the whole file.
+        return super().applies_to(source) and b"go " in source.data
+
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         chosen = source.facts(CancelNames).start(self.name)
         for function in nodes_of_types(source, syntax.FUNCTION_KINDS):

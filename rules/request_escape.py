@@ -10,6 +10,7 @@ from tree_sitter import Node
 from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.channels import is_close_of
 from gofix_defer.codemods.analysis.imports import imported_name
+from gofix_defer.codemods.analysis.lexical import GO_STATEMENT
 from gofix_defer.codemods.analysis.nodeindex import descendants_of_types, nodes_of_types
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes, fresh_name
 from gofix_defer.codemods.analysis.source import SourceFile
@@ -140,6 +141,11 @@ class RequestEscape(Rule):
     applicability = Applicability.SAFE
     triggers = (b"net/http",)
     requires = (Scopes,)
+
+    def applies_to(self, source) -> bool:
+        # A handler (it names the request) that starts a goroutine.
+        data = source.data
+        return super().applies_to(source) and b"Request" in data and GO_STATEMENT.search(data) is not None
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         http = imported_name(source, b"net/http")

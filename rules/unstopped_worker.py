@@ -12,6 +12,7 @@ from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.channels import is_done_receive
 from gofix_defer.codemods.analysis.control import inside_loop
 from gofix_defer.codemods.analysis.index import Declarations, FunctionInfo
+from gofix_defer.codemods.analysis.lexical import GO_STATEMENT
 from gofix_defer.codemods.analysis.nodeindex import descendants_of_types, nodes_of_types
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes
 from gofix_defer.codemods.analysis.source import SourceFile
@@ -101,6 +102,10 @@ class UnstoppedWorker(Rule):
     applicability = Applicability.SAFE
     triggers = (b"Start(",)
     requires = (Scopes, Declarations)
+
+    def applies_to(self, source) -> bool:
+        # The worker type's Start, in this file, starts a goroutine.
+        return super().applies_to(source) and GO_STATEMENT.search(source.data) is not None
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         workers = _worker_types(source)

@@ -167,20 +167,40 @@ def unparsed_result(path: str, data: bytes, settings: Settings) -> FileResult | 
     these bytes at this Go version, the file is never parsed (so a syntax
     error in it goes unreported).
     """
+    decided = _prefilter(path, data, settings)
+    return decided if isinstance(decided, FileResult) else None
+
+
+# The last file's prefilter verdict: the caller that asked unparsed_result and then
+# process() for the same bytes gets it once, not three times (a scan per trigger).
+_last_verdict: tuple = (None, None, None, None)
+
+
+def _prefilter(path: str, data: bytes, settings: Settings) -> "FileResult | tuple[tuple[int, int], list[Rule]]":
+    """The result of a file that needs no parse, or its Go version and applicable rules."""
+    global _last_verdict
     from gofix_defer.codemods.analysis.goversion import GoModError, effective_go_version
 
+    last_path, last_data, last_settings, verdict = _last_verdict
+    if last_data is data and last_path == path and last_settings is settings:
+        return verdict
     if is_generated(data):
-        return FileResult(path=path, original=data, skipped="generated")
-    oversize = too_large(path, len(data), settings.max_file_size)
-    if oversize is not None:
-        return FileResult(path=path, original=data, skipped="too large", errors=[oversize])
-    try:
-        version = effective_go_version(path, settings.go_version, data)
-    except GoModError as error:  # an unreadable go.mod: the file's Go version is unknown
-        return FileResult(path=path, original=data, errors=[f"{path}: {error}"])
-    if not applicable_rules(path, data, version, settings.rules):
-        return FileResult(path=path, original=data)
-    return None
+        verdict = FileResult(path=path, original=data, skipped="generated")
+    elif (oversize := too_large(path, len(data), settings.max_file_size)) is not None:
+        verdict = FileResult(path=path, original=data, skipped="too large", errors=[oversize])
+    else:
+        try:
+            version = effective_go_version(path, settings.go_version, data)
+        except GoModError as error:  # an unreadable go.mod: the file's Go version is unknown
+            verdict = FileResult(path=path, original=data, errors=[f"{path}: {error}"])
+        else:
+            applicable = applicable_rules(path, data, version, settings.rules)
+            verdict = (version, applicable) if applicable else FileResult(path=path, original=data)
+    if isinstance(verdict, FileResult):
+        _last_verdict = (None, None, None, None)  # a result is mutated by its consumers: never shared
+    else:
+        _last_verdict = (path, data, settings, verdict)
+    return verdict
 
 
 def process(path: str, data: bytes, settings: Settings, package: Package | None = None) -> FileResult:
@@ -199,15 +219,13 @@ def process(path: str, data: bytes, settings: Settings, package: Package | None 
 
 
 def _process(path: str, data: bytes, settings: Settings, package: Package | None) -> FileResult:
-    from gofix_defer.codemods.analysis.goversion import effective_go_version
-
-    unparsed = unparsed_result(path, data, settings)
-    if unparsed is not None:
-        return unparsed
+    decided = _prefilter(path, data, settings)
+    if isinstance(decided, FileResult):
+        return decided
+    version, applicable = decided
     result = FileResult(path=path, original=data)
-    version = effective_go_version(path, settings.go_version, data)
-    applicable = applicable_rules(path, data, version, settings.rules)
-    source = SourceFile(path, data, version)
+    known = package.parse_of(path, data, version) if package is not None else None
+    source = known if known is not None else SourceFile(path, data, version)
     if source.has_syntax_error():
         result.diagnostics = result.found = [syntax_error_diagnostic(source)]
         return result

@@ -9,18 +9,21 @@ CRLF line's text is the line without its one final "\r".
 from __future__ import annotations
 
 import bisect
+from itertools import accumulate
 
 
 class LineIndex:
     def __init__(self, data: bytes) -> None:
         self.data = data
-        starts = [0]
-        find = data.find
-        position = find(b"\n")
-        while position != -1:
-            starts.append(position + 1)
-            position = find(b"\n", position + 1)
-        self.starts = starts
+        self._starts: list[int] | None = None
+
+    @property
+    def starts(self) -> list[int]:
+        """The offset each line starts at (computed when a position is first asked:
+        most files parsed in a run report nothing)."""
+        if self._starts is None:
+            self._starts = [0, *accumulate(len(line) + 1 for line in self.data.split(b"\n")[:-1])]
+        return self._starts
 
     def line_col(self, offset: int) -> tuple[int, int]:
         """1-based line and 1-based byte column (as the go tool and reviewdog count)."""
