@@ -107,6 +107,7 @@ class DeferInLoop(Rule):
     applicability = Applicability.UNSAFE
     triggers = (b"defer",)
     requires = (Scopes,)
+    scans_bytes = True  # defer_inside_loop
 
     def applies_to(self, source) -> bool:
         # Most files that defer do it outside loops: their bytes say so, unparsed.

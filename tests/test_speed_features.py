@@ -588,7 +588,7 @@ def test_progress_bar_only_on_a_terminal_for_long_runs_without_quiet() -> None:
 
 
 def test_prefilter_agrees_with_rule_applies_to_and_honours_overrides() -> None:
-    from gofix_defer.codemods.engine.process import RawFile, applicable_rules
+    from gofix_defer.codemods.engine.process import RawFile, any_rule_applies, applicable_rules
 
     class Custom(Rule):
         name = "custom"
@@ -610,5 +610,32 @@ def test_prefilter_agrees_with_rule_applies_to_and_honours_overrides() -> None:
             for path in ("a.go", "special.go"):
                 expected = [r for r in rules if r.applies_to(RawFile(path, data, version))]
                 assert applicable_rules(path, data, version, rules) == expected
+                assert any_rule_applies(path, data, version, ALL_RULES) is bool(applicable_rules(path, data, version, ALL_RULES))
     assert applicable_rules("a.go", LEAKY_LOOP.format(n=1).encode(), (1, 21), [Custom()]) == []  # override wins over triggers
     assert [r.name for r in applicable_rules("special.go", b"", (1, 21), [Custom(), NoTriggers()])] == ["custom", "no-triggers"]
+
+
+def test_a_rule_that_scans_the_bytes_is_asked_only_when_no_cheaper_rule_wants_the_file() -> None:
+    from gofix_defer.codemods.engine.process import any_rule_applies
+
+    asked: list[str] = []
+
+    class Scanning(Rule):
+        name = "scanning"
+        summary = "scans the bytes"
+        triggers = (b"defer",)
+        scans_bytes = True
+
+        def applies_to(self, source) -> bool:
+            asked.append(source.path)
+            return super().applies_to(source) and b"loop" in source.data
+
+    class Plain(Rule):
+        name = "plain"
+        summary = "a trigger"
+        triggers = (b"go ",)
+
+    rules = [Scanning(), Plain()]
+    assert any_rule_applies("a.go", b"defer; go f()", (1, 27), rules) and asked == []
+    assert not any_rule_applies("b.go", b"defer", (1, 27), rules) and asked == ["b.go"]
+    assert any_rule_applies("c.go", b"defer loop", (1, 27), rules) and asked == ["b.go", "c.go"]

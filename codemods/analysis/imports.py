@@ -31,6 +31,14 @@ def specs_of(declaration: Node) -> list[Node]:
 
 
 def import_specs(source: SourceFile) -> list[ImportSpec]:
+    """The file's import specs, in order (read once per file: every type question asks)."""
+    found = source._memo.get(import_specs)
+    if found is None:
+        found = source._memo[import_specs] = _import_specs(source)
+    return found
+
+
+def _import_specs(source: SourceFile) -> list[ImportSpec]:
     specs = []
     for declaration in import_declarations(source):
         for spec in specs_of(declaration):

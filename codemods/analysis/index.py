@@ -171,6 +171,7 @@ class PackageIndex(PackageFact):
     def __init__(self, package) -> None:
         super().__init__(package)
         self._parts: dict[str, _Part] = {}  # path -> part, for the files read so far
+        self._order: list[_Part] | None = None
         self._functions_asked: set[bytes] = set()
         self._methods_asked: set[tuple[bytes, bytes]] = set()
         self._words_asked: set[bytes] = set()
@@ -186,9 +187,13 @@ class PackageIndex(PackageFact):
         for source in sources:
             if source.path not in self._parts:
                 self._parts[source.path] = source.facts(Declarations).part
+                self._order = None
 
     def _ordered(self) -> list[_Part]:
-        return [self._parts[path] for path in self.package.paths if path in self._parts]
+        """The parts read so far, in path order."""
+        if self._order is None:
+            self._order = [self._parts[path] for path in self.package.paths if path in self._parts]
+        return self._order
 
     def _functions_named(self, name: bytes) -> None:
         """Read every file that may declare a function or method ``name``."""
@@ -208,15 +213,15 @@ class PackageIndex(PackageFact):
             self._complete = True
             merged = _Part()
             for part in self._ordered():
-                for name, info in part.types.items():
-                    merged.types.setdefault(name, info)
+                for name, declared in part.types.items():
+                    merged.types.setdefault(name, declared)
                 for name, infos in part.functions.items():
                     merged.functions.setdefault(name, []).extend(infos)
                 for type_name, methods in part.methods.items():
-                    for name, info in methods.items():
-                        merged.methods.setdefault(type_name, {}).setdefault(name, info)
-                for name, info in part.variables.items():
-                    merged.variables.setdefault(name, info)
+                    for name, method in methods.items():
+                        merged.methods.setdefault(type_name, {}).setdefault(name, method)
+                for name, variable in part.variables.items():
+                    merged.variables.setdefault(name, variable)
             self._merged = merged
         return self._merged
 

@@ -124,7 +124,8 @@ class Package:
         self._adopted: dict[str, SourceFile] = {}
         self._files: dict[str, SourceFile | None] = {}
         self._facts: dict[type[Fact], Fact] = {}
-        self._declared: dict[str, frozenset[bytes]] = {}  # path -> declared_function_names
+        # name -> the paths whose bytes may declare a function or method of that name.
+        self._declaring: dict[bytes, list[str]] | None = None
         self._digests: dict[str, str] = {}
 
     @classmethod
@@ -178,7 +179,7 @@ class Package:
         elif known is not None and known is not source and self._facts:
             self._facts = {}  # computed from other bytes: compute them again, lazily
         if known is not None and known.data != source.data:
-            self._declared.pop(source.path, None)
+            self._declaring = None
             self._digests.pop(source.path, None)
         self._adopted[source.path] = source
         self._files[source.path] = source
@@ -195,7 +196,6 @@ class Package:
         other._paths = self._paths
         other._files = {path: parsed for path, parsed in self._files.items() if path != source.path}
         other._adopted = {path: parsed for path, parsed in self._adopted.items() if path != source.path}
-        other._declared = {path: names for path, names in self._declared.items() if path != source.path}
         other._digests = {path: value for path, value in self._digests.items() if path != source.path}
         other.adopt(source)
         return other
@@ -227,14 +227,14 @@ class Package:
         """The files of the package that may declare a function or method ``name``
         (``declared_function_names``) and whose bytes hold ``mentioning`` (a method's
         receiver type), parsed, in path order."""
-        found = []
-        for path in self.paths:
-            names = self._declared.get(path)
-            if names is None:
-                names = self._declared[path] = declared_function_names(self.raw(path) or b"")
-            if name in names and (not mentioning or mentioning in (self.raw(path) or b"")):
-                found.append(path)
-        return self._parsed(found)
+        if self._declaring is None:
+            declaring: dict[bytes, list[str]] = {}
+            for path in self.paths:
+                for declared in declared_function_names(self.raw(path) or b""):
+                    declaring.setdefault(declared, []).append(path)
+            self._declaring = declaring
+        paths = self._declaring.get(name, ())
+        return self._parsed([path for path in paths if not mentioning or mentioning in (self.raw(path) or b"")])
 
     def _parsed(self, paths: Iterable[str]) -> list["SourceFile"]:
         found = []

@@ -34,6 +34,9 @@ class SourceFile:
     # A fact about the whole package was read for this file: its results depend
     # on the package's other files too.
     read_package: bool = field(init=False, repr=False, default=False)
+    _syntax_error: bool | None = field(init=False, repr=False, default=None)
+    # Answers of cheap syntax questions asked over and over (imports), by question.
+    _memo: dict = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.tree = parsing.parse(self.data)
@@ -113,7 +116,9 @@ class SourceFile:
 
     def has_syntax_error(self) -> bool:
         # Go requires a package clause; tree-sitter accepts a file without one.
-        return self.root.has_error or self.package_clause() is None
+        if self._syntax_error is None:
+            self._syntax_error = self.root.has_error or self.package_clause() is None
+        return self._syntax_error
 
     def package_clause(self):
         from gofix_defer.codemods.analysis.syntax import package_clause

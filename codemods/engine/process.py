@@ -47,12 +47,11 @@ class Settings:
 
 
 def check_source(source: SourceFile, rules: Sequence[Rule]) -> list[Diagnostic]:
-    """Diagnostics of all applicable rules, located, unsuppressed and sorted."""
+    """Diagnostics of ``rules`` (those that apply to the file: ``applicable_rules``),
+    located, unsuppressed and sorted."""
     suppressions = Suppressions(source)
     found: list[Diagnostic] = []
     for rule in rules:
-        if not rule.applies_to(source):
-            continue
         checkpoint()  # the time budget, where no timer can interrupt (off the main thread)
         try:
             if rule.requires is None:
@@ -135,29 +134,38 @@ def applicable_rules(path: str, data: bytes, version: tuple[int, int], rules: Se
     files of a large tree go unparsed.
     """
     raw = RawFile(path, data, version)
-    # Rules share triggers (`defer`, `Unlock`, `make(chan`...): search each
-    # distinct one once per file. Same logic as Rule.applies_to, which a
-    # rule that overrides it still gets.
     present: dict[bytes, bool] = {}
-    chosen = []
-    for rule in rules:
-        if type(rule).applies_to is not Rule.applies_to:
-            if rule.applies_to(raw):  # type: ignore[arg-type]
-                chosen.append(rule)
-            continue
-        if rule.max_go_version is not None and version >= rule.max_go_version:
-            continue
-        for trigger in rule.triggers:
-            found = present.get(trigger)
-            if found is None:
-                found = present[trigger] = trigger in data
-            if found:
-                chosen.append(rule)
-                break
-        else:
-            if not rule.triggers:
-                chosen.append(rule)
-    return chosen
+    return [rule for rule in rules if _applies(rule, raw, present)]
+
+
+def any_rule_applies(path: str, data: bytes, version: tuple[int, int], rules: Sequence[Rule]) -> bool:
+    """Is ``applicable_rules`` non-empty? The question a file must answer to be parsed at
+    all (or looked up in the cache): asked of the rules cheapest first, up to the first
+    yes, so a rule's scan of the bytes (``Rule.scans_bytes``) runs only for files no
+    cheaper rule wants."""
+    raw = RawFile(path, data, version)
+    present: dict[bytes, bool] = {}
+    ordered = sorted(rules, key=lambda rule: 0 if type(rule).applies_to is Rule.applies_to else 2 if rule.scans_bytes else 1)
+    return any(_applies(rule, raw, present) for rule in ordered)
+
+
+def _applies(rule: Rule, raw: RawFile, present: dict[bytes, bool]) -> bool:
+    """``rule.applies_to(raw)``. Rules share triggers (`defer`, `Unlock`, `make(chan`...):
+    ``present`` searches each distinct one once per file, with the logic of
+    Rule.applies_to, which a rule that overrides it still gets."""
+    if type(rule).applies_to is not Rule.applies_to:
+        return rule.applies_to(raw)  # type: ignore[arg-type]
+    if rule.max_go_version is not None and raw.go_version >= rule.max_go_version:
+        return False
+    if not rule.triggers:
+        return True
+    for trigger in rule.triggers:
+        found = present.get(trigger)
+        if found is None:
+            found = present[trigger] = trigger in raw.data
+        if found:
+            return True
+    return False
 
 
 def unparsed_result(path: str, data: bytes, settings: Settings) -> FileResult | None:
@@ -176,8 +184,8 @@ def unparsed_result(path: str, data: bytes, settings: Settings) -> FileResult | 
 _last_verdict: tuple = (None, None, None, None)
 
 
-def _prefilter(path: str, data: bytes, settings: Settings) -> "FileResult | tuple[tuple[int, int], list[Rule]]":
-    """The result of a file that needs no parse, or its Go version and applicable rules."""
+def _prefilter(path: str, data: bytes, settings: Settings) -> "FileResult | tuple[int, int]":
+    """The result of a file that needs no parse, or its Go version."""
     global _last_verdict
     from gofix_defer.codemods.analysis.goversion import GoModError, effective_go_version
 
@@ -194,8 +202,8 @@ def _prefilter(path: str, data: bytes, settings: Settings) -> "FileResult | tupl
         except GoModError as error:  # an unreadable go.mod: the file's Go version is unknown
             verdict = FileResult(path=path, original=data, errors=[f"{path}: {error}"])
         else:
-            applicable = applicable_rules(path, data, version, settings.rules)
-            verdict = (version, applicable) if applicable else FileResult(path=path, original=data)
+            applies = any_rule_applies(path, data, version, settings.rules)
+            verdict = version if applies else FileResult(path=path, original=data)
     if isinstance(verdict, FileResult):
         _last_verdict = (None, None, None, None)  # a result is mutated by its consumers: never shared
     else:
@@ -222,7 +230,8 @@ def _process(path: str, data: bytes, settings: Settings, package: Package | None
     decided = _prefilter(path, data, settings)
     if isinstance(decided, FileResult):
         return decided
-    version, applicable = decided
+    version = decided
+    applicable = applicable_rules(path, data, version, settings.rules)
     result = FileResult(path=path, original=data)
     known = package.parse_of(path, data, version) if package is not None else None
     source = known if known is not None else SourceFile(path, data, version)
@@ -249,7 +258,7 @@ def _process(path: str, data: bytes, settings: Settings, package: Package | None
             fixed = SourceFile(path, new_data, version)
             current.package.with_file(fixed)  # the fixed text in its package, for package facts
             current = fixed
-            pending = check_source(current, settings.rules)
+            pending = check_source(current, applicable_rules(path, new_data, version, settings.rules))
             read_package = read_package or current.read_package
         else:
             result.errors.append(f"fixes did not converge after {settings.max_iterations} rounds; the last round is kept")

