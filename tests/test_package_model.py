@@ -48,6 +48,19 @@ def package_of(folder: Path, path: Path) -> Package:
     return package
 
 
+def counting_loads(monkeypatch) -> list[str]:
+    """The names of the files the package model loads (parses) for package facts, in order."""
+    loaded: list[str] = []
+    real = workers.Packages._load
+
+    def counting(self, path):
+        loaded.append(Path(path).name)
+        return real(self, path)
+
+    monkeypatch.setattr(workers.Packages, "_load", counting)
+    return loaded
+
+
 def function_named(source: SourceFile, name: bytes):
     return next(f for f in nodes_of_types(source, syntax.FUNCTION_KINDS) if syntax.function_name(f) is not None and syntax.function_name(f).text == name)
 
@@ -79,14 +92,7 @@ def test_a_package_is_the_files_of_one_directory_with_one_package_clause(tmp_pat
 
 def test_other_files_are_read_only_when_a_package_fact_is_asked_for(tmp_path, monkeypatch):
     a, _ = write_package(tmp_path, {"a.go": "package p\n\nfunc A() { defer B() }\n", "b.go": "package p\n\nfunc B() {}\n"})
-    loaded = []
-    real = workers.Packages._load
-
-    def counting(self, path):
-        loaded.append(Path(path).name)
-        return real(self, path)
-
-    monkeypatch.setattr(workers.Packages, "_load", counting)
+    loaded = counting_loads(monkeypatch)
     package = package_of(tmp_path, a)
     source = package.file(str(a))
     assert source is not None
@@ -108,14 +114,7 @@ def test_a_question_by_name_parses_only_the_files_that_can_answer_it(tmp_path, m
             "t.go": "package p\n\ntype T struct{ mu sync.Mutex }\n",
         },
     )
-    loaded = []
-    real = workers.Packages._load
-
-    def counting(self, path):
-        loaded.append(Path(path).name)
-        return real(self, path)
-
-    monkeypatch.setattr(workers.Packages, "_load", counting)
+    loaded = counting_loads(monkeypatch)
     package = package_of(tmp_path, a)
     source = package.file(str(a))
     assert source is not None

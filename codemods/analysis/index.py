@@ -163,7 +163,7 @@ class PackageIndex(PackageFact):
     about one function parses a few files, not the package. Where two files
     declare one name (one variant per build target), the first in path order is
     the entry, as if every part had been merged in path order; only the whole
-    listings (``all_types``, ``all_functions``, ``all_methods``) read every file.
+    listings (``all_functions``, ``types.items()``, ``variables.items()``) read every file.
     """
 
     requires = (Declarations,)
@@ -340,9 +340,6 @@ class PackageIndex(PackageFact):
         return self._constructors[type_name]
 
     # -- whole listings (every file is read) ------------------------------------
-    def all_types(self) -> dict[bytes, TypeInfo]:
-        return self._all().types
-
     def all_functions(self) -> list[FunctionInfo]:
         """Every function and method of the package (the plain functions first, by name
         in first-declaration order, then the methods by receiver type)."""
@@ -351,9 +348,6 @@ class PackageIndex(PackageFact):
         for methods in merged.methods.values():
             found.extend(methods.values())
         return found
-
-    def all_methods(self) -> dict[bytes, dict[bytes, FunctionInfo]]:
-        return self._all().methods
 
 
 class _Lookup:
