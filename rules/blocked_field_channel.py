@@ -363,7 +363,7 @@ def _stops_after_test_step(source: SourceFile, fields: FieldChannels, op: FieldO
             continue
         if syntax.same_node(syntax.enclosing_function(node), op.function) and runs_after(op.node, node, op.function):
             continue  # after the operation, on its own goroutine
-        if not in_goroutine and _deferred_in(node, test):
+        if not in_goroutine and syntax.runs_in_defer_of(node, test):
             continue  # the test's clean-up, after its steps (a goroutine's step may come later still)
         return False
     return True
@@ -403,17 +403,6 @@ def _made_here(source: SourceFile, function: Node, owner: Node) -> bool:
             return False
     return True
 
-
-def _deferred_in(node: Node, function: Node) -> bool:
-    """``node`` runs in a defer of ``function`` (its call, or a deferred literal's body)."""
-    for parent in syntax.ancestors(node):
-        if syntax.same_node(parent, function):
-            return False
-        if syntax.is_defer(parent):
-            return True
-        if syntax.is_function_literal(parent) and syntax.how_started(parent) != "defer":
-            return False
-    return False
 
 
 def _same_file(a, b) -> bool:

@@ -263,23 +263,9 @@ def _needs(fields: FieldChannels, finder: LockFinder, sites: CallSites, partner:
         loops = [partner.node, *loops]  # `for v := range s.ch { … }`: its body runs between receives
     if any(syntax.is_inside(node, loop) for loop in loops for node in taken):
         return f"{where} is in a loop that takes it each turn"
-    info = _declared_info(fields, partner)
+    info = fields.index.named_entry(partner.source, partner.function)
     if info is not None:
         for site in sites.to(info):
             if enclosing_loops(site.call):
                 return f"{where} is in a function called in a loop, and takes it before returning"
     return None
-
-
-def _declared_info(fields: FieldChannels, op: FieldOp):
-    function = op.function
-    if not syntax.is_declared_function(function):
-        return None
-    name = syntax.function_name(function)
-    if name is None:
-        return None
-    if syntax.is_method(function):
-        receiver = syntax.parameters_of(syntax.receiver(function))
-        base = syntax.base_type_name(receiver[0].type) if receiver else None
-        return fields.index.method(op.source.text(base), op.source.text(name)) if base is not None else None
-    return fields.index.function(op.source.text(name))

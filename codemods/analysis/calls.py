@@ -263,13 +263,13 @@ class CallSummaries(PackageFact):
             effects.ranges = True
         elif kind is UseKind.CLOSE:
             effects.closes = True
-            effects.deferred_close |= _deferred(use.node, function)
+            effects.deferred_close |= syntax.runs_in_defer_of(use.node, function)
         elif kind is UseKind.PASSED:
             callee = _resolve(self.index, source, scopes, use.node)
             if callee is None or use.argument_index < 0:
                 effects.escapes = True
             else:
-                calls.append(_Call(followed, callee, use.argument_index, _deferred(use.node, function)))
+                calls.append(_Call(followed, callee, use.argument_index, syntax.runs_in_defer_of(use.node, function)))
         elif kind in (UseKind.SENT, UseKind.RETURNED, UseKind.STORED):
             effects.escapes = True
 
@@ -291,17 +291,6 @@ def _effects_of(summary: Summary, value: _Value) -> Effects | None:
         return summary.fields.get(value.field)
     return summary.parameter(value.parameter)
 
-
-def _deferred(node: Node, function: Node) -> bool:
-    """Does ``node`` run as part of a defer statement of ``function`` (its call or a deferred literal)?"""
-    for parent in syntax.ancestors(node):
-        if parent == function:
-            return False
-        if syntax.is_defer(parent):
-            return True
-        if syntax.is_function_literal(parent) and syntax.how_started(parent) != "defer":
-            return False
-    return False
 
 
 def _resolve(index: PackageIndex, source, scopes: FunctionScopes, call: Node) -> FunctionInfo | None:

@@ -269,24 +269,36 @@ class PackageIndex(PackageFact):
                 return found
         return None
 
+    def _entries_named_by(self, source, function: Node) -> list[FunctionInfo]:
+        """The entries under the name the declaration ``function`` declares: for a method,
+        its receiver type's method of that name; for a function, every function of that
+        name (one per build variant). Nothing for a func literal."""
+        if not syntax.is_declared_function(function):
+            return []
+        name = syntax.function_name(function)
+        if name is None:
+            return []
+        if not syntax.is_method(function):
+            return self.functions_named(source.text(name))
+        receiver = syntax.parameters_of(syntax.receiver(function))
+        base = syntax.base_type_name(receiver[0].type) if receiver else None
+        method = self.method(source.text(base), source.text(name)) if base is not None else None
+        return [method] if method is not None else []
+
+    def named_entry(self, source, function: Node) -> FunctionInfo | None:
+        """The entry ``function``/``method`` answer with for the name the declaration
+        ``function`` declares (None when a function name has several variants); it may
+        be another declaration of that name, another file's."""
+        found = self._entries_named_by(source, function)
+        return found[0] if len(found) == 1 else None
+
     def entry(self, source, function: Node) -> FunctionInfo | None:
         """The index's entry for the declaration ``function`` of ``source``, whichever
         variant it is of several functions of one name (for a method, only the entry
         ``method`` answers with)."""
-        if not syntax.is_declared_function(function):
-            return None
-        name = syntax.function_name(function)
-        if name is None:
-            return None
         key = (source.path, function.start_byte, function.end_byte)
         if key not in self._entries:
-            if syntax.is_method(function):
-                receiver = syntax.parameters_of(syntax.receiver(function))
-                base = syntax.base_type_name(receiver[0].type) if receiver else None
-                method = self.method(source.text(base), source.text(name)) if base is not None else None
-                candidates = [method] if method is not None else []
-            else:
-                candidates = self.functions_named(source.text(name))
+            candidates = self._entries_named_by(source, function)
             self._entries[key] = next((info for info in candidates if (info.source.path, info.node.start_byte, info.node.end_byte) == key), None)
         return self._entries[key]
 
@@ -294,17 +306,7 @@ class PackageIndex(PackageFact):
         """The entry for the function or method that ``function`` (a node of ``source``)
         declares: None for a func literal, or when the entry of that name is another
         declaration (another file's, as with one variant per build target)."""
-        if not syntax.is_declared_function(function):
-            return None
-        name = syntax.function_name(function)
-        if name is None:
-            return None
-        if syntax.is_method(function):
-            receiver = syntax.parameters_of(syntax.receiver(function))
-            base = syntax.base_type_name(receiver[0].type) if receiver else None
-            info = self.method(source.text(base), source.text(name)) if base is not None else None
-        else:
-            info = self.function(source.text(name))
+        info = self.named_entry(source, function)
         if info is None or info.source is not source or not syntax.same_node(info.node, function):
             return None
         return info

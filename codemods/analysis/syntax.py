@@ -857,6 +857,19 @@ def how_started(literal: Node) -> str:
     return "call"
 
 
+def runs_in_defer_of(node: Node, function: Node) -> bool:
+    """Does ``node`` run as part of a defer statement of ``function`` (its deferred call,
+    or the body of a deferred literal), not in a goroutine or another literal?"""
+    for parent in ancestors(node):
+        if same_node(parent, function):
+            return False
+        if is_defer(parent):
+            return True
+        if is_function_literal(parent) and how_started(parent) != "defer":
+            return False
+    return False
+
+
 def go_or_defer_of(literal: Node) -> Node | None:
     """The go or defer statement that starts ``literal``, when it does."""
     call = called_in_place(literal)
