@@ -7,6 +7,7 @@ FileResult, in the spirit of LibCST's codemod results.
 
 from __future__ import annotations
 
+import functools
 import traceback
 from dataclasses import dataclass, field, replace
 from typing import Sequence
@@ -145,8 +146,14 @@ def any_rule_applies(path: str, data: bytes, version: tuple[int, int], rules: Se
     cheaper rule wants."""
     raw = RawFile(path, data, version)
     present: dict[bytes, bool] = {}
-    ordered = sorted(rules, key=lambda rule: 0 if type(rule).applies_to is Rule.applies_to else 2 if rule.scans_bytes else 1)
-    return any(_applies(rule, raw, present) for rule in ordered)
+    return any(_applies(rule, raw, present) for rule in _cheapest_first(tuple(rules)))
+
+
+@functools.lru_cache(maxsize=8)
+def _cheapest_first(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
+    """Plain trigger rules, then refined ones, then those that scan the bytes (sorted once
+    per rule set, not per file)."""
+    return tuple(sorted(rules, key=lambda rule: 0 if type(rule).applies_to is Rule.applies_to else 2 if rule.scans_bytes else 1))
 
 
 def _applies(rule: Rule, raw: RawFile, present: dict[bytes, bool]) -> bool:
