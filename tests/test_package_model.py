@@ -20,6 +20,7 @@ from gofix_defer.codemods.analysis.package import Package, package_name_of
 from gofix_defer.codemods.analysis.scope import Scopes
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.engine.process import Settings, process
+from gofix_defer.codemods.engine.siblings import SiblingFiles
 from gofix_defer.codemods.model import INTERNAL_ERROR, Rule
 from gofix_defer.codemods.run import workers
 from gofix_defer.codemods.run.cache import ResultCache, settings_fingerprint
@@ -51,13 +52,13 @@ def package_of(folder: Path, path: Path) -> Package:
 def counting_loads(monkeypatch) -> list[str]:
     """The names of the files the package model loads (parses) for package facts, in order."""
     loaded: list[str] = []
-    real = workers.Packages._load
+    real = SiblingFiles.load
 
     def counting(self, path):
         loaded.append(Path(path).name)
         return real(self, path)
 
-    monkeypatch.setattr(workers.Packages, "_load", counting)
+    monkeypatch.setattr(SiblingFiles, "load", counting)
     return loaded
 
 
@@ -553,14 +554,7 @@ def test_the_files_of_the_directorys_other_package_are_never_parsed(tmp_path, mo
             "a_test.go": "package p_test\n\nfunc helper(ch chan int) { close(ch) }\n",
         },
     )
-    parsed: list[str] = []
-    real = workers.Packages._load
-
-    def counting(self, path):
-        parsed.append(Path(path).name)
-        return real(self, path)
-
-    monkeypatch.setattr(workers.Packages, "_load", counting)
+    parsed = counting_loads(monkeypatch)
     [result] = workers.run([str(a)], Settings(rules=[_ClosedByCallee()]))
     assert len(result.diagnostics) == 1
     assert parsed == ["b.go"]

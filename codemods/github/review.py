@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
 from gofix_defer.codemods.analysis import grammar as parsing
-from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.engine.process import Settings, process
 from gofix_defer.codemods.github.anchoring import DiffLines, parse_patch
 from gofix_defer.codemods.github.errors import DeadlineExceeded, GitError, GitHubError, PermissionDenied, Unprocessable
@@ -175,8 +174,8 @@ class HeadTree:
 
     def package(self, name: str, data: bytes):  # -> Package | None
         """The Go package of ``name`` at the head commit (its sibling files read from git, lazily)."""
-        from gofix_defer.codemods.analysis.goversion import effective_go_version
-        from gofix_defer.codemods.analysis.package import Package, go_files_in, package_name_of
+        from gofix_defer.codemods.analysis.package import go_files_in, package_name_of
+        from gofix_defer.codemods.engine.siblings import SiblingFiles
 
         directory = posixpath.dirname(name)
         disk_directory = os.path.join(self.root, directory) if directory else self.root
@@ -189,28 +188,26 @@ class HeadTree:
             def lister() -> list[str]:
                 return [os.path.join(self.root, p) for p in self.repo.go_files(sha, directory)]
 
-            def load(path: str) -> SourceFile | None:
+            def read(path: str) -> bytes | None:
                 relative = os.path.relpath(path, self.root).replace(os.sep, "/")
                 try:
                     self.check_path(relative)
-                    blob = self.repo.blob(sha, relative)
+                    return self.repo.blob(sha, relative)
                 except GitError:
                     return None
-                return SourceFile(path, blob, effective_go_version(path, None, blob))
         else:
             def lister() -> list[str]:
                 return [p for p in go_files_in(disk_directory)
                         if inside(self.root, os.path.relpath(p, self.root)) and os.path.isfile(p) and not os.path.islink(p)]
 
-            def load(path: str) -> SourceFile | None:
+            def read(path: str) -> bytes | None:
                 try:
                     with open(path, "rb") as handle:
-                        blob = handle.read()
+                        return handle.read()
                 except OSError:
                     return None
-                return SourceFile(path, blob, effective_go_version(path, None, blob))
 
-        package = Package(disk_directory, key[1], load, lister=lister)
+        package = SiblingFiles(read).package(disk_directory, data, lister)
         self._packages[key] = package
         return package
 

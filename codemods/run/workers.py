@@ -25,9 +25,9 @@ from typing import Callable, Iterable, Iterator, Sequence
 from gofix_defer.codemods.analysis.facts import needs_package
 from gofix_defer.codemods.analysis.goversion import effective_go_version
 from gofix_defer.codemods.analysis.package import Package, go_files_in, package_name_of
-from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.engine.budget import too_large
 from gofix_defer.codemods.engine.process import Settings, process, unparsed_result
+from gofix_defer.codemods.engine.siblings import SiblingFiles
 from gofix_defer.codemods.engine.suppress import is_generated
 from gofix_defer.codemods.model import FileResult
 from gofix_defer.codemods.run.cache import ResultCache
@@ -51,45 +51,30 @@ class Packages:
         self._override = settings.go_version
         self._directory: str | None = None
         self._by_name: dict[bytes | None, Package] = {}
-        self._peeked: dict[str, bytes | None] = {}  # read by _peek, parsed by _load: read once
+        self._siblings = SiblingFiles(_read_sibling, self._override)
 
     def of(self, path: str, data: bytes) -> Package:
         directory = os.path.dirname(path)
         if directory != self._directory:
-            self._directory, self._by_name, self._peeked = directory, {}, {}
+            self._directory, self._by_name = directory, {}
+            self._siblings = SiblingFiles(_read_sibling, self._override)
         name = package_name_of(data)
         package = self._by_name.get(name)
         if package is None:
-            package = self._by_name[name] = Package(directory, name, self._load, lister=lambda: go_files_in(directory), peek=self._peek)
+            package = self._by_name[name] = self._siblings.package(directory, data, lambda: go_files_in(directory))
         return package
 
     def forget(self) -> None:
         """Drop the current packages (after a file was interrupted mid-analysis)."""
-        self._directory, self._by_name, self._peeked = None, {}, {}
+        self._directory, self._by_name = None, {}
+        self._siblings = SiblingFiles(_read_sibling, self._override)
 
-    def _peek(self, path: str) -> bytes | None:
-        """A sibling file's bytes, unparsed (None: unreadable, or generated, which _load
-        leaves out too). Both packages of a directory (`x` and `x_test`) peek the same file:
-        it is read once."""
-        if path not in self._peeked:
-            try:
-                data: bytes | None = read_source(path)
-            except (OSError, _NotRegular):
-                data = None
-            if data is not None and is_generated(data):
-                data = None
-            self._peeked[path] = data
-        return self._peeked[path]
 
-    def _load(self, path: str) -> SourceFile | None:
-        """Another file of the package, for package facts. Generated files are left out,
-        as they are never checked: what they declare is outside the package's sight
-        (a call into them has unknown effects), and their bulk (the compiler's rewrite
-        rules, syscall tables, bundled packages) would cost more than the rest of a run."""
-        data = self._peek(path)
-        if data is None:
-            return None
-        return SourceFile(path, data, effective_go_version(path, self._override, data))
+def _read_sibling(path: str) -> bytes | None:
+    try:
+        return read_source(path)
+    except (OSError, _NotRegular):
+        return None
 
 
 class _NotRegular(Exception):

@@ -33,9 +33,9 @@ from pygls.uris import to_fs_path
 
 from gofix_defer.codemods import __version__
 from gofix_defer.codemods.analysis import goversion
-from gofix_defer.codemods.analysis.package import Package, go_files_in, package_name_of
-from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.analysis.package import Package, go_files_in
 from gofix_defer.codemods.engine.process import Settings, process
+from gofix_defer.codemods.engine.siblings import SiblingFiles
 from gofix_defer.codemods.model import INTERNAL_ERROR, SYNTAX_ERROR, Applicability, Diagnostic, Edit, FileResult, Rule
 from gofix_defer.codemods.server.actions import fixable, line_edits, quick_fixes
 from gofix_defer.codemods.server.positions import UTF16, Positions
@@ -168,20 +168,20 @@ class GofixServer(LanguageServer):
         directory = os.path.dirname(checked.path)
         others = checked.others
 
-        def load(path: str) -> SourceFile | None:
-            data = others.get(path)
+        def read(path: str) -> bytes | None:
+            data = others.get(path)  # an open editor's unsaved text comes first
             if data is None:
                 try:
                     with open(path, "rb") as handle:
                         data = handle.read()
                 except OSError:
                     return None
-            return SourceFile(path, data, goversion.effective_go_version(path, settings.go_version, data))
+            return data
 
         def lister() -> list[str]:
             return sorted(set(go_files_in(directory)) | {p for p in others if p.endswith(".go")})
 
-        return Package(directory, package_name_of(checked.data), load, lister=lister)
+        return SiblingFiles(read, settings.go_version).package(directory, checked.data, lister)
 
     def _check(self, checked: Checked, on_disk: bool) -> None:
         """On the worker thread: fill in ``checked``'s settings and findings."""
