@@ -639,3 +639,82 @@ def test_a_rule_that_scans_the_bytes_is_asked_only_when_no_cheaper_rule_wants_th
     assert any_rule_applies("a.go", b"defer; go f()", (1, 27), rules) and asked == []
     assert not any_rule_applies("b.go", b"defer", (1, 27), rules) and asked == ["b.go"]
     assert any_rule_applies("c.go", b"defer loop", (1, 27), rules) and asked == ["b.go", "c.go"]
+
+
+CLEAN_FILE = "package p\n\nfunc f{n}() int {{ return {n} }}\n"
+
+
+def _tree_with_clean_files(tmp_path: Path) -> list[Path]:
+    tmp_path.mkdir()
+    (tmp_path / "go.mod").write_text("module example.com/m\n\ngo 1.21\n")
+    clean = [tmp_path / f"clean{n}.go" for n in range(3)]
+    for n, path in enumerate(clean):
+        path.write_text(CLEAN_FILE.format(n=n))
+    leaky = tmp_path / "leaky.go"
+    leaky.write_text(LEAKY_LOOP.format(n=3).replace("package main", "package p"))
+    return sorted([*clean, leaky])
+
+
+def _counting_scans(monkeypatch) -> list[str]:
+    scans: list[str] = []
+    real = engine.any_rule_applies
+
+    def counting(path, data, version, rules):
+        scans.append(os.path.basename(path))
+        return real(path, data, version, rules)
+
+    monkeypatch.setattr(engine, "any_rule_applies", counting)
+    return scans
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_warm_run_takes_the_prefilter_verdicts_from_the_cache(tmp_path: Path, monkeypatch, jobs: int) -> None:
+    # On a warm run the prefilter's scans of the bytes cost more than everything else:
+    # an unchanged file's verdict comes from the cache, with the same results.
+    monkeypatch.setattr(runner, "MIN_FILES_FOR_POOL", 1)
+    files = [str(p) for p in _tree_with_clean_files(tmp_path / "tree")]
+    settings = Settings(rules=list(ALL_RULES))
+    cold = list(runner.run(files, settings, jobs=jobs, cache=new_cache(tmp_path / "c", settings)))
+    assert [len(r.diagnostics) for r in cold] == [0, 0, 0, 1]
+    scans = _counting_scans(monkeypatch)
+    counter = CountingProcess(monkeypatch)
+    warm = list(runner.run(files, settings, jobs=jobs, cache=new_cache(tmp_path / "c", settings)))
+    assert [_without_bytes(r) for r in warm] == [_without_bytes(r) for r in cold]
+    assert scans == [] and counter.calls == []
+    # An edited file is scanned again (and here, now leaky, parsed); the others are not.
+    Path(files[0]).write_text(LEAKY_LOOP.format(n=5).replace("package main", "package p"))
+    edited = list(runner.run(files, settings, jobs=jobs, cache=new_cache(tmp_path / "c", settings)))
+    assert scans == ["clean0.go"]
+    assert [len(r.diagnostics) for r in edited] == [1, 0, 0, 1]
+    # So is every file when the Go version changes what the rules can match.
+    (tmp_path / "tree" / "go.mod").write_text("module example.com/m\n\ngo 1.22\n")
+    __import__("gofix_defer.codemods.analysis.goversion", fromlist=["_version_for_dir"])._version_for_dir.cache_clear()
+    scans.clear()
+    list(runner.run(files, settings, jobs=jobs, cache=new_cache(tmp_path / "c", settings)))
+    assert scans == ["clean0.go", "clean1.go", "clean2.go", "leaky.go"]
+
+
+def _without_bytes(result: FileResult) -> FileResult:
+    """A result as the output sees it (a pool worker does not send back a clean file's bytes)."""
+    if not result.diagnostics and result.fixed is None and not result.applied:
+        result.original = None
+    return result
+
+
+def test_a_forged_prefilter_verdict_cannot_hide_a_finding(tmp_path: Path, monkeypatch) -> None:
+    # Whoever can write the cache folder must not be able to mark a leaky file clean.
+    import marshal
+
+    files = [str(p) for p in _tree_with_clean_files(tmp_path / "tree")]
+    settings = Settings(rules=list(ALL_RULES))
+    cache = new_cache(tmp_path / "c", settings)
+    list(runner.run(files, settings, cache=cache))
+    directory = str(tmp_path / "tree")
+    leaky = files[-1]
+    key = cache.key(leaky, Path(leaky).read_bytes(), (1, 21))
+    assert cache.prefilter_verdict(leaky, key) is False  # it was let through, and remembered so
+    entry = Path(cache._entry_path(cache._verdicts_key(directory)))
+    payload = marshal.dumps({"leaky.go": "c:" + key})
+    entry.write_bytes(cache_module._MAGIC + b"\0" * cache_module._MAC_BYTES + payload)  # not this cache's MAC
+    [*_, result] = runner.run(files, settings, cache=new_cache(tmp_path / "c", settings))
+    assert len(result.diagnostics) == 1

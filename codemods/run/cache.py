@@ -21,6 +21,16 @@ change the file's result:
 * the settings that change results: ``unsafe_fixes``, ``apply_fixes`` and
   ``max_iterations``.
 
+Besides, one entry per directory holds the prefilter's verdict on each of
+its files (clean: no selected rule can match its bytes at its Go version,
+so the result is empty and nothing is parsed; or let through), under that
+file's key as above: on a warm run the prefilter's scans of the bytes cost
+more than everything else, and a key that still matches answers them. A
+file let through is then looked up as usual, and processing it (on a miss)
+runs the prefilter again, so a verdict never decides more than the
+prefilter would. These entries are authenticated like the others: a forged
+one is a miss, never a hidden finding.
+
 A hit gives back the complete FileResult (diagnostics with their fixes and
 edits, the applied fixes, the fixed text) so that ``--diff`` and ``--write``
 behave exactly as without the cache; ``original`` is the file's current
@@ -180,6 +190,12 @@ class ResultCache:
         self._prepared = False
         self._secret: bytes | None = None
         self._secret_loaded = False
+        # The prefilter verdicts of one directory's files (see prefilter_verdict), while
+        # its files come by: file name -> "c:" (clean) or "p:" (to parse) + its key.
+        self._verdicts_directory: str | None = None
+        self._verdicts: dict[str, str] = {}
+        self._verdicts_changed = False
+        self._seen: dict[str, str | None] = {}  # dependency -> its digest, as this run found it
 
     def key(self, path: str, data: bytes, go_version: tuple[int, int]) -> str:
         digest = hashlib.blake2b(self._run, digest_size=20)
@@ -209,6 +225,41 @@ class ResultCache:
     # -- entries ----------------------------------------------------------------
 
     def get(self, key: str, path: str, data: bytes) -> FileResult | None:
+        payload = self._read(key)
+        if payload is None:
+            return None
+        try:
+            result = decode(marshal.loads(payload), path, data)
+        except Exception:  # a wrongly typed or out-of-range entry: a miss
+            return None
+        # A result that read other files of its package is stale once any changed.
+        return result if self._dependencies_unchanged(result.dependencies) else None
+
+    def _dependencies_unchanged(self, dependencies: dict[str, str]) -> bool:
+        """Do the files (and directory listings) a cached result depends on still hash
+        the same? Each is hashed once per run: the files of a package are dependencies
+        of every result of that package, and a run is one look at the tree (until
+        finish_run)."""
+        for path, expected in dependencies.items():
+            if path not in self._seen:
+                self._seen[path] = _current_digest(path)
+            actual = self._seen[path]
+            if actual is None or actual != expected:
+                return False
+        return True
+
+    def put(self, key: str, result: FileResult) -> None:
+        """Store ``result`` unless it holds errors; never fails the run."""
+        if not cacheable(result):
+            return
+        try:
+            payload = marshal.dumps(encode(result))
+        except ValueError:
+            return
+        self._write(key, payload)
+
+    def _read(self, key: str) -> bytes | None:
+        """The payload of entry ``key`` when its HMAC is this cache's (else a miss)."""
         try:
             with open(self._entry_path(key), "rb") as handle:
                 blob = handle.read()
@@ -223,20 +274,12 @@ class ResultCache:
         payload = blob[len(_MAGIC) + _MAC_BYTES :]
         if not hmac.compare_digest(mac, self._mac(secret, key, payload)):
             return None  # not written by this cache's owner: a miss, overwritten below
-        try:
-            result = decode(marshal.loads(payload), path, data)
-        except Exception:  # a wrongly typed or out-of-range entry: a miss
-            return None
-        # A result that read other files of its package is stale once any changed.
-        return result if dependencies_unchanged(result.dependencies) else None
+        return payload
 
-    def put(self, key: str, result: FileResult) -> None:
-        """Store ``result`` unless it holds errors; never fails the run."""
-        if not cacheable(result):
-            return
+    def _write(self, key: str, payload: bytes) -> None:
+        """Store entry ``key`` atomically; a read-only or full disk only costs speed."""
         target = self._entry_path(key)
         try:
-            payload = marshal.dumps(encode(result))
             if not self._prepared:
                 self._prepare()
             secret = self._key_material(create=True)
@@ -257,7 +300,65 @@ class ResultCache:
                     pass
                 raise
         except (OSError, ValueError):
-            return  # a read-only or full disk only costs speed
+            return
+
+    # -- the prefilter's verdicts ---------------------------------------------------
+
+    def prefilter_verdict(self, path: str, key: str) -> bool | None:
+        """What an earlier run's prefilter said of the file of this ``key``: True, it is
+        clean (no selected rule could match its bytes at its Go version, so its result
+        is an empty one); False, it must be parsed (or looked up); None, unknown. On a
+        warm run the prefilter's scans of the bytes cost more than all the rest. The key
+        covers the bytes, path, Go version, rules and tool code, as an entry's does."""
+        known = self._verdicts_of(os.path.dirname(path)).get(os.path.basename(path))
+        if known is None or known[2:] != key:
+            return None
+        return known[:2] == "c:"
+
+    def note_prefilter_verdict(self, path: str, key: str, clean: bool) -> None:
+        names = self._verdicts_of(os.path.dirname(path))
+        name, value = os.path.basename(path), ("c:" if clean else "p:") + key
+        if names.get(name) != value:
+            names[name] = value
+            self._verdicts_changed = True
+
+    def finish_run(self) -> None:
+        """The end of one run over the files: store what it learnt, and forget the digests
+        it took of the tree (the next run looks again)."""
+        self.flush()
+        self._seen.clear()
+
+    def flush(self) -> None:
+        """Store the current directory's prefilter verdicts, when they changed. One entry
+        per directory (files come a directory at a time): a warm run reads one small
+        entry per directory, not one per file. Never fails the run."""
+        if not self._verdicts_changed or self._verdicts_directory is None:
+            return
+        self._verdicts_changed = False
+        self._write(self._verdicts_key(self._verdicts_directory), marshal.dumps(dict(sorted(self._verdicts.items()))))
+
+    def _verdicts_of(self, directory: str) -> dict[str, str]:
+        if directory != self._verdicts_directory:
+            self.flush()
+            self._verdicts_directory, self._verdicts = directory, self._read_verdicts(directory)
+        return self._verdicts
+
+    def _verdicts_key(self, directory: str) -> str:
+        digest = hashlib.blake2b(self._run, digest_size=20)
+        digest.update(f"\x00prefilter verdicts of\x00{directory}\x00".encode())
+        return digest.hexdigest()
+
+    def _read_verdicts(self, directory: str) -> dict[str, str]:
+        payload = self._read(self._verdicts_key(directory))
+        if payload is None:
+            return {}
+        try:
+            names = marshal.loads(payload)
+        except Exception:
+            return {}
+        if not isinstance(names, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in names.items()):
+            return {}  # not what flush writes: a miss
+        return names
 
     def _prepare(self) -> None:
         """Create the folder (0700); mark it as a cache for backup tools and git when it is new.
@@ -530,17 +631,11 @@ def _file_digest(path: str) -> str | None:
     return actual
 
 
-def dependencies_unchanged(dependencies: dict[str, str]) -> bool:
-    """Do the files (and directory listings) a cached result depends on still hash the same?"""
+def _current_digest(path: str) -> str | None:
+    """The digest of a dependency now: a file's bytes, or a directory's list of Go files."""
     from gofix_defer.codemods.analysis.package import digest, go_files_in, listing_key
 
-    for path, expected in dependencies.items():
-        if path == listing_key(os.path.dirname(path)):
-            directory = path[:-1]
-            names = sorted(os.path.basename(p) for p in go_files_in(directory))
-            actual: str | None = digest("\n".join(names).encode())
-        else:
-            actual = _file_digest(path)
-        if actual is None or actual != expected:
-            return False
-    return True
+    if path == listing_key(os.path.dirname(path)):
+        names = sorted(os.path.basename(p) for p in go_files_in(path[:-1]))
+        return digest("\n".join(names).encode())
+    return _file_digest(path)

@@ -23,7 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterable, Iterator, Sequence
 
 from gofix_defer.codemods.analysis.facts import needs_package
-from gofix_defer.codemods.analysis.goversion import effective_go_version
+from gofix_defer.codemods.analysis.goversion import GoModError, effective_go_version
 from gofix_defer.codemods.analysis.package import Package, go_files_in, package_name_of
 from gofix_defer.codemods.engine.budget import too_large
 from gofix_defer.codemods.engine.process import Settings, process, unparsed_result
@@ -113,7 +113,11 @@ def read_source(path: str, limit: int = 0) -> bytes:
     return b"".join(chunks)
 
 
-def read_and_process(path: str, settings: Settings, cache: ResultCache | None = None, packages: Packages | None = None) -> FileResult:
+def read_and_process(
+    path: str, settings: Settings, cache: ResultCache | None = None, packages: Packages | None = None, *, prefilter: bool = True
+) -> FileResult:
+    """The result of one file. ``prefilter=False``: the caller already knows the prefilter
+    lets it through (a worker's file, sent by the parent that asked)."""
     try:
         data = read_source(path, settings.max_file_size)
     except IsADirectoryError:
@@ -127,12 +131,15 @@ def read_and_process(path: str, settings: Settings, cache: ResultCache | None = 
         return FileResult(path=path, skipped="too large", errors=[message or f"{path}: skipped: too large"])
     except OSError as error:
         return FileResult(path=path, errors=[f"{path}: cannot read: {error.strerror or error}"])
-    unparsed = unparsed_result(path, data, settings)
-    if unparsed is not None:
-        return unparsed  # files the prefilter skips are cheaper to re-check than to look up
     key = None
+    if cache is not None and prefilter:
+        unparsed, key = _remembered_prefilter(path, data, settings, cache)
+    else:
+        unparsed = unparsed_result(path, data, settings) if prefilter else None
+    if unparsed is not None:
+        return unparsed
     if cache is not None:
-        key = cache.key(path, data, effective_go_version(path, settings.go_version, data))
+        key = key or cache.key(path, data, effective_go_version(path, settings.go_version, data))
         cached = cache.get(key, path, data)
         if cached is not None:
             return cached
@@ -162,15 +169,19 @@ def run(
     """
     paths = list(files)
     workers = _worker_count(jobs, len(paths))
-    if workers <= 1:
-        packages = Packages(settings)
-        for path in paths:
-            result = read_and_process(path, settings, cache, packages)
-            if on_result is not None:
-                on_result(result)
-            yield result
-        return
-    yield from _run_pool(paths, settings, workers, cache, on_result)
+    try:
+        if workers <= 1:
+            packages = Packages(settings)
+            for path in paths:
+                result = read_and_process(path, settings, cache, packages)
+                if on_result is not None:
+                    on_result(result)
+                yield result
+            return
+        yield from _run_pool(paths, settings, workers, cache, on_result)
+    finally:
+        if cache is not None:
+            cache.finish_run()
 
 
 def _run_pool(
@@ -283,10 +294,33 @@ def _known_result(path: str, settings: Settings, cache: ResultCache | None) -> F
         data = read_source(path, settings.max_file_size)
     except (OSError, _NotRegular, _TooLarge):
         return read_and_process(path, settings, None)  # the error result, worded in one place
-    unparsed = unparsed_result(path, data, settings)
-    if unparsed is not None or cache is None:
+    if cache is None:
+        return unparsed_result(path, data, settings)
+    unparsed, key = _remembered_prefilter(path, data, settings, cache)
+    if unparsed is not None or key is None:
         return unparsed
-    return cache.get(cache.key(path, data, effective_go_version(path, settings.go_version, data)), path, data)
+    return cache.get(key, path, data)
+
+
+def _remembered_prefilter(path: str, data: bytes, settings: Settings, cache: ResultCache) -> tuple[FileResult | None, str | None]:
+    """``unparsed_result``, answered from the cache when an earlier run's prefilter saw
+    the same key (same bytes, path, Go version, rules and code), and the file's cache
+    key (None when its Go version is unknown: the prefilter reports why). A file it let
+    through goes straight to the lookup; should that miss, processing it runs the
+    prefilter again, so a verdict never decides more than the prefilter would."""
+    try:
+        key = cache.key(path, data, effective_go_version(path, settings.go_version, data))
+    except GoModError:
+        return unparsed_result(path, data, settings), None
+    known = cache.prefilter_verdict(path, key)
+    if known is not None:
+        return (FileResult(path=path, original=data) if known else None), key
+    unparsed = unparsed_result(path, data, settings)
+    if unparsed is None:
+        cache.note_prefilter_verdict(path, key, clean=False)
+    elif not unparsed.skipped and not unparsed.errors and not unparsed.diagnostics:
+        cache.note_prefilter_verdict(path, key, clean=True)
+    return unparsed, key
 
 
 def _worker_count(jobs: int | None, file_count: int) -> int:
@@ -315,7 +349,8 @@ def _init_worker(settings: Settings, cache: ResultCache | None) -> None:
 def _process_chunk(paths: Sequence[str]) -> list[FileResult]:
     assert _worker_settings is not None
     packages = Packages(_worker_settings)
-    return [_slim(read_and_process(path, _worker_settings, _worker_cache, packages)) for path in paths]
+    # The parent ran the prefilter on these files: they are the ones it let through.
+    return [_slim(read_and_process(path, _worker_settings, _worker_cache, packages, prefilter=False)) for path in paths]
 
 
 def _slim(result: FileResult) -> FileResult:
