@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from gofix_defer.codemods.analysis import control, lexical, syntax
+from gofix_defer.codemods.analysis.index import Declarations, ValueKind
 from gofix_defer.codemods.analysis.locks import lock_call
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.source import SourceFile
@@ -55,6 +56,26 @@ def test_deferred_and_started_literals_and_deferred_locks():
     assert not lexical.GO_STATEMENT.search(b"//go:build linux\nfunc ago() {}")
 
 
+@pytest.mark.parametrize(
+    "code, expected",
+    [
+        ("type s struct { done chan struct{} }", True),
+        ("type s struct { m map[string]chan int }", True),
+        ("type s struct { inner struct { c <-chan error } }", True),  # a struct field of a struct field
+        ("type s struct /* why */ { c chan int }", True),
+        ("func f() { v := struct{ c chan int }{}; _ = v }", True),  # generous: a local struct type
+        ("type s struct{ n int }\nfunc f(c chan int) { _ = struct{}{} }", False),  # chan outside any struct
+        ("type s struct { n int } // chan", False),  # a comment
+        ('type s struct { tag int `json:"chan"` }', False),  # a tag
+        ("type s struct { channel int; xchan bool }", False),  # part of a name
+        ("type s struct { c chan int }}}", True),
+        ("type s struct }}} chan", True),  # unbalanced: cannot tell
+    ],
+)
+def test_a_channel_field_of_a_struct_is_seen_in_the_bytes(code: str, expected: bool):
+    assert lexical.struct_says_chan(("package p\n\n" + code + "\n").encode()) is expected
+
+
 def _standard_library() -> Path | None:
     bin_dir = gotool.go_bin_dir()
     source = bin_dir.parent / "src" if bin_dir is not None else None
@@ -64,6 +85,11 @@ def _standard_library() -> Path | None:
 def _truths(source: SourceFile) -> dict[str, bool]:
     """What the parse says for each byte question."""
     found = {"defer in loop": False, "deferred literal": False, "go statement": False, "go literal": False, "deferred lock": False}
+    found["struct channel field"] = any(
+        not field.embedded and field.kind is ValueKind.CHANNEL and syntax.is_channel_type(syntax.unparen_type(field.type))
+        for info in source.facts(Declarations).part.types.values()
+        for field in info.fields or ()
+    )
     for defer in nodes_of_types(source, syntax.DEFER_KINDS):
         loop = control.innermost_loop(defer)
         body = syntax.body(loop) if loop is not None else None
@@ -91,7 +117,7 @@ def test_no_byte_question_says_no_where_the_parse_of_a_stdlib_file_says_yes():
         subfolders[:] = sorted(s for s in subfolders if s != "testdata")
         for name in sorted(n for n in names if n.endswith(".go")):
             data = (Path(folder) / name).read_bytes()
-            if b"defer" not in data and b"go" not in data:
+            if b"defer" not in data and b"go" not in data and b"chan" not in data:
                 continue
             source = SourceFile(os.path.join(folder, name), data, (1, 27))
             if source.has_syntax_error():
@@ -103,6 +129,7 @@ def test_no_byte_question_says_no_where_the_parse_of_a_stdlib_file_says_yes():
                 "go statement": lexical.GO_STATEMENT.search(data) is not None,
                 "go literal": lexical.STARTED_LITERAL.search(data) is not None,
                 "deferred lock": lexical.DEFERRED_LOCK.search(data) is not None,
+                "struct channel field": lexical.struct_says_chan(data),
             }
             wrong.extend(f"{source.path}: {question}" for question, truth in _truths(source).items() if truth and not answers[question])
     assert checked > 2000

@@ -51,6 +51,7 @@ from gofix_defer.codemods.analysis.calls import _resolve as resolve_call
 from gofix_defer.codemods.analysis.channels import MakeChannel, UseKind, classify_use, make_channel
 from gofix_defer.codemods.analysis.facts import PackageFact
 from gofix_defer.codemods.analysis.index import Declarations, FunctionInfo, PackageIndex, TypeInfo, ValueKind
+from gofix_defer.codemods.analysis.lexical import struct_says_chan
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import FunctionScopes, Scopes
 from gofix_defer.codemods.analysis.syntax import ancestors, unparen
@@ -441,11 +442,11 @@ class FieldChannels(PackageFact):
             return
         self._computed = True
         names: dict[bytes, list[bytes]] = {}
-        # A struct with a channel field says `chan` where it is declared: the types of
-        # the files that say it are the candidates (each looked up in the index, whose
-        # entry is the first declaration of the name, as for any other question).
+        # A struct with a channel field says `chan` inside its braces: the types of the
+        # files that do are the candidates (each looked up in the index, whose entry is
+        # the first declaration of the name, as for any other question).
         candidates: set[bytes] = set()
-        for source in self.package.files_mentioning(b"chan"):
+        for source in self.package.files_matching(struct_says_chan):
             candidates.update(source.facts(Declarations).part.types)
         for type_name in sorted(candidates):
             info = self.index.types.get(type_name)

@@ -16,7 +16,7 @@ _TOKENS = re.compile(
     rb'"[^"\\\n]*(?:\\.[^"\\\n]*)*"|`[^`]*`|\'[^\'\\\n]*(?:\\.[^\'\\\n]*)*\'|//[^\n]*|/\*.*?\*/|for\b|defer\b|[{}]',
     re.DOTALL,
 )
-_OPEN, _CLOSE = ord("{"), ord("}")
+_OPEN, _CLOSE, _SLASH = ord("{"), ord("}"), ord("/")
 # Bytes that continue a name (a keyword matched inside `xfor` is no keyword). The
 # pattern has no leading `\b`: without it, the regex engine skips to candidate bytes
 # fast, which doubles the scan's speed.
@@ -77,4 +77,45 @@ def defer_inside_loop(data: bytes) -> bool:
         elif token == b"defer":
             if inside and _ends_word(data, match.start()):
                 return True
+    return False
+
+
+# Tokens for the struct scan: literals and comments (skipped whole), the two keywords, braces.
+_STRUCT_TOKENS = re.compile(
+    rb'"[^"\\\n]*(?:\\.[^"\\\n]*)*"|`[^`]*`|\'[^\'\\\n]*(?:\\.[^\'\\\n]*)*\'|//[^\n]*|/\*.*?\*/|struct\b|chan\b|[{}]',
+    re.DOTALL,
+)
+
+
+def struct_says_chan(data: bytes) -> bool:
+    """May a struct type of the file have a field whose stated type is a channel?
+
+    Yes when `chan` sits inside the braces of a `struct { … }`, at any depth (a
+    field `done chan struct{}`, `m map[string]chan int`, a local struct type, a
+    struct field of a struct field). Unbalanced braces answer yes."""
+    last = data.rfind(b"chan")
+    if last < 0 or data.find(b"struct", 0, last) < 0:
+        return False
+    struct_body: list[bool] = []  # per open brace: is it a struct's
+    inside = 0  # open braces that are a struct's
+    after_struct = False  # the last token was the keyword `struct`
+    for match in _STRUCT_TOKENS.finditer(data):
+        token = match.group()
+        first = token[0]
+        if first == _OPEN:
+            struct_body.append(after_struct)
+            inside += after_struct
+        elif first == _CLOSE:
+            if not struct_body:
+                return True
+            inside -= struct_body.pop()
+        elif token == b"chan":
+            if inside and _ends_word(data, match.start()):
+                return True
+        elif token == b"struct":
+            after_struct = _ends_word(data, match.start())
+            continue
+        elif first == _SLASH:
+            continue  # a comment between `struct` and its brace
+        after_struct = False
     return False

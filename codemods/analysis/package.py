@@ -228,6 +228,12 @@ class Package:
                 found.append(path)
         return self._parsed(found)
 
+    def files_matching(self, says: Callable[[bytes], bool]) -> list["SourceFile"]:
+        """The files of the package whose bytes ``says`` yes for (a question of
+        lexical.py, which never says no where the parse would say yes), parsed, in path
+        order."""
+        return self._parsed([path for path in self.paths if says(self.raw(path) or b"")])
+
     def files_declaring(self, name: bytes, mentioning: bytes = b"") -> list["SourceFile"]:
         """The files of the package that may declare a function or method ``name``
         (``declared_function_names``) and whose bytes hold ``mentioning`` (a method's
