@@ -76,6 +76,28 @@ def test_a_channel_field_of_a_struct_is_seen_in_the_bytes(code: str, expected: b
     assert lexical.struct_says_chan(("package p\n\n" + code + "\n").encode()) is expected
 
 
+@pytest.mark.parametrize(
+    "code, name, expected",
+    [
+        ("type T struct{}", "T", True),
+        ("type (\n\tA int\n\tT struct{}\n)", "T", True),
+        ("type (A int; T int)", "T", True),
+        ("type ( /* c */ T int )", "T", True),
+        ("type\nT int", "T", True),
+        ("type T[E any] struct{ e E }", "T", True),
+        ("var a, T = 1, 2", "T", True),
+        ("var (\n\tx int\n\tT = 3\n)", "T", True),
+        ("type café int", "café", True),
+        ("func f() { return T{} }", "T", False),
+        ("type TT int\nvar xT int", "T", False),
+        ("type Tx int", "T", False),
+        ("type Tés int", "T", False),  # a longer name, in UTF-8
+    ],
+)
+def test_a_declaration_is_seen_in_the_bytes(code: str, name: str, expected: bool):
+    assert lexical.may_declare(("package p\n\n" + code + "\n").encode(), name.encode()) is expected
+
+
 def _standard_library() -> Path | None:
     bin_dir = gotool.go_bin_dir()
     source = bin_dir.parent / "src" if bin_dir is not None else None
@@ -112,7 +134,7 @@ def test_no_byte_question_says_no_where_the_parse_of_a_stdlib_file_says_yes():
     root = _standard_library()
     assert root is not None
     wrong: list[str] = []
-    checked = 0
+    checked = declared = 0
     for folder, subfolders, names in os.walk(root):
         subfolders[:] = sorted(s for s in subfolders if s != "testdata")
         for name in sorted(n for n in names if n.endswith(".go")):
@@ -132,5 +154,8 @@ def test_no_byte_question_says_no_where_the_parse_of_a_stdlib_file_says_yes():
                 "struct channel field": lexical.struct_says_chan(data),
             }
             wrong.extend(f"{source.path}: {question}" for question, truth in _truths(source).items() if truth and not answers[question])
-    assert checked > 2000
+            part = source.facts(Declarations).part
+            wrong.extend(f"{source.path}: declares {name!r}" for name in [*part.types, *part.variables] if not lexical.may_declare(data, name))
+            declared += len(part.types) + len(part.variables)
+    assert checked > 2000 and declared > 10000
     assert wrong == []

@@ -175,6 +175,7 @@ class PackageIndex(PackageFact):
         self._functions_asked: set[bytes] = set()
         self._methods_asked: set[tuple[bytes, bytes]] = set()
         self._words_asked: set[bytes] = set()
+        self._declarations_asked: set[bytes] = set()
         self._complete = False
         self._merged: _Part | None = None
         self._constructors: dict[bytes, list[FunctionInfo]] = {}
@@ -206,6 +207,12 @@ class PackageIndex(PackageFact):
         if not self._complete and word not in self._words_asked:
             self._words_asked.add(word)
             self._read(self.package.files_mentioning(word))
+
+    def _may_declare(self, name: bytes) -> None:
+        """Read every file that may declare a type or package variable ``name``."""
+        if not self._complete and name not in self._declarations_asked and name not in self._words_asked:
+            self._declarations_asked.add(name)
+            self._read(self.package.files_that_may_declare(name))
 
     def _all(self) -> _Part:
         if self._merged is None:
@@ -353,15 +360,15 @@ class PackageIndex(PackageFact):
 
 
 class _Lookup:
-    """``index.types`` / ``index.variables``: looked up by name, the files that mention
-    the name are read; listed whole, every file is."""
+    """``index.types`` / ``index.variables``: looked up by name, the files that may
+    declare the name are read; listed whole, every file is."""
 
     def __init__(self, index: PackageIndex, kind: str) -> None:
         self._index = index
         self._kind = kind
 
     def get(self, name: bytes, default=None):
-        self._index._mentioning(name)
+        self._index._may_declare(name)
         for part in self._index._ordered():
             found = getattr(part, self._kind).get(name)
             if found is not None:

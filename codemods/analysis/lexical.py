@@ -8,6 +8,7 @@ only files it could not report in. The scans know Go's lexical rules
 
 from __future__ import annotations
 
+import functools
 import re
 
 # Tokens that matter to the scans: string, rune and comment literals (skipped whole,
@@ -119,3 +120,19 @@ def struct_says_chan(data: bytes) -> bool:
             continue  # a comment between `struct` and its brace
         after_struct = False
     return False
+
+
+def may_declare(data: bytes, name: bytes) -> bool:
+    """May the file declare a type or variable ``name`` at the top level?
+
+    Yes when the name, as a whole word, follows only blanks after the start of a
+    line, `(`, `;`, `,` (`var a, name int`), the end of a comment, or the keyword
+    `type` or `var`: where a spec of `type`, `type (…)`, `var` or `var (…)` can
+    start, however it is laid out."""
+    return name in data and _declaring(name).search(data) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _declaring(name: bytes) -> "re.Pattern[bytes]":
+    # The name must end where a name ends: no name byte after it (UTF-8 included).
+    return re.compile(rb"(?:^|[(;,]|\*/|\b(?:type|var))[ \t]*" + re.escape(name) + rb"(?![A-Za-z0-9_\x80-\xff])", re.MULTILINE)

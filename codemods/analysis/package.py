@@ -21,6 +21,7 @@ import re
 from typing import TYPE_CHECKING, Callable, Iterable, TypeVar
 
 from gofix_defer.codemods.analysis.facts import Fact
+from gofix_defer.codemods.analysis.lexical import may_declare
 
 if TYPE_CHECKING:  # pragma: no cover
     from gofix_defer.codemods.analysis.source import SourceFile
@@ -227,6 +228,11 @@ class Package:
             if any(word in data for word in words):
                 found.append(path)
         return self._parsed(found)
+
+    def files_that_may_declare(self, name: bytes) -> list["SourceFile"]:
+        """The files of the package whose bytes may declare a type or variable ``name``
+        at the top level (``lexical.may_declare``), parsed, in path order."""
+        return self._parsed([path for path in self.paths if may_declare(self.raw(path) or b"", name)])
 
     def files_matching(self, says: Callable[[bytes], bool]) -> list["SourceFile"]:
         """The files of the package whose bytes ``says`` yes for (a question of
