@@ -156,8 +156,11 @@ class FunctionScopes:
         handler = _DECLARERS.get(node_type)
         if handler is not None:
             handler(self, node, scope)
-        for child in node.children:
-            self._build(child, scope)
+        # Scopes and declarations are named nodes with children: punctuation, keywords
+        # and leaves (a third of the nodes or more) hold neither.
+        for child in node.named_children:
+            if child.child_count:
+                self._build(child, scope)
 
     # Declaration handlers, keyed by node type ---------------------------
     def _params(self, function: Node, scope: _Scope) -> None:
