@@ -208,25 +208,16 @@ class Channels(Fact):
         body = syntax.function_body(function)
         if body is None or b"make(" not in self.source.data[body.start_byte : body.end_byte]:
             return []
-        scopes = self.source.scopes(function)
-        by_ident = {d.key: d for d in scopes.declarations()}
+        # The scopes hold every `x := v` / `var x = v` that declares a name, with its value
+        # when one stands for it (as many values as names): those of the function's own
+        # code, not of nested literals, whose value makes a channel.
         found = []
-        for node in walk_no_funcs(body):
-            if syntax.is_short_var_declaration(node):
-                left, right = syntax.left_side(node), syntax.right_side(node)
-            elif syntax.is_var_spec(node):
-                left, right = syntax.var_spec_names(node), syntax.var_spec_values(node)
-            else:
+        for decl in self.source.scopes(function).declarations():
+            if decl.kind not in ("short", "var") or decl.value is None or not syntax.is_inside(decl.statement, body):
                 continue
-            if len(left) != len(right):
-                continue
-            for ident, value in zip(left, right):
-                made = make_channel(value)
-                if made is None or not syntax.is_identifier(ident):
-                    continue
-                decl = by_ident.get((ident.start_byte, ident.end_byte))
-                if decl is not None:
-                    found.append(LocalChannel(decl, made, node))
+            made = make_channel(decl.value)
+            if made is not None and syntax.same_node(syntax.enclosing_function(decl.statement), function):
+                found.append(LocalChannel(decl, made, decl.statement))
         return found
 
     def uses(self, function: Node, declaration: Declaration) -> ChannelUses:
