@@ -527,13 +527,17 @@ outer:
 }
 
 func gopher(deferred, forward int) func() { return func() {} }
+
+var table = []point{{1, 2}, {x: 3}}
 """
 
 
 @pytest.mark.parametrize(
     "types",
     [("defer_statement",), ("go_statement", "defer_statement"), ("function_declaration", "method_declaration", "function_literal"),
-     ("for_statement",), ("goto_statement", "return_statement"), ("call_expression",)],
+     ("for_statement",), ("goto_statement", "return_statement"), ("call_expression",),
+     # asked together in one query, each its own entry:
+     ("selector_expression",), ("block",), ("composite_literal",), ("call_expression", "block")],
 )
 def test_node_index_finds_what_a_walk_finds(types: tuple[str, ...]) -> None:
     from gofix_defer.codemods.analysis.nodeindex import descendants_of_types, nodes_of_types

@@ -112,19 +112,34 @@ def _is_self_or_descendant(candidate: Node, node: Node) -> bool:
     return False
 
 
+# Types the rules and facts ask for one at a time, in most files that are parsed:
+# one query finds them all in one pass over the tree, and each gets its entry.
+_ASKED_TOGETHER = frozenset({"call_expression", "selector_expression", "block", "composite_literal"})
+
+
 def _index(source, types: frozenset[str]) -> tuple[list[int], list[Node]]:
     cache = source.__dict__.setdefault(_INDEX_ATTRIBUTE, {})
     entry = cache.get(types)
     if entry is None:
         if all(t in KEYWORD_OF for t in types):
             captured = _by_keyword(source, types)
+        elif len(types) == 1 and types <= _ASKED_TOGETHER:
+            by_type: dict[str, list[Node]] = {name: [] for name in _ASKED_TOGETHER}
+            for node in QueryCursor(_query_for(_ASKED_TOGETHER)).captures(source.root).get("node", []):
+                by_type[node.type].append(node)
+            for name, nodes in by_type.items():
+                cache.setdefault(frozenset((name,)), _entry(nodes))
+            return cache[types]
         else:
             captured = QueryCursor(_query_for(types)).captures(source.root).get("node", [])
-        # Pre-order: by start, outer (longer) first; the sort is stable for equal spans.
-        nodes = sorted(captured, key=lambda n: (n.start_byte, -n.end_byte))
-        entry = ([n.start_byte for n in nodes], nodes)
-        cache[types] = entry
+        entry = cache[types] = _entry(captured)
     return entry
+
+
+def _entry(captured: list[Node]) -> tuple[list[int], list[Node]]:
+    # Pre-order: by start, outer (longer) first; the sort is stable for equal spans.
+    nodes = sorted(captured, key=lambda n: (n.start_byte, -n.end_byte))
+    return ([n.start_byte for n in nodes], nodes)
 
 
 def outermost_functions(source) -> list[Node]:
