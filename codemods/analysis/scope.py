@@ -78,6 +78,7 @@ class FunctionScopes:
         self._decl_by_ident: dict[tuple[int, int], Declaration] = {}
         # What Go refuses: `:=` declaring nothing new, a name declared twice in one scope.
         self.conflicts: list[Node] = []
+        self._by_name: dict[bytes, list[Node]] | None = None
         self._build(function, None)
 
     # -- public API -------------------------------------------------------
@@ -103,16 +104,24 @@ class FunctionScopes:
 
     def references(self, decl: Declaration, within: Node | None = None) -> list[Node]:
         """Identifier nodes (declaration excluded) that resolve to ``decl``."""
-        root = within if within is not None else self.function
         found = []
-        for ident in identifiers(root):
-            if self.data[ident.start_byte : ident.end_byte] != decl.name:
+        for ident in self._identifiers_named(decl.name):
+            if within is not None and not (within.start_byte <= ident.start_byte and ident.end_byte <= within.end_byte):
                 continue
             if (ident.start_byte, ident.end_byte) == decl.key:
                 continue
             if self.resolve(ident) is decl:
                 found.append(ident)
         return found
+
+    def _identifiers_named(self, name: bytes) -> list[Node]:
+        """The function's value identifiers spelling ``name``, in document order: one walk
+        of the function serves every declaration's references."""
+        if self._by_name is None:
+            self._by_name = {}
+            for ident in identifiers(self.function):
+                self._by_name.setdefault(self.data[ident.start_byte : ident.end_byte], []).append(ident)
+        return self._by_name.get(name, [])
 
     # -- construction -----------------------------------------------------
     def _innermost_scope(self, node: Node) -> _Scope | None:
