@@ -125,17 +125,22 @@ class LostCancel(Rule):
     is handed to someone else (passed, stored, returned, called by a goroutine
     or a function value) on another path, when the call is in a loop (a
     deferred cancel would wait for the function to return), or when it sits
-    in an `if` or `switch` header or shares its line with other code.
+    in an `if` or `switch` header or shares its line with other code. Also
+    no fix when the context (or a value derived from it) is returned, or
+    assigned to a field, an element or a variable declared outside the
+    function: it is kept to be used after the function returns, and a
+    deferred cancel would end it right then (the cancel belongs with whoever
+    keeps the context, which takes a change of signature).
 
     ## Fix safety
     Safe when the context does not outlive the function as far as the source
     shows: it (or a value derived from it, such as a request made with it)
-    does not reach a goroutine, a function value, a returned value that could
-    hold it, a field, a channel or a variable declared elsewhere, and no
-    function of the package it is passed to uses it in a goroutine; calls to
-    other packages are taken to use it while they run. Otherwise unsafe, and
-    the message says where the context goes: cancelling it when the function
-    returns stops the work that still uses it.
+    does not reach a goroutine, a function value, a value it is stored in or
+    a channel, and no function of the package it is passed to uses it in a
+    goroutine; calls to other packages are taken to use it while they run.
+    Otherwise unsafe, and the message says where the context goes:
+    cancelling it when the function returns stops the work that still uses
+    it.
     """
 
     name = "lost-cancel"
@@ -203,8 +208,13 @@ class LostCancel(Rule):
         message: str,
         advice: str,
     ) -> Diagnostic:
-        unsafe = _context_escape(source, scopes, made)
+        escape = _context_escape(source, scopes, made)
+        unsafe = escape.where if escape is not None else None
         fix = _fix(source, made, decl, uses, unsafe)
+        if escape is not None and escape.kept and not isinstance(fix, NoFix):
+            # Returned, or kept in a field or a variable of elsewhere, the context is
+            # used after the function returns: a deferred cancel would end it right then.
+            fix = NoFix(f"{escape.where}, so it is used after the function returns and a deferred cancel would end it then: the cancel belongs with whoever keeps the context")
         if isinstance(fix, NoFix):
             return self.diagnostic(where, fix.annotate(message))
         message = f"{message}; {advice}"
@@ -625,18 +635,28 @@ def _delete_line(source: SourceFile, statement: Node) -> Edit | None:
 # -- does the context outlive the function? ---------------------------------------------
 
 
-def _context_escape(source: SourceFile, scopes: FunctionScopes, made: _Made) -> str | None:
-    """Where the context (or a value made from it) goes beyond the function, as a clause
-    for the message; None when, as far as the source shows, it goes nowhere."""
+@dataclass(frozen=True)
+class _Escape:
+    where: str  # a clause for the message
+    # Kept by whoever gets it (returned, kept in a field or a variable declared outside
+    # the function): it is meant to be used after the function returns, which a
+    # deferred cancel ends. Otherwise it reaches work that may run on (a goroutine, a
+    # function value, a value it is stored in).
+    kept: bool
+
+
+def _context_escape(source: SourceFile, scopes: FunctionScopes, made: _Made) -> _Escape | None:
+    """Where the context (or a value made from it) goes beyond the function; None when,
+    as far as the source shows, it goes nowhere."""
     ctx, function = made.left[0], made.function
     if _is_blank(source, ctx):
         return None
     line = source.line_col(ctx.start_byte)[0]
     if not syntax.is_identifier(ctx):
-        return f"the context is stored in {source.text(ctx).decode()} on line {line}"
+        return _Escape(f"the context is stored in {source.text(ctx).decode()} on line {line}", kept=True)
     decl = scopes.resolve(ctx)
     if decl is None or not syntax.is_inside(decl.ident, function):
-        return f"the context is assigned to {source.text(ctx).decode()}, declared outside the function"
+        return _Escape(f"the context is assigned to {source.text(ctx).decode()}, declared outside the function", kept=True)
     followed, seen = [decl], {decl.key}
     after = made.statement.end_byte
     while followed and len(seen) < 32:
@@ -653,30 +673,32 @@ def _context_escape(source: SourceFile, scopes: FunctionScopes, made: _Made) -> 
                     continue
                 derived = scopes.resolve(target)
                 if derived is None or not syntax.is_inside(derived.ident, function):
-                    return f"{name} is assigned to {source.text(target).decode()}, declared outside the function"
+                    return _Escape(f"{name} is assigned to {source.text(target).decode()}, declared outside the function", kept=True)
                 if derived.key not in seen:
                     seen.add(derived.key)
                     followed.append(derived)
     return None
 
 
-def _escape_of(source: SourceFile, scopes: FunctionScopes, function: Node, reference: Node, name: str) -> str | None:
+def _escape_of(source: SourceFile, scopes: FunctionScopes, function: Node, reference: Node, name: str) -> _Escape | None:
     line = source.line_col(reference.start_byte)[0]
     for holder in syntax.ancestors(reference):
         if syntax.same_node(holder, function):
             break
         if syntax.is_go(holder):
-            return f"{name} reaches the goroutine started on line {source.line_col(holder.start_byte)[0]}"
+            return _Escape(f"{name} reaches the goroutine started on line {source.line_col(holder.start_byte)[0]}", kept=False)
         if syntax.is_function_literal(holder):
             started = syntax.how_started(holder)
             if started == "go":
-                return f"{name} reaches the goroutine started on line {source.line_col(holder.start_byte)[0]}"
+                return _Escape(f"{name} reaches the goroutine started on line {source.line_col(holder.start_byte)[0]}", kept=False)
             if started == "value":
-                return f"{name} is captured by the function value made on line {source.line_col(holder.start_byte)[0]}, which may run later"
+                return _Escape(f"{name} is captured by the function value made on line {source.line_col(holder.start_byte)[0]}, which may run later", kept=False)
     if in_return_of(function, reference) and _results_can_hold(source, function):
-        return f"{name} reaches the value returned on line {line}"
+        return _Escape(f"{name} reaches the value returned on line {line}", kept=True)
     if stores_value(source, reference):
-        return f"{name} is stored on line {line}"
+        # In a field or an element (`s.ctx = ctx`) it is kept; in a value that may be
+        # used now (a request built with it) or later, the fix is unsafe.
+        return _Escape(f"{name} is stored on line {line}", kept=_assigned_to_a_place(reference))
     outer, arguments = syntax.paren_parent(reference)
     call = arguments.parent if arguments is not None and syntax.is_arguments(arguments) else None
     if call is not None:
@@ -685,8 +707,19 @@ def _escape_of(source: SourceFile, scopes: FunctionScopes, function: Node, refer
         if effects is not None and effects.async_use:
             callee = syntax.callee(call)
             spelled = source.text(callee).decode() if callee is not None else "a function"
-            return f"{name} is passed to {spelled}, which uses it in a goroutine"
+            return _Escape(f"{name} is passed to {spelled}, which uses it in a goroutine", kept=False)
     return None
+
+
+def _assigned_to_a_place(reference: Node) -> bool:
+    """`x.f = ctx`, `m[k] = ctx`: assigned, as it is, to a field or an element."""
+    node, parent = reference, reference.parent
+    while parent is not None and syntax.is_parenthesized(parent):
+        node, parent = parent, parent.parent
+    holder = parent.parent if parent is not None and syntax.is_expression_list(parent) else None
+    if holder is None or not syntax.is_assignment(holder) or syntax.right_node(holder) != parent:
+        return False
+    return any(not syntax.is_identifier(target) for target in syntax.left_side(holder))
 
 
 def _assigned_from(reference: Node) -> list[Node]:

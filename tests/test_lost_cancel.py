@@ -81,7 +81,7 @@ def test_an_aliased_import_and_golang_org_x_net_context():
     for path, name in (("context", "ctxpkg"), ("golang.org/x/net/context", "context")):
         header = f'package p\n\nimport {name} "{path}"\n\n' if name != "context" else f'package p\n\nimport "{path}"\n\n'
         found, fixed = check(
-            f"func f(parent {name}.Context) error {{\n\tctx, _ = {name}.WithCancel(parent)\n\treturn ctx.Err()\n}}\n\nvar ctx {name}.Context\n", header
+            f"func f(parent {name}.Context) error {{\n\tvar ctx {name}.Context\n\tctx, _ = {name}.WithCancel(parent)\n\treturn ctx.Err()\n}}\n", header
         )
         assert len(found) == 1, path
         assert f"var cancel {name}.CancelFunc\n\tctx, cancel = {name}.WithCancel(parent)\n\tdefer cancel()\n" in fixed.decode()
@@ -433,8 +433,10 @@ def test_returned_values_that_cannot_hold_a_context_are_safe():
     found, _ = check(
         "type box struct{ c context.Context }\n\nfunc f(parent context.Context) *box {\n\tctx, _ := context.WithCancel(parent)\n\treturn wrap(ctx)\n}\n\nfunc wrap(c context.Context) *box { return &box{c} }\n"
     )
-    assert found[0].fix.applicability is Applicability.UNSAFE
-    assert "ctx reaches the value returned on line" in found[0].message
+    # A value that may hold it is returned: used after the return, which a deferred
+    # cancel would end, so there is no fix (grpc-middleware's SimpleCtx broke its tests).
+    assert found[0].fix is None
+    assert "ctx reaches the value returned on line" in found[0].message and "no fix" in found[0].message
 
 
 def test_later_cancels_stay_when_the_call_does_not_declare_the_name():
