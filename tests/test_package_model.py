@@ -558,3 +558,36 @@ def test_the_files_of_the_directorys_other_package_are_never_parsed(tmp_path, mo
     [result] = workers.run([str(a)], Settings(rules=[_ClosedByCallee()]))
     assert len(result.diagnostics) == 1
     assert parsed == ["b.go"]
+
+
+def test_a_packages_files_are_released_once_its_directory_is_done(tmp_path, monkeypatch):
+    # Facts point into the trees and back to their files: unless these cycles are
+    # broken when a directory is done, every tree of a package waits for a full
+    # collection, and a worker's memory stays at the size of the largest package it
+    # has seen. Released, the checked files are freed at once (without the collector),
+    # and what is left (a sibling held by a cycle among the index's own objects) holds
+    # no facts, no node index and no package.
+    import gc
+    import weakref
+
+    first = write_package(tmp_path / "one", {"a.go": "package p\n\nfunc caller(ch chan int) { finish(ch) }\n",
+                                             "b.go": "package p\n\nfunc finish(ch chan int) { close(ch) }\n"})
+    second = write_package(tmp_path / "two", {"c.go": "package q\n\nfunc other(ch chan int) { finish(ch) }\n"})
+    made: list[weakref.ref] = []
+    real = SourceFile.__post_init__
+
+    def tracking(self):
+        real(self)
+        made.append(weakref.ref(self))
+
+    monkeypatch.setattr(SourceFile, "__post_init__", tracking)
+    gc.collect()
+    gc.disable()
+    try:
+        results = list(workers.run([str(first[0]), str(second[0])], Settings(rules=[_ClosedByCallee()])))
+        assert [len(r.diagnostics) for r in results] == [1, 0]
+        assert [Path(ref().path).name for ref in made if ref() is not None] == ["b.go"]
+        [sibling] = [ref() for ref in made if ref() is not None]
+        assert sibling._facts == {} and sibling._package is None and not any(k.startswith("_gofix_defer_") for k in vars(sibling))
+    finally:
+        gc.enable()

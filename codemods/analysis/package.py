@@ -21,7 +21,7 @@ import re
 from typing import TYPE_CHECKING, Callable, Iterable, TypeVar
 
 from gofix_defer.codemods.analysis.facts import Fact
-from gofix_defer.codemods.analysis.lexical import may_declare
+from gofix_defer.codemods.analysis.lexical import may_declare, says_word
 
 if TYPE_CHECKING:  # pragma: no cover
     from gofix_defer.codemods.analysis.source import SourceFile
@@ -194,6 +194,20 @@ class Package:
         source._package = self
         return source
 
+    def parsed_bytes(self) -> int:
+        """The size of the files the package has parsed."""
+        return sum(len(source.data) for source in {id(s): s for s in [*self._files.values(), *self._adopted.values()] if s is not None}.values())
+
+    def release(self) -> None:
+        """Forget the package's parses and facts, once none of its files will be checked
+        again (see SourceFile.release)."""
+        for source in [*self._files.values(), *self._adopted.values()]:
+            if source is not None:
+                source.release()
+        self._files.clear()
+        self._adopted.clear()
+        self._facts.clear()
+
     def with_file(self, source: "SourceFile") -> "Package":
         """This package with ``source`` in place of its file: the parses of the other
         files are shared, the package facts are computed afresh (a fixed file may
@@ -228,6 +242,11 @@ class Package:
             if any(word in data for word in words):
                 found.append(path)
         return self._parsed(found)
+
+    def files_saying(self, *words: bytes) -> list["SourceFile"]:
+        """The files of the package whose bytes hold one of ``words`` as a whole name
+        (``lexical.says_word``), parsed, in path order."""
+        return self._parsed([path for path in self.paths if any(says_word(self.raw(path) or b"", word) for word in words)])
 
     def files_that_may_declare(self, name: bytes) -> list["SourceFile"]:
         """The files of the package whose bytes may declare a type or variable ``name``

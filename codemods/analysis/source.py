@@ -55,6 +55,17 @@ class SourceFile:
             found = self._facts[kind] = kind(self)
         return found
 
+    def release(self) -> None:
+        """Forget what was computed about the file (its facts, memos, node index, its
+        package), once nothing will ask again. Facts point into the tree and back to
+        the file: these cycles would keep every tree of a package alive until the
+        garbage collector's next full pass; broken here, the memory is freed at once."""
+        self._facts.clear()
+        self._memo.clear()
+        self._package = None
+        for name in [key for key in self.__dict__ if key.startswith("_gofix_defer_")]:
+            del self.__dict__[name]
+
     @contextlib.contextmanager
     def reading_for(self, reader: str, allowed: frozenset) -> Iterator[None]:
         """While a rule runs: it may read only the families in ``allowed``."""
