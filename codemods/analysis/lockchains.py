@@ -252,20 +252,20 @@ class LockChains(PackageFact):
         """Double locks whose call lies in ``source`` (only its functions are analysed,
         and what they call)."""
         found = []
-        for info in self._infos_in(source):
-            body = syntax.function_body(info.node)
-            if body is not None and _mentions_locks(info.source.text(body)):
-                found.extend(self.of(info).doubles)
+        for info in self._locking_infos_in(source):
+            found.extend(self.of(info).doubles)
         return found
 
-    def _infos_in(self, source) -> list[FunctionInfo]:
-        """The package's entries for the functions and methods declared in ``source``,
-        in source order."""
+    def _locking_infos_in(self, source) -> list[FunctionInfo]:
+        """The package's entries for the functions and methods declared in ``source``
+        whose code says `Lock` or `Unlock`, in source order. (The bytes are asked first:
+        whether a declaration is the index's entry reads every file that may declare its
+        name.)"""
         part = source.facts(Declarations).part
         declared = [info for infos in part.functions.values() for info in infos]
         for methods in part.methods.values():
             declared.extend(methods.values())
-        found = [info for info in declared if self.index.entry(info.source, info.node) is not None]
+        found = [info for info in declared if _body_mentions_locks(info) and self.index.entry(info.source, info.node) is not None]
         return sorted(found, key=_key)
 
     def order_edges(self) -> list[OrderEdge]:
@@ -374,6 +374,11 @@ class LockChains(PackageFact):
         if self._info_list is None:
             self._info_list = sorted(self.index.all_functions(), key=_key)
         return self._info_list
+
+
+def _body_mentions_locks(info: FunctionInfo) -> bool:
+    body = syntax.function_body(info.node)
+    return body is not None and _mentions_locks(info.source.text(body))
 
 
 def _mentions_locks(text: bytes) -> bool:
