@@ -98,6 +98,13 @@ def test_a_declaration_is_seen_in_the_bytes(code: str, name: str, expected: bool
     assert lexical.may_declare(("package p\n\n" + code + "\n").encode(), name.encode()) is expected
 
 
+def test_a_whole_name_is_seen_in_the_bytes():
+    assert lexical.says_word(b"s.ch <- v", b"ch")
+    assert lexical.says_word(b"T{ch: make(chan int)}", b"ch")
+    assert lexical.says_word(b"ch", b"ch")
+    assert not lexical.says_word("make(chan int); each; _ch; ché".encode(), b"ch")
+
+
 def _standard_library() -> Path | None:
     bin_dir = gotool.go_bin_dir()
     source = bin_dir.parent / "src" if bin_dir is not None else None

@@ -463,7 +463,7 @@ class FieldChannels(PackageFact):
                 facts.escape = f"other packages can reach the exported field {type_name.decode()}.{field_name.decode()}"
         getter_names = {method for (_, method) in self._getters}
         # Every use of a field, and every keyed literal that sets one, says its name.
-        for source in self.package.files_mentioning(*sorted({*names, *getter_names})):
+        for source in self.package.files_saying(*sorted({*names, *getter_names})):
             for selector in nodes_of_types(source, _SELECTOR_KINDS):
                 parts = syntax.selector_parts(selector)
                 if parts is None:

@@ -149,3 +149,15 @@ def may_declare(data: bytes, name: bytes) -> bool:
 
 _BLANKS = frozenset(b" \t")
 _SPEC_STARTS = frozenset(b"\n\r(;,")
+
+
+def says_word(data: bytes, word: bytes) -> bool:
+    """Does ``word`` occur as a whole name (no name byte on either side)? Every selector
+    `x.word`, keyed element `word: v` and call `word(…)` spells it so."""
+    at = data.find(word)
+    while at >= 0:
+        end = at + len(word)
+        if _ends_word(data, at) and (end == len(data) or data[end] not in _NAME_BYTES):
+            return True
+        at = data.find(word, at + 1)
+    return False
