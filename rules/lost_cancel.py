@@ -713,9 +713,9 @@ def _escape_of(source: SourceFile, scopes: FunctionScopes, function: Node, refer
 
 def _assigned_to_a_place(reference: Node) -> bool:
     """`x.f = ctx`, `m[k] = ctx`: assigned, as it is, to a field or an element."""
-    node, parent = reference, reference.parent
+    parent = reference.parent
     while parent is not None and syntax.is_parenthesized(parent):
-        node, parent = parent, parent.parent
+        parent = parent.parent
     holder = parent.parent if parent is not None and syntax.is_expression_list(parent) else None
     if holder is None or not syntax.is_assignment(holder) or syntax.right_node(holder) != parent:
         return False
