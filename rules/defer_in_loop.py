@@ -46,8 +46,9 @@ class DeferInLoop(Rule):
       composite literal, captured by a function literal or used by a `go`
       statement; a field of it goes, even through a call, to a variable
       declared before the loop (`front, err = url.Parse(ts.URL)`: the
-      server must stay up for its address to be used); or the deferred call releases an element of a collection
-      declared outside the loop (`defer servers[i].Close()`).
+      server must stay up for its address to be used); or the deferred
+      call releases an element of a collection declared outside the loop
+      (`defer servers[i].Close()`).
 
     ## Why is this bad
     Deferred calls run when the surrounding *function* returns, not at the
