@@ -223,8 +223,7 @@ class LockChains(PackageFact):
         None for a lock it changes on some paths only; None when not known."""
         key = _key(info)
         if key not in self._effects:
-            body = syntax.function_body(info.node)
-            if body is None or not _mentions_locks(info.source.data[body.start_byte : body.end_byte]):
+            if not _body_mentions_locks(info):
                 self._effects[key] = {}  # its own code calls no lock method
             else:
                 self._effects[key] = self._analysis(info).own_effects()
@@ -242,8 +241,7 @@ class LockChains(PackageFact):
         if self._all is None:
             found = []
             for info in self._infos():
-                body = syntax.function_body(info.node)
-                if body is not None and _mentions_locks(info.source.text(body)):
+                if _body_mentions_locks(info):
                     found.append(self.of(info))
             self._all = found
         return self._all
@@ -355,8 +353,7 @@ class LockChains(PackageFact):
             for source in self.package.files_declaring(name, mentioning=b"Lock"):
                 part = source.facts(Declarations).part
                 for info in [*part.functions.get(name, ()), *(methods[name] for methods in part.methods.values() if name in methods)]:
-                    body = syntax.function_body(info.node)
-                    if body is None or not _mentions_locks(info.source.data[body.start_byte : body.end_byte]):
+                    if not _body_mentions_locks(info):
                         continue
                     if self.index.entry(info.source, info.node) is not None:  # not a variant the index hides
                         known = True
