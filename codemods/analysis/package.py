@@ -195,13 +195,13 @@ class Package:
         return source
 
     def parsed_bytes(self) -> int:
-        """The size of the files the package has parsed."""
-        return sum(len(source.data) for source in {id(s): s for s in [*self._files.values(), *self._adopted.values()] if s is not None}.values())
+        """The size of the files the package has parsed (its adopted files among them)."""
+        return sum(len(source.data) for source in self._files.values() if source is not None)
 
     def release(self) -> None:
         """Forget the package's parses and facts, once none of its files will be checked
         again (see SourceFile.release)."""
-        for source in [*self._files.values(), *self._adopted.values()]:
+        for source in self._files.values():  # the adopted files are among them
             if source is not None:
                 source.release()
         self._files.clear()
@@ -236,22 +236,17 @@ class Package:
     def files_mentioning(self, *words: bytes) -> list["SourceFile"]:
         """The files of the package whose bytes hold one of ``words``, parsed, in path
         order: every file that can declare, call or use a name (and a few more)."""
-        found = []
-        for path in self.paths:
-            data = self.raw(path) or b""
-            if any(word in data for word in words):
-                found.append(path)
-        return self._parsed(found)
+        return self.files_matching(lambda data: any(word in data for word in words))
 
     def files_saying(self, *words: bytes) -> list["SourceFile"]:
         """The files of the package whose bytes hold one of ``words`` as a whole name
         (``lexical.says_word``), parsed, in path order."""
-        return self._parsed([path for path in self.paths if any(says_word(self.raw(path) or b"", word) for word in words)])
+        return self.files_matching(lambda data: any(says_word(data, word) for word in words))
 
     def files_that_may_declare(self, name: bytes) -> list["SourceFile"]:
         """The files of the package whose bytes may declare a type or variable ``name``
         at the top level (``lexical.may_declare``), parsed, in path order."""
-        return self._parsed([path for path in self.paths if may_declare(self.raw(path) or b"", name)])
+        return self.files_matching(lambda data: may_declare(data, name))
 
     def files_matching(self, says: Callable[[bytes], bool]) -> list["SourceFile"]:
         """The files of the package whose bytes ``says`` yes for (a question of
