@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import re
 
-# Tokens that matter to the scans: string, rune and comment literals (skipped whole,
-# so that a brace or keyword inside one counts for nothing), the keywords, braces.
-_TOKENS = re.compile(
-    rb'"[^"\\\n]*(?:\\.[^"\\\n]*)*"|`[^`]*`|\'[^\'\\\n]*(?:\\.[^\'\\\n]*)*\'|//[^\n]*|/\*.*?\*/|for\b|defer\b|[{}]',
-    re.DOTALL,
-)
+# String, rune and comment literals: skipped whole by the scans, so that a brace or
+# keyword inside one counts for nothing.
+_LITERALS = rb'"[^"\\\n]*(?:\\.[^"\\\n]*)*"|`[^`]*`|\'[^\'\\\n]*(?:\\.[^\'\\\n]*)*\'|//[^\n]*|/\*.*?\*/'
+
+
+def _tokens(*keywords: bytes) -> "re.Pattern[bytes]":
+    """The tokens that matter to a scan: literals, the ``keywords``, braces."""
+    return re.compile(b"|".join([_LITERALS, *(keyword + rb"\b" for keyword in keywords), rb"[{}]"]), re.DOTALL)
+
+
+_TOKENS = _tokens(b"for", b"defer")
 _OPEN, _CLOSE, _SLASH = ord("{"), ord("}"), ord("/")
 # Bytes that continue a name (a keyword matched inside `xfor` is no keyword). The
 # pattern has no leading `\b`: without it, the regex engine skips to candidate bytes
@@ -26,6 +31,11 @@ _NAME_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01
 def _ends_word(data: bytes, start: int) -> bool:
     """Does no name byte come right before ``start``?"""
     return start == 0 or data[start - 1] not in _NAME_BYTES
+
+
+def _name_ends(data: bytes, end: int) -> bool:
+    """Does no name byte come at ``end`` (a name found there ends there)?"""
+    return end == len(data) or data[end] not in _NAME_BYTES
 
 
 # `defer func(`: a defer of a function literal; `go func(`: a goroutine of one. These
@@ -81,10 +91,7 @@ def defer_inside_loop(data: bytes) -> bool:
 
 
 # Tokens for the struct scan: literals and comments (skipped whole), the two keywords, braces.
-_STRUCT_TOKENS = re.compile(
-    rb'"[^"\\\n]*(?:\\.[^"\\\n]*)*"|`[^`]*`|\'[^\'\\\n]*(?:\\.[^\'\\\n]*)*\'|//[^\n]*|/\*.*?\*/|struct\b|chan\b|[{}]',
-    re.DOTALL,
-)
+_STRUCT_TOKENS = _tokens(b"struct", b"chan")
 
 
 def struct_says_chan(data: bytes) -> bool:
@@ -132,8 +139,7 @@ def may_declare(data: bytes, name: bytes) -> bool:
     alternation would try every byte.)"""
     at = data.find(name)
     while at >= 0:
-        end = at + len(name)
-        if end == len(data) or data[end] not in _NAME_BYTES:
+        if _name_ends(data, at + len(name)):
             before = at
             while before > 0 and data[before - 1] in _BLANKS:
                 before -= 1
@@ -156,8 +162,7 @@ def says_word(data: bytes, word: bytes) -> bool:
     `x.word`, keyed element `word: v` and call `word(…)` spells it so."""
     at = data.find(word)
     while at >= 0:
-        end = at + len(word)
-        if _ends_word(data, at) and (end == len(data) or data[end] not in _NAME_BYTES):
+        if _ends_word(data, at) and _name_ends(data, at + len(word)):
             return True
         at = data.find(word, at + 1)
     return False
