@@ -8,7 +8,7 @@ from typing import Iterable
 from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import control, syntax
-from gofix_defer.codemods.analysis.escapes import escaping_reference
+from gofix_defer.codemods.analysis.escapes import assigned_from, escaping_reference
 from gofix_defer.codemods.analysis.lexical import defer_inside_loop
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes, initialiser
@@ -425,16 +425,9 @@ def _told_outside(source: SourceFile, scopes: FunctionScopes, decl: Declaration,
         field = reference.parent
         if field is None or not syntax.is_selector(field) or syntax.is_part_of_call_callee(field):
             continue  # what a method returns (`n, err = f.Read(buf)`) is data, not the resource
-        for holder in syntax.ancestors(reference):
-            if syntax.same_node(holder, body) or syntax.is_function_literal(holder):
-                break
-            if syntax.is_assignment(holder):
-                right = syntax.right_node(holder)
-                if right is not None and is_inside(reference, right):
-                    targets = [t for t in syntax.left_side(holder) if syntax.is_identifier(t) and source.text(t) not in _NOT_TIED]
-                    if any(_declared_outside(scopes, target, body) for target in targets):
-                        return True
-                break
+        targets = [t for t in assigned_from(reference) if syntax.is_identifier(t) and source.text(t) not in _NOT_TIED]
+        if any(_declared_outside(scopes, target, body) for target in targets):
+            return True
     return False
 
 

@@ -12,7 +12,7 @@ from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.access import Access, access
 from gofix_defer.codemods.analysis.calls import CallSummaries
 from gofix_defer.codemods.analysis.control import exit_kind, exit_missing, in_return_of, inside_loop, only_followed_by
-from gofix_defer.codemods.analysis.escapes import stores_value
+from gofix_defer.codemods.analysis.escapes import assigned_from, stores_value
 from gofix_defer.codemods.analysis.imports import imported_name
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types, own_descendants
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes, fresh_name
@@ -668,7 +668,7 @@ def _context_escape(source: SourceFile, scopes: FunctionScopes, made: _Made) -> 
             reason = _escape_of(source, scopes, function, reference, name)
             if reason is not None:
                 return reason
-            for target in _assigned_from(reference):
+            for target in assigned_from(reference):
                 if _is_blank(source, target) or not syntax.is_identifier(target):
                     continue
                 derived = scopes.resolve(target)
@@ -720,22 +720,6 @@ def _assigned_to_a_place(reference: Node) -> bool:
     if holder is None or not syntax.is_assignment(holder) or syntax.right_node(holder) != parent:
         return False
     return any(not syntax.is_identifier(target) for target in syntax.left_side(holder))
-
-
-def _assigned_from(reference: Node) -> list[Node]:
-    """The targets of the `:=`, `=` or var spec whose value holds ``reference`` (not through a
-    function literal): `req` in `req = req.WithContext(ctx)` for ``ctx``."""
-    node: Node | None = reference
-    while node is not None and not syntax.is_function_literal(node) and not syntax.is_statement(node):
-        statement = syntax.listing_statement(node)
-        if statement is not None and any(syntax.same_node(node, value) for value in syntax.right_side(statement)):
-            return syntax.left_side(statement)
-        items = node.parent
-        spec = items.parent if items is not None and syntax.is_expression_list(items) else None
-        if spec is not None and syntax.is_var_spec(spec) and any(syntax.same_node(node, v) for v in syntax.var_spec_values(spec)):
-            return syntax.var_spec_names(spec)
-        node = node.parent
-    return []
 
 
 def _results_can_hold(source: SourceFile, function: Node) -> bool:

@@ -75,3 +75,19 @@ def escaping_reference(source, scopes: FunctionScopes, declaration: Declaration,
         if outlives(source, reference, region):
             return reference
     return None
+
+
+def assigned_from(reference: Node) -> list[Node]:
+    """The targets of the `:=`, `=` or var spec whose value holds ``reference`` (not through a
+    function literal): `req` in `req = req.WithContext(ctx)` for ``ctx``."""
+    node: Node | None = reference
+    while node is not None and not syntax.is_function_literal(node) and not syntax.is_statement(node):
+        statement = syntax.listing_statement(node)
+        if statement is not None and any(syntax.same_node(node, value) for value in syntax.right_side(statement)):
+            return syntax.left_side(statement)
+        items = node.parent
+        spec = items.parent if items is not None and syntax.is_expression_list(items) else None
+        if spec is not None and syntax.is_var_spec(spec) and any(syntax.same_node(node, v) for v in syntax.var_spec_values(spec)):
+            return syntax.var_spec_names(spec)
+        node = node.parent
+    return []
