@@ -16,6 +16,7 @@ from gofix_defer.codemods.analysis import control, lexical, syntax
 from gofix_defer.codemods.analysis.index import Declarations, ValueKind
 from gofix_defer.codemods.analysis.locks import lock_call
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
+from gofix_defer.codemods.analysis.package import declared_functions
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syntax import is_inside
 
@@ -105,6 +106,39 @@ def test_a_whole_name_is_seen_in_the_bytes():
     assert not lexical.says_word("make(chan int); each; _ch; ché".encode(), b"ch")
 
 
+@pytest.mark.parametrize(
+    "code, text",
+    [
+        ("func f() { g() }", "func f() { g() }"),
+        ("func (s *S) m(x int) (int, error) { return x, nil }", "func (s *S) m(x int) (int, error) { return x, nil }"),
+        ("func f() struct{ a int } { return struct{ a int }{} }", None),  # a struct result: its braces are no body
+        ("func f[T interface{ ~int }](x T) interface {\n\tM()\n} { return nil }", None),
+        ("func f(g func() struct{}) chan struct{} { return nil }", None),
+        ('func f() { s := "}"; r := \'}\'; _ = `}`; /* } */ _ = s + string(r) // }\n}', None),  # literals hold no brace
+        ("func f() { if x { y() } }\nfunc g() {}", "func f() { if x { y() } }"),
+        ("func asm(x int) int\n\nfunc g() {}", "func asm(x int) int"),  # no body: the line ends it
+        ("func asm(x int) // in asm_amd64.s\n\nfunc g() {}", "func asm(x int) // in asm_amd64.s"),  # up to the line's end
+        ("func asm(\n\tx int,\n) (\n\ty int,\n)\nfunc g() {}", "func asm(\n\tx int,\n) (\n\ty int,\n)"),
+        ("func f() chan\nint { return nil }", None),  # no semicolon after `chan`: the body follows
+        ("func f() { g() ", False),  # never closed: cannot tell
+    ],
+)
+def test_a_function_declaration_ends_where_the_bytes_say(code: str, text: str | None | bool):
+    data = ("package p\n\n" + code + "\n").encode()
+    start = data.index(b"func")
+    end = lexical.function_declaration_end(data, start)
+    if text is False:
+        assert end is None
+    else:
+        expected = code.split("\nfunc g")[0] if text is None else text
+        assert end is not None and data[start:end].decode() == expected
+
+
+def test_a_comment_ending_in_func_hides_no_declaration():
+    data = b"package p\n\n// Do is the exported func\nfunc (c *Client) do(r *Request) {}\n\nfunc Map[K comparable](m map[K]int) {}\n"
+    assert [name for name, _ in declared_functions(data)] == [b"do", b"Map"]
+
+
 def _standard_library() -> Path | None:
     bin_dir = gotool.go_bin_dir()
     source = bin_dir.parent / "src" if bin_dir is not None else None
@@ -141,7 +175,7 @@ def test_no_byte_question_says_no_where_the_parse_of_a_stdlib_file_says_yes():
     root = _standard_library()
     assert root is not None
     wrong: list[str] = []
-    checked = declared = 0
+    checked = declared = functions = 0
     for folder, subfolders, names in os.walk(root):
         subfolders[:] = sorted(s for s in subfolders if s != "testdata")
         for name in sorted(n for n in names if n.endswith(".go")):
@@ -164,5 +198,13 @@ def test_no_byte_question_says_no_where_the_parse_of_a_stdlib_file_says_yes():
             part = source.facts(Declarations).part
             wrong.extend(f"{source.path}: declares {name!r}" for name in [*part.types, *part.variables] if not lexical.may_declare(data, name))
             declared += len(part.types) + len(part.variables)
-    assert checked > 2000 and declared > 10000
+            # Every function declaration is found in the bytes, and ends where its parse does.
+            starts = {start for _, start in declared_functions(data)}
+            for function in nodes_of_types(source, ("function_declaration", "method_declaration")):
+                functions += 1
+                end = lexical.function_declaration_end(data, function.start_byte) if function.start_byte in starts else None
+                has_body = syntax.function_body(function) is not None
+                if end is None or (end != function.end_byte if has_body else end < function.end_byte):
+                    wrong.append(f"{source.path}:{function.start_point[0] + 1}: function declaration ends at {end}, not {function.end_byte}")
+    assert checked > 2000 and declared > 10000 and functions > 50000
     assert wrong == []

@@ -166,3 +166,81 @@ def says_word(data: bytes, word: bytes) -> bool:
             return True
         at = data.find(word, at + 1)
     return False
+
+
+# Tokens of a declaration's signature: literals and comments, names (keywords and
+# numbers too), line ends, and any other byte but blanks.
+_SIGNATURE_TOKENS = re.compile(b"|".join([_LITERALS, rb"[A-Za-z0-9_\x80-\xff]+", rb"\n", rb"\S"]), re.DOTALL)
+_BODY_TOKENS = re.compile(b"|".join([_LITERALS, rb"[{}]"]), re.DOTALL)
+# Keywords after which a line end inserts no semicolon (Go spec, "Semicolons"): all but
+# break, continue, fallthrough and return.
+_CONTINUING_KEYWORDS = frozenset(
+    b"case chan const default defer else for func go goto if import interface map package range select struct switch type var".split()
+)
+_NAME_START = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") | frozenset(range(0x80, 0x100))
+_ENDS_OPERAND = frozenset(b")]}\"'`")
+
+
+def function_declaration_end(data: bytes, start: int) -> int | None:
+    """Where the function declaration whose `func` keyword is at ``start`` ends: just past
+    its body's closing brace, or, for a declaration without a body (implemented in
+    assembly), where its signature ends. None when the bytes do not say (unbalanced
+    brackets, or the file ends first).
+
+    The body is the first `{` outside the signature's brackets that does not open a
+    `struct { … }` or `interface { … }` type; a line end outside brackets after a name,
+    literal or closing bracket ends a declaration with no body, as Go's semicolon
+    insertion does."""
+    depth = 0  # open (, [ and type-literal { of the signature
+    last = b""  # the last token that is not a comment
+    for match in _SIGNATURE_TOKENS.finditer(data, start):
+        token = match.group()
+        first = token[0]
+        if first == _SLASH and token[1:2] in (b"/", b"*"):
+            if b"\n" not in token:
+                continue  # a comment is no token
+            token, first = b"\n", ord("\n")  # a general comment over lines acts as a line end
+        if first == _NEWLINE:
+            if depth == 0 and _inserts_semicolon(last):
+                return match.start()
+            continue
+        if token == b";" and depth == 0:
+            return match.start()
+        if first == _OPEN and depth == 0 and last not in (b"struct", b"interface"):
+            return _block_end(data, match.start())
+        if first in _OPENERS:
+            depth += 1
+        elif first in _CLOSERS:
+            depth -= 1
+            if depth < 0:
+                return None
+        last = token
+    return None
+
+
+_NEWLINE = ord("\n")
+_OPENERS = frozenset(b"([{")
+_CLOSERS = frozenset(b")]}")
+
+
+def _inserts_semicolon(token: bytes) -> bool:
+    """Does a line end after ``token`` end the statement (Go's semicolon insertion)?"""
+    if not token:
+        return False
+    if token[0] in _NAME_START:
+        return token not in _CONTINUING_KEYWORDS
+    return token[0] in _ENDS_OPERAND
+
+
+def _block_end(data: bytes, opening: int) -> int | None:
+    """Just past the `}` that closes the `{` at ``opening`` (None: it is never closed)."""
+    depth = 0
+    for match in _BODY_TOKENS.finditer(data, opening):
+        first = match.group()[0]
+        if first == _OPEN:
+            depth += 1
+        elif first == _CLOSE:
+            depth -= 1
+            if depth == 0:
+                return match.end()
+    return None

@@ -251,8 +251,20 @@ class LockChains(PackageFact):
         and what they call)."""
         found = []
         for info in self._locking_infos_in(source):
-            found.extend(self.of(info).doubles)
+            if self._calls_a_locker(info):
+                found.extend(self.of(info).doubles)
         return found
+
+    def _calls_a_locker(self, info: FunctionInfo) -> bool:
+        """Does the function's own code call a name a package function that may take a lock
+        answers to (``_may_lock``)? Only such a call can take again a lock the function
+        holds: without one, the function's paths need not be followed."""
+        for node, found in _own_calls(info.source, info.node):
+            if found is None:
+                name = syntax.callee_name(node)
+                if name is not None and self._may_lock(info.source.text(name)):
+                    return True
+        return False
 
     def _locking_infos_in(self, source) -> list[FunctionInfo]:
         """The package's entries for the functions and methods declared in ``source``
@@ -311,7 +323,9 @@ class LockChains(PackageFact):
         code says `Lock`, or calls a name that may (by name alone: a cheap, generous bound
         that spares the analysis of every other function). The names it calls are
         followed, reading only the files that declare them; the answer is the whole
-        package's closure, restricted to what ``name`` reaches."""
+        package's closure, restricted to what ``name`` reaches. The declarations are
+        read from the files' bytes (``Package.declaration_texts``), parsed only when
+        those do not say where one ends."""
         known = self._locking.get(name)
         if known is not None:
             return known
@@ -323,9 +337,7 @@ class LockChains(PackageFact):
             if current in calls or current in self._locking:
                 continue
             called: set[bytes] = set()
-            for info in self.index.callables_named(current):
-                body = syntax.function_body(info.node)
-                text = info.source.text(body) if body is not None else b""
+            for text in self._declaration_texts(current):
                 if _mentions_locks(text):
                     locking.add(current)
                 called.update(_CALLED_NAME.findall(text))
@@ -344,12 +356,26 @@ class LockChains(PackageFact):
             self._locking[current] = current in locking
         return self._locking[name]
 
+    def _declaration_texts(self, name: bytes) -> list[bytes]:
+        """The text of each declaration of ``name`` (a superset of each body: the whole
+        declaration, every build variant), from the bytes, else from the parse."""
+        texts = self.package.declaration_texts(name)
+        if texts is None:
+            texts = []
+            for info in self.index.callables_named(name):
+                body = syntax.function_body(info.node)
+                texts.append(info.source.text(body) if body is not None else b"")
+        return texts
+
     def _own_locker(self, name: bytes) -> bool:
         """Does the code of a package function or method called ``name`` say `Lock`? (Only
-        the files that declare the name and say `Lock` are read.)"""
+        the files that declare the name in a declaration that says `Lock` are read.)"""
         known = self._lockers.get(name)
         if known is None:
             known = False
+            if not any(_mentions_locks(text) for text in self._declaration_texts(name)):
+                self._lockers[name] = known
+                return known
             for source in self.package.files_declaring(name, mentioning=b"Lock"):
                 part = source.facts(Declarations).part
                 for info in [*part.functions.get(name, ()), *(methods[name] for methods in part.methods.values() if name in methods)]:
@@ -426,13 +452,7 @@ class _Analysis:
         return self.result.flow
 
     def _calls(self):
-        """The calls of the function's own code (not in goroutines, defers or literals),
-        with the statement holding each: lock-method calls as LockCall, others as nodes."""
-        body = syntax.function_body(self.function)
-        for node in own_descendants(self.source, body, syntax.CALL_KINDS) if body is not None else ():
-            if _in_go_or_defer(node, self.function):
-                continue
-            yield node, lock_call(self.source, node)
+        return _own_calls(self.source, self.function)
 
     # -- what this function leaves its callers with ---------------------------
     def own_effects(self) -> dict | None:
@@ -754,6 +774,16 @@ def _by_reference(callee: FunctionInfo, position: int) -> bool:
                 return parameter.type is not None and syntax.is_pointer_type(syntax.unparen_type(parameter.type))
             index += 1
     return False
+
+
+def _own_calls(source, function: Node):
+    """The calls of the function's own code (not in goroutines, defers or literals): lock-
+    method calls as (node, LockCall), others as (node, None)."""
+    body = syntax.function_body(function)
+    for node in own_descendants(source, body, syntax.CALL_KINDS) if body is not None else ():
+        if _in_go_or_defer(node, function):
+            continue
+        yield node, lock_call(source, node)
 
 
 def _in_go_or_defer(node: Node, function: Node) -> bool:

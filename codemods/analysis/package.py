@@ -21,7 +21,7 @@ import re
 from typing import TYPE_CHECKING, Callable, Iterable, TypeVar
 
 from gofix_defer.codemods.analysis.facts import Fact
-from gofix_defer.codemods.analysis.lexical import may_declare, says_word
+from gofix_defer.codemods.analysis.lexical import function_declaration_end, may_declare, says_word
 
 if TYPE_CHECKING:  # pragma: no cover
     from gofix_defer.codemods.analysis.source import SourceFile
@@ -57,14 +57,18 @@ def package_name_of(data: bytes) -> bytes | None:
 # followed by its type parameters or parameters. Comments or a parenthesised type
 # inside a receiver can hide one (no real code is written so): its calls are then
 # calls out of the package, whose effects are unknown, as without the package model.
-_DECLARED_FUNCTION = re.compile(rb"\bfunc\s*(?:\([^()]*\)\s*)?([A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)\s*[\[(]")
+# The name is never `func` itself: a comment ending in "func" must not swallow the
+# declaration on the next line (`// … func` + `\nfunc (c *Client) do(`).
+_DECLARED_FUNCTION = re.compile(rb"\bfunc\s*(?:\([^()]*\)\s*)?(?!func\b)([A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)\s*[\[(]")
 
 
-def declared_function_names(data: bytes) -> frozenset[bytes]:
-    """Names of the functions and methods a Go file declares, read from its bytes: a
-    superset of what its parse declares (a func literal's parameters may look like one),
-    but for the odd formatting _DECLARED_FUNCTION describes."""
-    return frozenset(_DECLARED_FUNCTION.findall(data))
+def declared_functions(data: bytes) -> Iterable[tuple[bytes, int]]:
+    """(name, offset of its `func` keyword) of the functions and methods a Go file
+    declares, read from its bytes: a superset of what its parse declares (a func
+    literal's parameters may look like one), but for the odd formatting
+    _DECLARED_FUNCTION describes."""
+    for match in _DECLARED_FUNCTION.finditer(data):
+        yield match.group(1), match.start()
 
 
 def digest(data: bytes) -> str:
@@ -130,8 +134,9 @@ class Package:
         self._adopted: dict[str, SourceFile] = {}
         self._files: dict[str, SourceFile | None] = {}
         self._facts: dict[type[Fact], Fact] = {}
-        # name -> the paths whose bytes may declare a function or method of that name.
-        self._declaring: dict[bytes, list[str]] | None = None
+        # name -> (path, offset) of each declaration of a function or method of that name
+        # the files' bytes may hold, in path order.
+        self._declaring: dict[bytes, list[tuple[str, int]]] | None = None
         self._digests: dict[str, str] = {}
 
     @classmethod
@@ -256,16 +261,35 @@ class Package:
 
     def files_declaring(self, name: bytes, mentioning: bytes = b"") -> list["SourceFile"]:
         """The files of the package that may declare a function or method ``name``
-        (``declared_function_names``) and whose bytes hold ``mentioning`` (a method's
+        (``declared_functions``) and whose bytes hold ``mentioning`` (a method's
         receiver type), parsed, in path order."""
-        if self._declaring is None:
-            declaring: dict[bytes, list[str]] = {}
-            for path in self.paths:
-                for declared in declared_function_names(self.raw(path) or b""):
-                    declaring.setdefault(declared, []).append(path)
-            self._declaring = declaring
-        paths = self._declaring.get(name, ())
+        paths = dict.fromkeys(path for path, _ in self._declarations_of(name))
         return self._parsed([path for path in paths if not mentioning or mentioning in (self.raw(path) or b"")])
+
+    def declaration_texts(self, name: bytes) -> list[bytes] | None:
+        """The bytes of every declaration of a function or method ``name`` the package's
+        files may hold, each from its `func` keyword to the end of its body
+        (``lexical.function_declaration_end``), read without parsing: each declaration
+        the parse finds lies in one of them, but for the odd formatting
+        ``declared_functions`` misses. None when the bytes of one do not say where
+        it ends."""
+        found = []
+        for path, start in self._declarations_of(name):
+            data = self.raw(path) or b""
+            end = function_declaration_end(data, start)
+            if end is None:
+                return None
+            found.append(data[start:end])
+        return found
+
+    def _declarations_of(self, name: bytes) -> list[tuple[str, int]]:
+        if self._declaring is None:
+            declaring: dict[bytes, list[tuple[str, int]]] = {}
+            for path in self.paths:
+                for declared, start in declared_functions(self.raw(path) or b""):
+                    declaring.setdefault(declared, []).append((path, start))
+            self._declaring = declaring
+        return self._declaring.get(name, [])
 
     def _parsed(self, paths: Iterable[str]) -> list["SourceFile"]:
         found = []
