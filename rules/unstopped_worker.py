@@ -201,32 +201,35 @@ def _stop_effects(source: SourceFile, stop: FunctionInfo) -> _StopEffects:
     receiver = _receiver(stop)
     does_more = f"{stop.name.decode()} does more than close channels or cancel"
 
-    def visit(statement_list: list[Node], in_once: bool) -> None:
-        for statement in statement_list:
-            call = syntax.expression_of(statement)
-            if call is None or not syntax.is_call(call):
-                effects.blocker = effects.blocker or does_more
-                continue
-            function = syntax.callee(call)
-            args = syntax.call_arguments(call)
-            closed = _field_of(source, args[0], receiver) if len(args) == 1 else None
-            if syntax.is_builtin_call(call, b"close") and closed:
-                effects.closed.add(closed)
-                continue
-            field_name = _field_of(source, function, receiver)
-            if field_name is not None and not args:
-                effects.cancelled.add(field_name)
-                continue
-            # r.once.Do(func() { close(r.done) })
-            parts = syntax.selector_parts(function)
-            if parts is not None and source.text(parts[1]) == b"Do" and len(args) == 1 and syntax.is_function_literal(args[0]) and not in_once:
-                if _field_of(source, parts[0], receiver) is not None:
-                    visit(syntax.statements(syntax.function_body(args[0])), True)
-                    continue
-            effects.blocker = effects.blocker or does_more
-
-    visit(syntax.body_statements(stop.node), False)
+    _visit_stop(source, receiver, does_more, effects, syntax.body_statements(stop.node), False)
     return effects
+
+
+def _visit_stop(source: SourceFile, receiver, does_more: str, effects: _StopEffects, statement_list: list[Node], in_once: bool) -> None:
+    """_stop_effects' walk of Stop's statements (a function of its own: a recursive
+    closure would hold the file in a reference cycle)."""
+    for statement in statement_list:
+        call = syntax.expression_of(statement)
+        if call is None or not syntax.is_call(call):
+            effects.blocker = effects.blocker or does_more
+            continue
+        function = syntax.callee(call)
+        args = syntax.call_arguments(call)
+        closed = _field_of(source, args[0], receiver) if len(args) == 1 else None
+        if syntax.is_builtin_call(call, b"close") and closed:
+            effects.closed.add(closed)
+            continue
+        field_name = _field_of(source, function, receiver)
+        if field_name is not None and not args:
+            effects.cancelled.add(field_name)
+            continue
+        # r.once.Do(func() { close(r.done) })
+        parts = syntax.selector_parts(function)
+        if parts is not None and source.text(parts[1]) == b"Do" and len(args) == 1 and syntax.is_function_literal(args[0]) and not in_once:
+            if _field_of(source, parts[0], receiver) is not None:
+                _visit_stop(source, receiver, does_more, effects, syntax.statements(syntax.function_body(args[0])), True)
+                continue
+        effects.blocker = effects.blocker or does_more
 
 
 def _goroutine_waiting_for(source: SourceFile, methods: dict[bytes, FunctionInfo], start: FunctionInfo, effects: _StopEffects) -> _Loop | None:

@@ -105,7 +105,9 @@ def build_constraint_version(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)
 def _minimum(expression: bytes) -> tuple[int, int] | None:
+    # Cached: a tree repeats a few expressions (`linux`, `!windows`) in thousands of files.
     tokens = [t for t in _TOKEN.findall(expression) if t]
     position = 0
 

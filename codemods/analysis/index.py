@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import enum
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -364,7 +365,9 @@ class _Lookup:
     declare the name are read; listed whole, every file is."""
 
     def __init__(self, index: PackageIndex, kind: str) -> None:
-        self._index = index
+        # A weak reference: the index owns its lookups, and a cycle between them would
+        # keep the package's trees alive until the collector's next full pass.
+        self._index = weakref.proxy(index)
         self._kind = kind
 
     def get(self, name: bytes, default=None):

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import os
 import re
+import weakref
 from dataclasses import dataclass, field
 
 from tree_sitter import Node
@@ -427,7 +428,9 @@ def _edge_order(edge: OrderEdge) -> tuple:
 
 class _Analysis:
     def __init__(self, chains: LockChains, info: FunctionInfo) -> None:
-        self.chains = chains
+        # A weak reference: the chains own their analyses (a cycle would keep the
+        # package's trees alive until the collector's next full pass).
+        self.chains = weakref.proxy(chains)
         self.index = chains.index
         self.info = info
         self.source = info.source

@@ -199,10 +199,6 @@ class Package:
         source._package = self
         return source
 
-    def parsed_bytes(self) -> int:
-        """The size of the files the package has parsed (its adopted files among them)."""
-        return sum(len(source.data) for source in self._files.values() if source is not None)
-
     def release(self) -> None:
         """Forget the package's parses and facts, once none of its files will be checked
         again (see SourceFile.release)."""
@@ -211,6 +207,11 @@ class Package:
                 source.release()
         self._files.clear()
         self._adopted.clear()
+        self._facts.clear()
+
+    def forget_facts(self) -> None:
+        """Forget the package facts, not the files: for a package ``with_file`` made, once
+        its file is checked (the files it shares with the original live on there)."""
         self._facts.clear()
 
     def with_file(self, source: "SourceFile") -> "Package":

@@ -29,6 +29,7 @@ function never both declare ``ctx``.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -105,7 +106,8 @@ class ChosenNames:
     """One rule's check: the names its fixes chose so far, per enclosing function."""
 
     def __init__(self, family: CancelNames) -> None:
-        self._family = family
+        # A weak reference: the family owns its rules' names (no cycle to collect).
+        self._family = weakref.proxy(family)
         self._by_function: dict[tuple[int, int], set[bytes]] = {}
 
     def in_function(self, function: Node) -> set[bytes]:

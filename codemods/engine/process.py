@@ -253,6 +253,7 @@ def _process(path: str, data: bytes, settings: Settings, package: Package | None
     if settings.apply_fixes:
         current = source
         pending = diagnostics
+        rounds: list[tuple[SourceFile, Package]] = []  # each round's fixed file, in its package
         for _ in range(settings.max_iterations):
             checkpoint()
             fixable = [d for d in pending if d.fix is not None and d.fix.applicability in settings.allowed]
@@ -263,7 +264,7 @@ def _process(path: str, data: bytes, settings: Settings, package: Package | None
                 break
             result.applied.extend(accepted)
             fixed = SourceFile(path, new_data, version)
-            current.package.with_file(fixed)  # the fixed text in its package, for package facts
+            rounds.append((fixed, current.package.with_file(fixed)))  # the fixed text in its package, for package facts
             current = fixed
             pending = check_source(current, applicable_rules(path, new_data, version, settings.rules))
             read_package = read_package or current.read_package
@@ -273,6 +274,9 @@ def _process(path: str, data: bytes, settings: Settings, package: Package | None
             result.fixed = current.data
             # What is left is reported against the fixed text.
             result.diagnostics = pending
+        for fixed, variant in rounds:  # their facts point back at them: free them now
+            variant.forget_facts()
+            fixed.release()
     if read_package:
         result.dependencies = source.package.dependencies(path)
     return result
@@ -292,7 +296,9 @@ def _apply_checked(source: SourceFile, fixable: list[Diagnostic], result: FileRe
         if not conflicts_before:
             conflicts_before.append(declaration_conflicts(source))
         fixed = SourceFile(source.path, data, source.go_version)
-        if declaration_conflicts(fixed) > conflicts_before[0]:
+        conflicts = declaration_conflicts(fixed)
+        fixed.release()
+        if conflicts > conflicts_before[0]:
             return "a name declared twice in one scope"
         return None
 

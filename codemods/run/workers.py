@@ -72,23 +72,14 @@ class Packages:
 
     def release(self) -> None:
         """Done with the current directory: free its packages' trees and facts now, and
-        hand the freed memory back to the system (the next package may be smaller)."""
-        parsed = sum(package.parsed_bytes() for package in self._by_name.values())
+        hand the freed memory back to the system (the next package may be smaller).
+        Released, they hold no reference cycle: reference counting frees them at once,
+        with no full collection (tests/test_package_model.py checks it)."""
         for package in self._by_name.values():
             package.release()
         self._directory, self._by_name = None, {}
         self._siblings = SiblingFiles(_read_sibling, self._override)
-        if parsed >= _COLLECT_AFTER:
-            # What release() leaves (cycles among a large package's index entries) holds
-            # trees too: a full collection frees them before the next package grows.
-            gc.collect()
         _return_freed_memory()
-
-
-# A package that parsed this many bytes is collected when done: a full collection
-# costs some 45 ms, and 9 packages of the standard library are this large (0.4 s of
-# CPU for a tenth of the peak memory).
-_COLLECT_AFTER = 1 << 19
 
 
 def _return_freed_memory() -> None:
@@ -389,6 +380,9 @@ def _init_worker(settings: Settings, cache: ResultCache | None) -> None:
         number = getattr(signal, name, None)
         if number is not None:
             signal.signal(number, signal.SIG_DFL)  # not the parent's clean-up handler, when forked
+    # What the worker starts with (modules, rules, compiled queries, what a fork inherits)
+    # lives as long as it does: frozen, the collector's full passes no longer walk it.
+    gc.freeze()
 
 
 def _process_chunk(paths: Sequence[str]) -> list[FileResult]:
