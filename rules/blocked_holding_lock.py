@@ -98,8 +98,8 @@ class BlockedHoldingLock(Rule):
         return super().applies_to(source) and b"Lock()" in source.data
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
-        if not _may_block_holding_a_lock(source):
-            return  # decided on this file's bytes: the package's facts are not needed
+        if not _may_block_holding_a_lock(source) or not _operation_under_lock(source):
+            return  # decided on this file alone: the package's facts are not needed
         fields = source.facts(FieldChannels)
         if not fields.channel_fields():
             return
@@ -228,6 +228,18 @@ def _may_block_holding_a_lock(source: SourceFile) -> bool:
     return any(
         b"Lock()" in text and b"<-" in text for text in (source.text(f) for f in nodes_of_types(source, syntax.FUNCTION_KINDS))
     )
+
+
+def _operation_under_lock(source: SourceFile) -> bool:
+    """Does some send or receive of the file run while its function's own code holds a
+    lock (held_at)? Only such an operation is ever reported (_check asks first), so
+    without one the package's channel fields need not be computed."""
+    for node in nodes_of_types(source, syntax.CHANNEL_OPERATION_KINDS):
+        if syntax.is_send(node) or syntax.is_receive(node):
+            function = syntax.enclosing_function(node)
+            if function is not None and held_at(source, function, node):
+                return True
+    return False
 
 
 RULE = BlockedHoldingLock()

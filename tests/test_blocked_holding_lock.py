@@ -188,3 +188,14 @@ def test_lock_held_by_a_goroutine_literal_is_not_its_parents():
     # The goroutine's send holds nothing; g's receive holds mu, and the only sender
     # (the goroutine) does not need it.
     assert check(data) == []
+
+
+def test_a_file_with_no_operation_under_a_lock_asks_no_package_fact():
+    # The send comes after the unlock: nothing to report, decided from the file alone
+    # (the package's channel fields would read every file that says the field).
+    released = MANAGER.replace("SERVE", "x.mu.Lock()\n\t\tx.mu.Unlock()").replace("\tdefer x.mu.Unlock()\n\tx.n++\n", "\tx.n++\n\tx.mu.Unlock()\n")
+    source = SourceFile("x.go", source_of(released), (1, 22))
+    assert list(RULE.check(source)) == []
+    assert FieldChannels not in source.package._facts
+    held = SourceFile("x.go", source_of(MANAGER.replace("SERVE", "x.mu.Lock()\n\t\tx.mu.Unlock()")), (1, 22))
+    assert len(list(RULE.check(held))) == 1 and FieldChannels in held.package._facts
