@@ -577,8 +577,8 @@ class _Analysis:
         """The callee's acquisitions in this function's terms (for its callers), or, with
         ``report``, the double locks and order edges the call makes."""
         name = syntax.callee_name(call)
-        if name is None:
-            return []
+        if name is None or not self.chains._may_lock(self.source.text(name)):
+            return []  # asked first: a question of bytes, memoized per name
         statement = _statement_of(call, self.function)
         if statement is None:
             return []
@@ -587,9 +587,7 @@ class _Analysis:
             return []
         held = self._held(flow, statement) if report else []
         if report and not held:
-            return []  # asked first: most calls are made holding nothing
-        if not self.chains._may_lock(self.source.text(name)):
-            return []
+            return []  # most calls are made holding nothing
         callee = self._callee(call)
         if callee is None:
             return []
