@@ -13,7 +13,8 @@ from gofix_defer.codemods.analysis import control, syntax
 from gofix_defer.codemods.analysis.access import Access, access
 from gofix_defer.codemods.analysis.facts import PackageFact
 from gofix_defer.codemods.analysis.imports import imported_name
-from gofix_defer.codemods.analysis.nodeindex import descendants_of_types, outermost_functions
+from gofix_defer.codemods.analysis.lexical import go_defer_or_run_inside_loop
+from gofix_defer.codemods.analysis.nodeindex import nodes_of_types, outermost_functions
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes, loop_variables
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.subtests import parallel_subtest, stops_the_test
@@ -227,15 +228,25 @@ class LoopVarCapture(Rule):
     max_go_version = (1, 22)
     triggers = (b"go ", b"go\t", b"defer", b".Run(")
     requires = (Scopes, Types, _OneEntryTables)
+    scans_bytes = True  # go_defer_or_run_inside_loop
+
+    def applies_to(self, source) -> bool:
+        # Every site is a go or defer statement or a subtest's Run inside a loop: most
+        # files that start goroutines or defer do it outside loops, as their bytes say.
+        return super().applies_to(source) and go_defer_or_run_inside_loop(source.data)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
-        subtests = imported_name(source, b"testing") is not None
-        for function in outermost_functions(source):
-            statements = [s for s in descendants_of_types(source, function, syntax.GO_AND_DEFER_KINDS) if control.enclosing_loops(s)]
-            if subtests:
-                statements += [c.parent for c in descendants_of_types(source, function, syntax.CALL_KINDS) if c.parent is not None and _may_be_subtest(source, c)]
-            if not statements:
-                continue
+        # The statements that may run a closure after its iteration, by the outermost
+        # function holding them (found in the file once, not asked of every function).
+        candidates = [s for s in nodes_of_types(source, syntax.GO_AND_DEFER_KINDS) if control.enclosing_loops(s)]
+        if imported_name(source, b"testing") is not None:
+            candidates += [c.parent for c in nodes_of_types(source, syntax.CALL_KINDS) if c.parent is not None and _may_be_subtest(source, c)]
+        by_function: dict[tuple[int, int], tuple[Node, list[Node]]] = {}
+        for statement in candidates:
+            outermost = syntax.outermost_function(statement)
+            if outermost is not None:
+                by_function.setdefault((outermost.start_byte, outermost.end_byte), (outermost, []))[1].append(statement)
+        for _, (function, statements) in sorted(by_function.items()):
             scopes = source.scopes(function)
             types = source.facts(Types).of(function)
             sites = [site for s in sorted(statements, key=lambda n: n.start_byte) if (site := _site(source, scopes, types, s)) is not None]

@@ -47,6 +47,22 @@ def test_a_defer_inside_a_loop_is_seen_in_the_bytes(code: str, expected: bool):
     assert lexical.defer_inside_loop(("package p\n\n" + code + "\n").encode()) is expected
 
 
+@pytest.mark.parametrize(
+    "code, expected",
+    [
+        ("func f() { for _, x := range xs { go work(x) } }", True),
+        ("func f() { for { func() { defer g() }() } }", True),
+        ("func f(t *testing.T) { for _, c := range cases { t.Run(c.name, func(t *testing.T) {}) } }", True),
+        ("func f() { go work()\n\tfor range xs {} }", False),  # before the loop
+        ("func f() { for range xs { ago(); goes() } }", False),  # part of names
+        ('func f() { for range xs { s := "go f()"; _ = s }\n\tdefer g() }', False),  # a string
+        ("func f() { for range xs { Runner() } }", False),
+    ],
+)
+def test_a_go_defer_or_run_inside_a_loop_is_seen_in_the_bytes(code: str, expected: bool):
+    assert lexical.go_defer_or_run_inside_loop(("package p\n\n" + code + "\n").encode()) is expected
+
+
 def test_deferred_and_started_literals_and_deferred_locks():
     assert lexical.starts_literal_from_deferred_literal(b"defer func() {\n\tgo func() { work() }()\n}()")
     assert not lexical.starts_literal_from_deferred_literal(b"defer func() { go work() }()")
@@ -147,7 +163,7 @@ def _standard_library() -> Path | None:
 
 def _truths(source: SourceFile) -> dict[str, bool]:
     """What the parse says for each byte question."""
-    found = {"defer in loop": False, "deferred literal": False, "go statement": False, "go literal": False, "deferred lock": False}
+    found = {"defer in loop": False, "deferred literal": False, "go statement": False, "go literal": False, "deferred lock": False, "go, defer or Run in loop": False}
     found["struct channel field"] = any(
         not field.embedded and field.kind is ValueKind.CHANNEL and syntax.is_channel_type(syntax.unparen_type(field.type))
         for info in source.facts(Declarations).part.types.values()
@@ -163,6 +179,13 @@ def _truths(source: SourceFile) -> dict[str, bool]:
         call = lock_call(source, syntax.call_of(defer))
         if call is not None and call.acquires:
             found["deferred lock"] = True
+    for statement in nodes_of_types(source, syntax.GO_AND_DEFER_KINDS):
+        if control.enclosing_loops(statement):
+            found["go, defer or Run in loop"] = True
+    for call in nodes_of_types(source, syntax.CALL_KINDS):
+        function = syntax.callee(call)
+        if function is not None and source.text(function).endswith(b".Run") and control.enclosing_loops(call):
+            found["go, defer or Run in loop"] = True
     for go in nodes_of_types(source, syntax.GO_KINDS):
         found["go statement"] = True
         if syntax.called_function_literal(go) is not None:
@@ -188,6 +211,7 @@ def test_no_byte_question_says_no_where_the_parse_of_a_stdlib_file_says_yes():
             checked += 1
             answers = {
                 "defer in loop": lexical.defer_inside_loop(data),
+                "go, defer or Run in loop": lexical.go_defer_or_run_inside_loop(data),
                 "deferred literal": lexical.DEFERRED_LITERAL.search(data) is not None,
                 "go statement": lexical.GO_STATEMENT.search(data) is not None,
                 "go literal": lexical.STARTED_LITERAL.search(data) is not None,

@@ -20,7 +20,6 @@ def _tokens(*keywords: bytes) -> "re.Pattern[bytes]":
     return re.compile(b"|".join([_LITERALS, *(keyword + rb"\b" for keyword in keywords), rb"[{}]"]), re.DOTALL)
 
 
-_TOKENS = _tokens(b"for", b"defer")
 _OPEN, _CLOSE, _SLASH = ord("{"), ord("}"), ord("/")
 # Bytes that continue a name (a keyword matched inside `xfor` is no keyword). The
 # pattern has no leading `\b`: without it, the regex engine skips to candidate bytes
@@ -61,14 +60,28 @@ def defer_inside_loop(data: bytes) -> bool:
     the loop's body, but also (generously) a composite literal of its header or any
     block that follows the loop in that block. A function literal inside the loop
     counts too. Unbalanced braces answer yes."""
-    last = data.rfind(b"defer")
+    return _inside_loop(data, _DEFER_TOKENS, (b"defer",))
+
+
+def go_defer_or_run_inside_loop(data: bytes) -> bool:
+    """May a `go` or `defer` statement, or a `x.Run(…)` call, lie inside the body of a
+    `for` loop? As ``defer_inside_loop``, for the three words."""
+    return _inside_loop(data, _GO_DEFER_RUN_TOKENS, (b"go", b"defer", b"Run"))
+
+
+_DEFER_TOKENS = _tokens(b"for", b"defer")
+_GO_DEFER_RUN_TOKENS = _tokens(b"for", b"go", b"defer", b"Run")
+
+
+def _inside_loop(data: bytes, tokens: "re.Pattern[bytes]", words: tuple[bytes, ...]) -> bool:
+    last = max(data.rfind(word) for word in words)
     if last < 0 or data.find(b"for", 0, last) < 0:
         return False
     loopish: list[bool] = []  # per open brace: opened after a `for` of its block
     after_for = [False]  # per block: a `for` was seen in it
     inside = 0  # open braces that are loopish
-    # Nothing after the last `defer` can change the answer.
-    for match in _TOKENS.finditer(data, 0, last + len(b"defer")):
+    # Nothing after the last of the words can change the answer.
+    for match in tokens.finditer(data, 0, last + max(len(word) for word in words)):
         token = match.group()
         first = token[0]
         if first == _OPEN:
@@ -84,7 +97,7 @@ def defer_inside_loop(data: bytes) -> bool:
         elif token == b"for":
             if _ends_word(data, match.start()):  # not the end of a longer name (`xfor`)
                 after_for[-1] = True
-        elif token == b"defer":
+        elif token in words:
             if inside and _ends_word(data, match.start()):
                 return True
     return False
