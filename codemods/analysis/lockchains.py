@@ -252,8 +252,7 @@ class LockChains(PackageFact):
         and what they call)."""
         found = []
         for info in self._locking_infos_in(source):
-            if self._calls_a_locker(info):
-                found.extend(self.of(info).doubles)
+            found.extend(self.of(info).doubles)
         return found
 
     def _calls_a_locker(self, info: FunctionInfo) -> bool:
@@ -269,14 +268,18 @@ class LockChains(PackageFact):
 
     def _locking_infos_in(self, source) -> list[FunctionInfo]:
         """The package's entries for the functions and methods declared in ``source``
-        whose code says `Lock` or `Unlock`, in source order. (The bytes are asked first:
-        whether a declaration is the index's entry reads every file that may declare its
-        name.)"""
+        whose code says `Lock` or `Unlock` and calls a name that may lock, in source
+        order. (The cheap questions first: whether a declaration is the index's entry
+        reads every file that may declare its name.)"""
         part = source.facts(Declarations).part
         declared = [info for infos in part.functions.values() for info in infos]
         for methods in part.methods.values():
             declared.extend(methods.values())
-        found = [info for info in declared if _body_mentions_locks(info) and self.index.entry(info.source, info.node) is not None]
+        found = [
+            info
+            for info in declared
+            if _body_mentions_locks(info) and self._calls_a_locker(info) and self.index.entry(info.source, info.node) is not None
+        ]
         return sorted(found, key=_key)
 
     def order_edges(self) -> list[OrderEdge]:
