@@ -7,6 +7,7 @@ from typing import Iterable
 
 from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.closes import Closes, DeferrableClose
+from gofix_defer.codemods.analysis.lexical import GO_STATEMENT, MADE_CHANNEL
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.edits.close_deferral import defer_close_fix
@@ -86,6 +87,12 @@ class DeferredClose(Rule):
     applicability = Applicability.SAFE
     triggers = (b"close(",)
     requires = (Closes,)
+
+    def applies_to(self, source) -> bool:
+        # A channel the function makes, a goroutine that consumes it and a return that
+        # leaves before the close: the bytes say whether all can be there.
+        data = source.data
+        return super().applies_to(source) and b"return" in data and MADE_CHANNEL.search(data) is not None and GO_STATEMENT.search(data) is not None
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         closes = source.facts(Closes)

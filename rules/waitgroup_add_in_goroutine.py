@@ -9,7 +9,7 @@ from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.channels import is_done_receive
-from gofix_defer.codemods.analysis.lexical import GO_STATEMENT
+from gofix_defer.codemods.analysis.lexical import STARTED_LITERAL
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import FunctionScopes, Scopes, same_variable
 from gofix_defer.codemods.analysis.source import SourceFile
@@ -118,8 +118,8 @@ class WaitGroupAddInGoroutine(Rule):
     requires = (Scopes,)
 
     def applies_to(self, source) -> bool:
-        # A goroutine that adds, and a Wait: all three words must be there.
-        return super().applies_to(source) and b"Wait" in source.data and GO_STATEMENT.search(source.data) is not None
+        # A goroutine of a function literal that adds, and a Wait: all must be there.
+        return super().applies_to(source) and b"Wait" in source.data and STARTED_LITERAL.search(source.data) is not None
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         for go_statement in nodes_of_types(source, syntax.GO_KINDS):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from gofix_defer.codemods.analysis import control, lexical, syntax
+from gofix_defer.codemods.analysis.channels import make_channel
 from gofix_defer.codemods.analysis.index import Declarations, ValueKind
 from gofix_defer.codemods.analysis.locks import lock_call
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
@@ -29,7 +30,11 @@ from . import gotool
         ("func f() { for _, x := range xs { defer x.Close() } }", True),
         ("func f() { for { if ok { defer g() } } }", True),
         ("func f() { for _, x := range []int{1} { defer g(x) } }", True),  # a literal in the header
-        ("func f() { for { func() { defer g() }() } }", True),  # generous: the literal's own defer
+        ("func f() { for { func() { defer g() }() } }", False),  # the literal's own defer
+        ("func f() { for { go func() { defer wg.Done() }() } }", False),
+        ("func f() { for { go func() { for { defer g() } }() } }", True),  # the literal's own loop
+        ("func f() { for { switch v.(type) { case func():\n\t\tif ok { defer g() } } } }", True),  # a func type
+        ("func f() { for _, h := range []func(){a, b} { defer h() } }", True),
         ("func f() { for range xs {}\n\tdefer g() }", False),  # after the loop, in the function's block
         ("func f() { defer g() }\nfunc h() { for {} }", False),
         ('func f() { s := "for {"; defer g(); _ = s }', False),  # a string
@@ -51,7 +56,8 @@ def test_a_defer_inside_a_loop_is_seen_in_the_bytes(code: str, expected: bool):
     "code, expected",
     [
         ("func f() { for _, x := range xs { go work(x) } }", True),
-        ("func f() { for { func() { defer g() }() } }", True),
+        ("func f() { for _, x := range xs { run(func() { go work() }) } }", False),  # the literal's own go
+        ("func f() { for { func() { defer g() }() } }", False),  # the literal's own defer
         ("func f(t *testing.T) { for _, c := range cases { t.Run(c.name, func(t *testing.T) {}) } }", True),
         ("func f() { go work()\n\tfor range xs {} }", False),  # before the loop
         ("func f() { for range xs { ago(); goes() } }", False),  # part of names
@@ -69,6 +75,8 @@ def test_deferred_and_started_literals_and_deferred_locks():
     assert not lexical.starts_literal_from_deferred_literal(b"defer close(ch); go func() {}()")
     assert lexical.DEFERRED_LOCK.search(b"defer s.mu.RLock()")
     assert not lexical.DEFERRED_LOCK.search(b"defer s.mu.Unlock()")
+    assert lexical.STARTED_LITERAL.search(b"go (func() { work() })()") and lexical.DEFERRED_LITERAL.search(b"defer(func() {})()")
+    assert lexical.MADE_CHANNEL.search(b"ch := make( chan int)") and not lexical.MADE_CHANNEL.search(b"make(channels)")
     assert lexical.GO_STATEMENT.search(b"\tgo\tserve()")
     assert not lexical.GO_STATEMENT.search(b"//go:build linux\nfunc ago() {}")
 
@@ -163,7 +171,7 @@ def _standard_library() -> Path | None:
 
 def _truths(source: SourceFile) -> dict[str, bool]:
     """What the parse says for each byte question."""
-    found = {"defer in loop": False, "deferred literal": False, "go statement": False, "go literal": False, "deferred lock": False, "go, defer or Run in loop": False}
+    found = {"defer in loop": False, "deferred literal": False, "go statement": False, "go literal": False, "deferred lock": False, "go, defer or Run in loop": False, "made channel": False}
     found["struct channel field"] = any(
         not field.embedded and field.kind is ValueKind.CHANNEL and syntax.is_channel_type(syntax.unparen_type(field.type))
         for info in source.facts(Declarations).part.types.values()
@@ -184,8 +192,11 @@ def _truths(source: SourceFile) -> dict[str, bool]:
             found["go, defer or Run in loop"] = True
     for call in nodes_of_types(source, syntax.CALL_KINDS):
         function = syntax.callee(call)
-        if function is not None and source.text(function).endswith(b".Run") and control.enclosing_loops(call):
-            found["go, defer or Run in loop"] = True
+        if function is not None and source.text(function).endswith(b".Run") and syntax.is_expression_statement(call.parent) and control.enclosing_loops(call):
+            found["go, defer or Run in loop"] = True  # a subtest's Run stands as a statement
+    for call in nodes_of_types(source, syntax.CALL_KINDS):
+        if make_channel(call) is not None:
+            found["made channel"] = True
     for go in nodes_of_types(source, syntax.GO_KINDS):
         found["go statement"] = True
         if syntax.called_function_literal(go) is not None:
@@ -215,6 +226,7 @@ def test_no_byte_question_says_no_where_the_parse_of_a_stdlib_file_says_yes():
                 "deferred literal": lexical.DEFERRED_LITERAL.search(data) is not None,
                 "go statement": lexical.GO_STATEMENT.search(data) is not None,
                 "go literal": lexical.STARTED_LITERAL.search(data) is not None,
+                "made channel": lexical.MADE_CHANNEL.search(data) is not None,
                 "deferred lock": lexical.DEFERRED_LOCK.search(data) is not None,
                 "struct channel field": lexical.struct_says_chan(data),
             }

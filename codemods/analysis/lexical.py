@@ -37,11 +37,14 @@ def _name_ends(data: bytes, end: int) -> bool:
     return end == len(data) or data[end] not in _NAME_BYTES
 
 
-# `defer func(`: a defer of a function literal; `go func(`: a goroutine of one. These
-# start with a literal, not `\b` (`undefer func(` matches too: a yes is always safe), so
-# that the regex engine searches for the literal at C speed.
-DEFERRED_LITERAL = re.compile(rb"defer\s+func\s*\(")
-STARTED_LITERAL = re.compile(rb"go\s+func\s*\(")
+# `defer func(`: a defer of a function literal; `go func(`: a goroutine of one (also
+# parenthesised: `go (func() {…})()`). These start with a literal, not `\b` (`undefer
+# func(` matches too: a yes is always safe), so that the regex engine searches for the
+# literal at C speed.
+DEFERRED_LITERAL = re.compile(rb"defer[\s(]*func\s*\(")
+STARTED_LITERAL = re.compile(rb"go[\s(]*func\s*\(")
+# `make(chan`: a channel made from a channel type literal (blanks allowed after `(`).
+MADE_CHANNEL = re.compile(rb"make\(\s*chan\b")
 # `go f()`: a go statement (the keyword and white space, as gofmt writes it).
 GO_STATEMENT = re.compile(rb"go\s")
 # `defer X.Lock()`, `defer X.RLock()` (the operand on one line, as it is written).
@@ -58,19 +61,20 @@ def defer_inside_loop(data: bytes) -> bool:
 
     Yes when a `defer` sits inside a brace opened after a `for` of the same block:
     the loop's body, but also (generously) a composite literal of its header or any
-    block that follows the loop in that block. A function literal inside the loop
-    counts too. Unbalanced braces answer yes."""
+    block that follows the loop in that block. Not inside a function literal's body
+    (its defers are its own: only its own loops count). Unbalanced braces answer
+    yes."""
     return _inside_loop(data, _DEFER_TOKENS, (b"defer",))
 
 
 def go_defer_or_run_inside_loop(data: bytes) -> bool:
-    """May a `go` or `defer` statement, or a `x.Run(…)` call, lie inside the body of a
-    `for` loop? As ``defer_inside_loop``, for the three words."""
+    """May a `go` or `defer` statement, or a `x.Run(…)` call statement, lie inside the
+    body of a `for` loop? As ``defer_inside_loop``, for the three words."""
     return _inside_loop(data, _GO_DEFER_RUN_TOKENS, (b"go", b"defer", b"Run"))
 
 
-_DEFER_TOKENS = _tokens(b"for", b"defer")
-_GO_DEFER_RUN_TOKENS = _tokens(b"for", b"go", b"defer", b"Run")
+_DEFER_TOKENS = _tokens(b"for", b"func", b"defer")
+_GO_DEFER_RUN_TOKENS = _tokens(b"for", b"func", b"go", b"defer", b"Run")
 
 
 def _inside_loop(data: bytes, tokens: "re.Pattern[bytes]", words: tuple[bytes, ...]) -> bool:
@@ -80,11 +84,16 @@ def _inside_loop(data: bytes, tokens: "re.Pattern[bytes]", words: tuple[bytes, .
     loopish: list[bool] = []  # per open brace: opened after a `for` of its block
     after_for = [False]  # per block: a `for` was seen in it
     inside = 0  # open braces that are loopish
+    bodies: set[int] = set()  # where the `{` of a function's body is
+    outer: list[tuple[list[bool], list[bool], int]] = []  # the contexts around a function body
     # Nothing after the last of the words can change the answer.
     for match in tokens.finditer(data, 0, last + max(len(word) for word in words)):
         token = match.group()
         first = token[0]
         if first == _OPEN:
+            if match.start() in bodies:  # a function's own code: the loops around it do not count
+                outer.append((loopish, after_for, inside))
+                loopish, after_for, inside = [], [False], 0
             opened = after_for[-1]
             loopish.append(opened)
             inside += opened
@@ -94,9 +103,16 @@ def _inside_loop(data: bytes, tokens: "re.Pattern[bytes]", words: tuple[bytes, .
                 return True
             inside -= loopish.pop()
             after_for.pop()
+            if not loopish and outer:  # the function body's own brace
+                loopish, after_for, inside = outer.pop()
         elif token == b"for":
             if _ends_word(data, match.start()):  # not the end of a longer name (`xfor`)
                 after_for[-1] = True
+        elif token == b"func":
+            if _ends_word(data, match.start()):
+                found = _signature_end(data, match.start())
+                if found is not None and found[1]:
+                    bodies.add(found[0])  # (a func type's composite literal too: it holds no statement)
         elif token in words:
             if inside and _ends_word(data, match.start()):
                 return True
@@ -204,6 +220,17 @@ def function_declaration_end(data: bytes, start: int) -> int | None:
     `struct { … }` or `interface { … }` type; a line end outside brackets after a name,
     literal or closing bracket ends a declaration with no body, as Go's semicolon
     insertion does."""
+    found = _signature_end(data, start)
+    if found is None:
+        return None
+    end, has_body = found
+    return _block_end(data, end) if has_body else end
+
+
+def _signature_end(data: bytes, start: int) -> tuple[int, bool] | None:
+    """From the `func` keyword at ``start``: (where its body's `{` is, True), or (where
+    the signature ends, False) when no body follows; None when the bytes do not say
+    (a closing bracket it did not open: a func type among parameters)."""
     depth = 0  # open (, [ and type-literal { of the signature
     last = b""  # the last token that is not a comment
     for match in _SIGNATURE_TOKENS.finditer(data, start):
@@ -215,12 +242,14 @@ def function_declaration_end(data: bytes, start: int) -> int | None:
             token, first = b"\n", ord("\n")  # a general comment over lines acts as a line end
         if first == _NEWLINE:
             if depth == 0 and _inserts_semicolon(last):
-                return match.start()
+                return match.start(), False
             continue
         if token == b";" and depth == 0:
-            return match.start()
+            return match.start(), False
         if first == _OPEN and depth == 0 and last not in (b"struct", b"interface"):
-            return _block_end(data, match.start())
+            return match.start(), True
+        if depth == 0 and first not in _NAME_START and first not in _SIGNATURE_BYTES:
+            return None  # `:`, `=`, `,`…: a func type in a case or a declaration, no signature
         if first in _OPENERS:
             depth += 1
         elif first in _CLOSERS:
@@ -232,6 +261,9 @@ def function_declaration_end(data: bytes, start: int) -> int | None:
 
 
 _NEWLINE = ord("\n")
+# What a signature holds outside brackets besides names: a qualified name's dot,
+# pointers, channel arrows, brackets and type-literal braces.
+_SIGNATURE_BYTES = frozenset(b".*<-()[]{}")
 _OPENERS = frozenset(b"([{")
 _CLOSERS = frozenset(b")]}")
 
