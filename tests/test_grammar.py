@@ -61,11 +61,11 @@ def test_newer_syntax_parses(source):
 @pytest.mark.parametrize(
     "source",
     [
-        # Each holds a trigger word (defer), so the prefilter lets it be parsed.
-        "package p\n\nx := 1\n\nfunc f() { defer g() }\n",  # a statement at the top level
-        "package p\n\nvar a = 1\n\nimport \"fmt\"\n\nfunc f() { defer fmt.Println() }\n",  # an import after a declaration
-        "package p\n\nfunc f() {\n\tdefer mu.Unlock\n}\n",  # defer needs a call
-        "package p\n\nfunc f() { s := \"\xff\"; defer g(s) }\n",  # Go source is UTF-8
+        # Each defers inside a loop, so the prefilter lets it be parsed.
+        "package p\n\nx := 1\n\nfunc f() { for { defer g() } }\n",  # a statement at the top level
+        "package p\n\nvar a = 1\n\nimport \"fmt\"\n\nfunc f() { for { defer fmt.Println() } }\n",  # an import after a declaration
+        "package p\n\nfunc f() {\n\tfor {\n\t\tdefer mu.Unlock\n\t}\n}\n",  # defer needs a call
+        "package p\n\nfunc f() { for { s := \"\xff\"; defer g(s) } }\n",  # Go source is UTF-8
     ],
 )
 def test_what_the_go_parser_refuses_is_a_syntax_error_and_is_never_written(source):

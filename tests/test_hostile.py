@@ -52,7 +52,7 @@ def test_empty_file_and_package_only_file():
     empty = process("e.go", b"", Settings(rules=LVC.rules))
     assert empty.diagnostics == [] and not empty.errors
     # Parsed (it has a trigger), a file without a package clause is a syntax error.
-    headless = process("h.go", b"func f() { defer g() }\n", Settings(rules=LVC.rules, go_version=(1, 21)))
+    headless = process("h.go", b"func f() { for { defer g() } }\n", Settings(rules=LVC.rules, go_version=(1, 21)))
     assert [d.rule for d in headless.diagnostics] == ["syntax-error"]
     assert "expected 'package' clause" in headless.diagnostics[0].message
     only = process("p.go", b"package p\n", Settings(rules=LVC.rules))
@@ -73,7 +73,7 @@ def test_ten_megabyte_generated_and_plain_files():
 
 
 def test_directory_named_like_a_go_file_and_syntax_errors_next_to_good_files(tmp_path):
-    module(tmp_path, files={"main.go": LEAKY, "bad.go": "package main\n\nfunc ( { defer\n"})
+    module(tmp_path, files={"main.go": LEAKY, "bad.go": "package main\n\nfunc ( { for { defer\n"})
     (tmp_path / "x.go").mkdir()
     (tmp_path / "x.go" / "inner.go").write_text(LEAKY)
     result = invoke(".", "--write", cwd=tmp_path)
