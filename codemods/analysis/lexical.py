@@ -27,8 +27,10 @@ _OPEN, _CLOSE, _SLASH = ord("{"), ord("}"), ord("/")
 _NAME_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") | frozenset(range(0x80, 0x100))
 
 
-def _ends_word(data: bytes, start: int) -> bool:
-    """Does no name byte come right before ``start``?"""
+def starts_name(data: bytes, start: int) -> bool:
+    """May a name start at ``start``: does no name byte come right before it? (The check a
+    pattern that starts with its literal rather than ``\\b``, to run at C speed, makes
+    after matching.)"""
     return start == 0 or data[start - 1] not in _NAME_BYTES
 
 
@@ -106,15 +108,17 @@ def _inside_loop(data: bytes, tokens: "re.Pattern[bytes]", words: tuple[bytes, .
             if not loopish and outer:  # the function body's own brace
                 loopish, after_for, inside = outer.pop()
         elif token == b"for":
-            if _ends_word(data, match.start()):  # not the end of a longer name (`xfor`)
+            if starts_name(data, match.start()):  # not the end of a longer name (`xfor`)
                 after_for[-1] = True
         elif token == b"func":
-            if _ends_word(data, match.start()):
+            # Only a body that would open in a loop's reach needs its own context (a
+            # declaration's never does: no loop is open at the top level).
+            if (inside or after_for[-1]) and starts_name(data, match.start()):
                 found = _signature_end(data, match.start())
                 if found is not None and found[1]:
                     bodies.add(found[0])  # (a func type's composite literal too: it holds no statement)
         elif token in words:
-            if inside and _ends_word(data, match.start()):
+            if inside and starts_name(data, match.start()):
                 return True
     return False
 
@@ -146,10 +150,10 @@ def struct_says_chan(data: bytes) -> bool:
                 return True
             inside -= struct_body.pop()
         elif token == b"chan":
-            if inside and _ends_word(data, match.start()):
+            if inside and starts_name(data, match.start()):
                 return True
         elif token == b"struct":
-            after_struct = _ends_word(data, match.start())
+            after_struct = starts_name(data, match.start())
             continue
         elif first == _SLASH:
             continue  # a comment between `struct` and its brace
@@ -176,7 +180,7 @@ def may_declare(data: bytes, name: bytes) -> bool:
                 return True
             if before != at and (data.endswith(b"type", 0, before) or data.endswith(b"var", 0, before)):
                 keyword = before - (4 if data.endswith(b"type", 0, before) else 3)
-                if _ends_word(data, keyword):
+                if starts_name(data, keyword):
                     return True
         at = data.find(name, at + 1)
     return False
@@ -191,7 +195,7 @@ def says_word(data: bytes, word: bytes) -> bool:
     `x.word`, keyed element `word: v` and call `word(…)` spells it so."""
     at = data.find(word)
     while at >= 0:
-        if _ends_word(data, at) and _name_ends(data, at + len(word)):
+        if starts_name(data, at) and _name_ends(data, at + len(word)):
             return True
         at = data.find(word, at + 1)
     return False
@@ -206,7 +210,6 @@ _BODY_TOKENS = re.compile(b"|".join([_LITERALS, rb"[{}]"]), re.DOTALL)
 _CONTINUING_KEYWORDS = frozenset(
     b"case chan const default defer else for func go goto if import interface map package range select struct switch type var".split()
 )
-_NAME_START = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") | frozenset(range(0x80, 0x100))
 _ENDS_OPERAND = frozenset(b")]}\"'`")
 
 
@@ -248,7 +251,7 @@ def _signature_end(data: bytes, start: int) -> tuple[int, bool] | None:
             return match.start(), False
         if first == _OPEN and depth == 0 and last not in (b"struct", b"interface"):
             return match.start(), True
-        if depth == 0 and first not in _NAME_START and first not in _SIGNATURE_BYTES:
+        if depth == 0 and first not in _NAME_BYTES and first not in _SIGNATURE_BYTES:
             return None  # `:`, `=`, `,`…: a func type in a case or a declaration, no signature
         if first in _OPENERS:
             depth += 1
@@ -272,7 +275,7 @@ def _inserts_semicolon(token: bytes) -> bool:
     """Does a line end after ``token`` end the statement (Go's semicolon insertion)?"""
     if not token:
         return False
-    if token[0] in _NAME_START:
+    if token[0] in _NAME_BYTES:
         return token not in _CONTINUING_KEYWORDS
     return token[0] in _ENDS_OPERAND
 
