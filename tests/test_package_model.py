@@ -611,3 +611,25 @@ def files_alive_without_collector(monkeypatch):
         yield lambda: sorted(Path(ref().path).name for ref in made if ref() is not None)
     finally:
         gc.enable()
+
+
+def test_declaration_texts_come_from_the_bytes_and_follow_an_edit(tmp_path, monkeypatch):
+    a, b = write_package(
+        tmp_path,
+        {
+            "a.go": "package p\n\nfunc caller() { helper() }\n",
+            "b.go": "package p\n\nimport \"sync\"\n\nvar mu sync.Mutex\n\n// helper takes mu.\nfunc helper() {\n\tmu.Lock()\n\tdefer mu.Unlock()\n}\n\nfunc (s *S) helper() struct{ n int } { return struct{ n int }{} }\n\ntype S struct{}\n",
+        },
+    )
+    loaded = counting_loads(monkeypatch)
+    package = package_of(tmp_path, a)
+    texts = package.declaration_texts(b"helper")
+    assert texts == [
+        b"func helper() {\n\tmu.Lock()\n\tdefer mu.Unlock()\n}",
+        b"func (s *S) helper() struct{ n int } { return struct{ n int }{} }",
+    ]
+    assert loaded == []  # read, not parsed
+    assert package.declaration_texts(b"caller") == [b"func caller() { helper() }"] and package.declaration_texts(b"nothing") == []
+    edited = SourceFile(str(b), b.read_bytes().replace(b"\tmu.Lock()\n\tdefer mu.Unlock()\n", b""), (1, 21))
+    package.adopt(edited)
+    assert package.declaration_texts(b"helper")[0] == b"func helper() {\n}"

@@ -140,6 +140,8 @@ class Package:
         # name -> (path, offset) of each declaration of a function or method of that name
         # the files' bytes may hold, in path order.
         self._declaring: dict[bytes, list[tuple[str, int]]] | None = None
+        self._texts: dict[bytes, list[bytes] | None] = {}  # name -> declaration_texts(name)
+        self._declared_from: dict[str, bytes] = {}  # path -> the bytes _declaring was read from
         self._digests: dict[str, str] = {}
 
     @classmethod
@@ -192,13 +194,16 @@ class Package:
             source = known
         elif known is not None and known is not source and self._facts:
             self._facts = {}  # computed from other bytes: compute them again, lazily
-        if known is not None and known.data != source.data:
+        read = known.data if known is not None else self._declared_from.get(source.path)
+        if read is not None and read != source.data:  # what was read of the file is stale
             self._declaring = None
+            self._texts = {}
             self._digests.pop(source.path, None)
         self._adopted[source.path] = source
         self._files[source.path] = source
         if self._paths is not None and source.path not in self._paths:
             self._paths = sorted({*self._paths, source.path})
+            self._declaring, self._texts = None, {}  # read without the new file
         source._package = self
         return source
 
@@ -277,6 +282,11 @@ class Package:
         the parse finds lies in one of them, but for the odd formatting
         ``declared_functions`` misses. None when the bytes of one do not say where
         it ends."""
+        if name not in self._texts:  # asked by several lock-chain questions per name
+            self._texts[name] = self._read_declaration_texts(name)
+        return self._texts[name]
+
+    def _read_declaration_texts(self, name: bytes) -> list[bytes] | None:
         found = []
         for path, start in self._declarations_of(name):
             data = self.raw(path) or b""
@@ -289,8 +299,10 @@ class Package:
     def _declarations_of(self, name: bytes) -> list[tuple[str, int]]:
         if self._declaring is None:
             declaring: dict[bytes, list[tuple[str, int]]] = {}
+            self._declared_from = {}
             for path in self.paths:
-                for declared, start in declared_functions(self.raw(path) or b""):
+                data = self._declared_from[path] = self.raw(path) or b""
+                for declared, start in declared_functions(data):
                     declaring.setdefault(declared, []).append((path, start))
             self._declaring = declaring
         return self._declaring.get(name, [])
