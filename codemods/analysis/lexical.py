@@ -204,7 +204,7 @@ def says_word(data: bytes, word: bytes) -> bool:
 # Tokens of a declaration's signature: literals and comments, names (keywords and
 # numbers too), line ends, and any other byte but blanks.
 _SIGNATURE_TOKENS = re.compile(b"|".join([_LITERALS, rb"[A-Za-z0-9_\x80-\xff]+", rb"\n", rb"\S"]), re.DOTALL)
-_BODY_TOKENS = re.compile(b"|".join([_LITERALS, rb"[{}]"]), re.DOTALL)
+_BODY_TOKENS = _tokens()  # literals and braces
 # Keywords after which a line end inserts no semicolon (Go spec, "Semicolons"): all but
 # break, continue, fallthrough and return.
 _CONTINUING_KEYWORDS = frozenset(
