@@ -457,9 +457,6 @@ class _Analysis:
             self.result.flow = flow if flow is not None and not flow.opaque else None
         return self.result.flow
 
-    def _calls(self):
-        return _own_calls(self.source, self.function)
-
     # -- what this function leaves its callers with ---------------------------
     def own_effects(self) -> dict | None:
         flow = self.source.facts(Locks).flow(self.function)
@@ -505,7 +502,7 @@ class _Analysis:
             self._acquisitions = []
             flow = self.flow()
             if flow is not None:
-                for node, found in self._calls():
+                for node, found in _own_calls(self.source, self.function):
                     if found is not None:
                         if found.method in (b"Lock", b"RLock"):
                             acquisition = self._own_acquisition(flow, found)
@@ -524,7 +521,7 @@ class _Analysis:
         flow = self.flow()
         if flow is None:
             return
-        for node, found in self._calls():
+        for node, found in _own_calls(self.source, self.function):
             if found is not None:
                 if found.method in (b"Lock", b"RLock"):
                     self._own_edges(flow, found)
