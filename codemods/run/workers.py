@@ -66,10 +66,6 @@ class Packages:
             package = self._by_name[name] = self._siblings.package(directory, data, lambda: go_files_in(directory))
         return package
 
-    def forget(self) -> None:
-        """Drop the current packages (after a file was interrupted mid-analysis)."""
-        self.release()
-
     def release(self) -> None:
         """Done with the current directory: free its packages' trees and facts now, and
         hand the freed memory back to the system (the next package may be smaller).
@@ -181,7 +177,7 @@ def read_and_process(
     except RecursionError:
         return FileResult(path=path, original=data, errors=[f"{path}: internal error: nesting too deep to analyse"])
     if result.skipped == "timeout" and packages is not None:
-        packages.forget()  # the package may hold half-computed facts
+        packages.release()  # the package may hold half-computed facts
     if cache is not None and key is not None:
         cache.put(key, result)
     return result
