@@ -163,6 +163,24 @@ def test_a_comment_ending_in_func_hides_no_declaration():
     assert [name for name, _ in declared_functions(data)] == [b"do", b"Map"]
 
 
+@pytest.mark.parametrize(
+    "code, expected",
+    [
+        ("s.mu.Lock()", {b"mu"}),
+        ("x.y.rw.RLock ()", {b"rw"}),
+        ("s.mu.\n\tLock()", {b"mu"}),
+        ("mu.Lock()", {lexical.ANY_FIELD}),  # a plain name: a parameter's mutex may be any field
+        ("f().Lock(); (s.mu).Lock()", {lexical.ANY_FIELD}),
+        ("lock := s.mu.Lock; lock()", {lexical.ANY_FIELD}),  # a method value
+        ("func (m *M) Lock() {}", {lexical.ANY_FIELD}),
+        ('s.mu.Unlock(); c.TryLock(); runtime.LockOSThread(); var l sync.Locker; _ = "x.mu.Lock()" // Lock it', set()),
+        ("/* s.a.Lock() */ s.b.Lock()", {b"b"}),
+    ],
+)
+def test_the_fields_of_the_locks_taken_are_seen_in_the_bytes(code: str, expected: set[bytes]):
+    assert lexical.lock_fields_taken(code.encode()) == expected
+
+
 def _standard_library() -> Path | None:
     bin_dir = gotool.go_bin_dir()
     source = bin_dir.parent / "src" if bin_dir is not None else None
@@ -209,7 +227,7 @@ def test_no_byte_question_says_no_where_the_parse_of_a_stdlib_file_says_yes():
     root = _standard_library()
     assert root is not None
     wrong: list[str] = []
-    checked = declared = functions = 0
+    checked = declared = functions = locks = 0
     for folder, subfolders, names in os.walk(root):
         subfolders[:] = sorted(s for s in subfolders if s != "testdata")
         for name in sorted(n for n in names if n.endswith(".go")):
@@ -242,5 +260,17 @@ def test_no_byte_question_says_no_where_the_parse_of_a_stdlib_file_says_yes():
                 has_body = syntax.function_body(function) is not None
                 if end is None or (end != function.end_byte if has_body else end < function.end_byte):
                     wrong.append(f"{source.path}:{function.start_point[0] + 1}: function declaration ends at {end}, not {function.end_byte}")
-    assert checked > 2000 and declared > 10000 and functions > 50000
+            # Every lock taken is seen with the field it ends in, or as any field.
+            for call_node in nodes_of_types(source, syntax.CALL_KINDS):
+                call = lock_call(source, call_node)
+                function = syntax.outermost_function(call_node) if call is not None and call.method in (b"Lock", b"RLock") else None
+                if call is None or function is None:
+                    continue
+                locks += 1
+                operand = syntax.unparen(call.operand)
+                parts = syntax.selector_parts(operand) if syntax.is_selector(operand) else None
+                fields = lexical.lock_fields_taken(source.text(function))
+                if lexical.ANY_FIELD not in fields and (parts is None or source.text(parts[1]) not in fields):
+                    wrong.append(f"{source.path}:{call_node.start_point[0] + 1}: lock {source.text(call_node)!r} not among fields {sorted(fields)}")
+    assert checked > 2000 and declared > 10000 and functions > 50000 and locks > 1000
     assert wrong == []

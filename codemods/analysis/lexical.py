@@ -124,6 +124,36 @@ def _inside_loop(data: bytes, tokens: "re.Pattern[bytes]", words: tuple[bytes, .
 
 
 # Tokens for the struct scan: literals and comments (skipped whole), the two keywords, braces.
+# `.mu.Lock(` / `mu.RLock(` (the operand, and the field it ends in when it has one),
+# and any other `Lock` or `RLock` word of the code.
+_LOCK_TOKENS = re.compile(
+    b"|".join([_LITERALS, rb"(\.\s*)?([A-Za-z_][A-Za-z0-9_]*)\s*\.\s*R?Lock\s*\(", rb"R?Lock\b"]), re.DOTALL
+)
+ANY_FIELD = b""  # a lock whose field the bytes do not say
+
+
+def lock_fields_taken(data: bytes) -> frozenset[bytes]:
+    """The fields of the locks the code takes: `mu` for `s.mu.Lock()` or `s.mu.RLock()`,
+    with ``ANY_FIELD`` for a lock call on an operand that ends in no field (`mu.Lock()`,
+    `f().Lock()`) and for any other `Lock` or `RLock` word of the code (a method value,
+    a method declared so). `TryLock`, `Locker` and words in comments or strings count
+    for nothing."""
+    fields = set()
+    for match in _LOCK_TOKENS.finditer(data):
+        start = match.start()
+        first = data[start]
+        if first in _LITERAL_STARTS and match.lastindex is None:
+            continue  # a literal
+        if match.lastindex is not None:
+            fields.add(match.group(2) if match.group(1) else ANY_FIELD)
+        elif start == 0 or data[start - 1] not in _NAME_BYTES:
+            fields.add(ANY_FIELD)  # `Lock` as a word of its own, not a `.f.Lock(` call
+    return frozenset(fields)
+
+
+_LITERAL_STARTS = frozenset(b"\"`'/")
+
+
 _STRUCT_TOKENS = _tokens(b"struct", b"chan")
 
 

@@ -49,6 +49,7 @@ from gofix_defer.codemods.analysis import control, syntax
 from gofix_defer.codemods.analysis.calls import CallSummaries
 from gofix_defer.codemods.analysis.facts import PackageFact
 from gofix_defer.codemods.analysis.index import Declarations, FunctionInfo, PackageIndex, ValueKind, value_kind
+from gofix_defer.codemods.analysis.lexical import ANY_FIELD, lock_fields_taken
 from gofix_defer.codemods.analysis.locks import LockCall, LockFlow, LockId, Locks, follow_locks, lock_call, lock_statement
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types, own_descendants
 from gofix_defer.codemods.analysis.scope import Scopes
@@ -187,7 +188,7 @@ class LockChains(PackageFact):
         self._busy: set[tuple[str, int, int]] = set()
         self._all: list[FunctionLocks] | None = None
         self._writers: dict[LockClass, list[Site]] | None = None
-        self._locking: dict[bytes, bool] = {}  # name -> may lock (_may_lock)
+        self._taken_fields: dict[bytes, frozenset[bytes]] = {}  # name -> fields it may lock (_fields_taken)
         self._fields_cache: dict = {}
         self._lockers: dict[bytes, bool] = {}  # name -> its own code locks (_own_locker)
         self._info_list: list[FunctionInfo] | None = None
@@ -205,7 +206,7 @@ class LockChains(PackageFact):
         key = _key(info)
         found = self._acquisitions.get(key)
         if found is None:
-            if not self._may_lock(info.name):
+            if not self._fields_taken(info.name):
                 found = self._acquisitions[key] = []
             elif key in self._busy or len(self._busy) >= MAX_CHAIN:
                 return []  # a recursive call, or too deep: not followed
@@ -256,15 +257,23 @@ class LockChains(PackageFact):
         return found
 
     def _calls_a_locker(self, info: FunctionInfo) -> bool:
-        """Does the function's own code call a name a package function that may take a lock
-        answers to (``_may_lock``)? Only such a call can take again a lock the function
-        holds: without one, the function's paths need not be followed."""
+        """Does the function's own code call a name a package function answers to that may
+        take a lock the function itself takes (``_fields_taken``: by the field the lock
+        ends in)? Only such a call can take again a lock the function holds: without one,
+        the function's paths need not be followed."""
+        held: set[bytes | None] = set()
+        called: list[bytes] = []
         for node, found in _own_calls(info.source, info.node):
-            if found is None:
-                name = syntax.callee_name(node)
-                if name is not None and self._may_lock(info.source.text(name)):
-                    return True
-        return False
+            if found is not None:
+                if found.method in (b"Lock", b"RLock"):
+                    operand = unparen(found.operand)
+                    parts = syntax.selector_parts(operand) if syntax.is_selector(operand) else None
+                    held.add(info.source.text(parts[1]) if parts is not None else None)
+                continue
+            name = syntax.callee_name(node)
+            if name is not None:
+                called.append(info.source.text(name))
+        return bool(held) and any(_may_meet(held, self._fields_taken(name)) for name in called)
 
     def _locking_infos_in(self, source) -> list[FunctionInfo]:
         """The package's entries for the functions and methods declared in ``source``
@@ -322,43 +331,44 @@ class LockChains(PackageFact):
             self._writers = found
         return self._writers.get(cls, [])
 
-    def _may_lock(self, name: bytes) -> bool:
-        """May a package function or method called ``name`` take or release a lock: its
-        code says `Lock`, or calls a name that may (by name alone: a cheap, generous bound
-        that spares the analysis of every other function). The names it calls are
-        followed, reading only the files that declare them; the answer is the whole
-        package's closure, restricted to what ``name`` reaches. The declarations are
-        read from the files' bytes (``Package.declaration_texts``), parsed only when
-        those do not say where one ends."""
-        known = self._locking.get(name)
+    def _fields_taken(self, name: bytes) -> frozenset[bytes]:
+        """The fields (`mu` of `s.mu.Lock()`) of the locks a package function or method
+        called ``name`` may take, itself or down the names it calls, from the bytes of
+        their declarations; ``ANY_FIELD`` when the bytes do not say. A lock held as `s.mu`
+        can be taken again only as a lock ending in `mu`: a call that takes none such
+        cannot be a double lock of it."""
+        known = self._taken_fields.get(name)
         if known is not None:
             return known
         calls: dict[bytes, set[bytes]] = {}
-        locking: set[bytes] = set()
+        taken: dict[bytes, set[bytes]] = {}
         stack = [name]
         while stack:
             current = stack.pop()
-            if current in calls or current in self._locking:
+            if current in calls or current in self._taken_fields:
                 continue
             called: set[bytes] = set()
+            fields: set[bytes] = set()
             for text in self._declaration_texts(current):
-                if _mentions_locks(text):
-                    locking.add(current)
+                fields |= lock_fields_taken(text)
                 called.update(_CALLED_NAME.findall(text))
-            calls[current] = called
-            if current not in locking:
-                stack.extend(called)  # a locking name needs no more: it is in the closure
-        locking.update(other for other, value in self._locking.items() if value)
+            calls[current], taken[current] = called, fields
+            if ANY_FIELD not in fields:
+                stack.extend(called)  # a name that may take any lock needs no more
         changed = True
-        while changed:
+        while changed:  # each name takes what the names it calls take
             changed = False
             for current, called in calls.items():
-                if current not in locking and not called.isdisjoint(locking):
-                    locking.add(current)
-                    changed = True
+                fields = taken[current]
+                if ANY_FIELD in fields:
+                    continue
+                before = len(fields)
+                for other in called:
+                    fields |= taken[other] if other in taken else self._taken_fields.get(other, frozenset())
+                changed |= len(fields) != before
         for current in calls:
-            self._locking[current] = current in locking
-        return self._locking[name]
+            self._taken_fields[current] = frozenset(taken[current])
+        return self._taken_fields[name]
 
     def _declaration_texts(self, name: bytes) -> list[bytes]:
         """The text of each declaration of ``name`` (a superset of each body: the whole
@@ -406,6 +416,16 @@ class LockChains(PackageFact):
 def _body_mentions_locks(info: FunctionInfo) -> bool:
     body = syntax.function_body(info.node)
     return body is not None and _mentions_locks(info.source.text(body))
+
+
+def _may_meet(held: set[bytes | None], taken: frozenset[bytes]) -> bool:
+    """May a lock held, by the fields its operands end in (None: a plain name), be one of
+    the locks of fields ``taken``? A lock reached through a field is taken again only by
+    a lock call ending in the same field; one held as a plain name, only by a call the
+    bytes say less about."""
+    if ANY_FIELD in taken:
+        return bool(held)
+    return any(found is not None and found in taken for found in held)
 
 
 def _mentions_locks(text: bytes) -> bool:
@@ -577,7 +597,7 @@ class _Analysis:
         """The callee's acquisitions in this function's terms (for its callers), or, with
         ``report``, the double locks and order edges the call makes."""
         name = syntax.callee_name(call)
-        if name is None or not self.chains._may_lock(self.source.text(name)):
+        if name is None or not self.chains._fields_taken(self.source.text(name)):
             return []  # asked first: a question of bytes, memoized per name
         statement = _statement_of(call, self.function)
         if statement is None:
