@@ -67,3 +67,61 @@ def test_a_timer_case_makes_the_fix_unsafe() -> None:
 def test_a_stopped_worker_is_not_reported() -> None:
     text = (WORKER % ("case <-x.in:", "")).replace("\tv.Start()\n", "\tv.Start()\n\tdefer v.Stop()\n").encode()
     assert list(RULE.check(SourceFile("x.go", text, (1, 22)))) == []
+
+
+DROPPED = """package p
+
+import (
+	"context"
+	%s
+)
+
+type Tx struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func (tx *Tx) awaitDone() { <-tx.ctx.Done() }
+
+func (tx *Tx) close() { tx.cancel() }
+
+func begin(ctx context.Context) %s {
+	ctx, cancel := context.WithCancel(ctx)
+	tx := %s{ctx: ctx, cancel: cancel}
+	go tx.awaitDone()
+	return tx
+}
+
+%s
+
+func use() {
+	%s
+}
+"""
+
+
+def dropped(call: str, *, imports: str = "", result: str = "*Tx", made: str = "&Tx", more: str = "") -> list:
+    text = (DROPPED % (imports, result, made, more, call)).encode()
+    return list(RULE.check(SourceFile("x.go", text, (1, 22))))
+
+
+def test_a_dropped_worker_gets_its_stop_deferred_on_the_call() -> None:
+    (diagnostic,) = dropped("begin(context.Background())")
+    assert diagnostic.fix.applicability is Applicability.UNSAFE
+    assert sorted(edit.text for edit in diagnostic.fix.edits) == [b".close()", b"defer "]
+
+
+def test_a_kept_worker_or_another_packages_function_is_not_a_dropped_one() -> None:
+    assert dropped("tx := begin(context.Background()); tx.close()") == []
+    assert dropped('other.begin(context.Background())', imports='other "example.com/other"', more="var _ = other.X") == []
+
+
+def test_a_name_another_type_also_declares_is_not_followed() -> None:
+    more = "type Pool struct{}\n\nfunc (p *Pool) begin(ctx context.Context) {}"
+    assert dropped("begin(context.Background())", more=more) == []
+
+
+def test_a_value_result_whose_stop_takes_a_pointer_is_left_alone() -> None:
+    # `begin(ctx).close()` on a Tx value would not compile: close has a pointer receiver.
+    assert dropped("begin(context.Background())", result="Tx", made="Tx") == []
+    assert len(dropped("begin(context.Background())")) == 1  # the same with *Tx

@@ -1270,6 +1270,7 @@ def expression_of(statement: Node) -> Node | None:
 # -- defer/go kind sets; the statements after one ------------------------------------
 
 DEFER_KINDS = frozenset({"defer_statement"})
+EXPRESSION_STATEMENT_KINDS = frozenset({"expression_statement"})
 GO_AND_DEFER_KINDS = frozenset({"go_statement", "defer_statement"})
 # More kind sets for nodeindex: every return statement, block or call of a file.
 RETURN_KINDS = frozenset({"return_statement"})
