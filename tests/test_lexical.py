@@ -117,6 +117,9 @@ def test_a_channel_field_of_a_struct_is_seen_in_the_bytes(code: str, expected: b
         ("type TT int\nvar xT int", "T", False),
         ("type Tx int", "T", False),
         ("type Tés int", "T", False),  # a longer name, in UTF-8
+        ("func f() {\n\tsyscall.Close(fd)\n}", "syscall", False),  # a selector starting a line
+        ("func f() {\n\tT .m()\n}", "T", False),
+        ("var (\n\tsyscall = 1\n)", "syscall", True),
     ],
 )
 def test_a_declaration_is_seen_in_the_bytes(code: str, name: str, expected: bool):

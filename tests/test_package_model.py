@@ -613,6 +613,25 @@ def files_alive_without_collector(monkeypatch):
         gc.enable()
 
 
+def test_the_methods_of_a_type_are_read_from_the_files_whose_receivers_name_it(tmp_path, monkeypatch):
+    a, _, _, _ = write_package(
+        tmp_path,
+        {
+            "a.go": "package p\n\nfunc A(t *T) { t.B() }\n",
+            "b.go": "package p\n\nfunc (t *T) B() {}\n\nfunc (Other) C() {}\n",
+            "c.go": "package p\n\n// A T, made here.\nfunc newT() *T { return &T{} }\n\nfunc funcT() {}\n",
+            "t.go": "package p\n\ntype T struct{}\n\ntype Other struct{}\n\nfunc (s Set[T]) D() {}\n\ntype Set[E any] []E\n",
+        },
+    )
+    loaded = counting_loads(monkeypatch)
+    package = package_of(tmp_path, a)
+    source = package.file(str(a))
+    assert source is not None
+    methods = source.facts(PackageIndex).methods_of(b"T")
+    assert sorted(methods) == [b"B"]
+    assert loaded == ["b.go", "t.go"]  # c.go names T, in no receiver; t.go's `Set[T]` might be one
+
+
 def test_declaration_texts_come_from_the_bytes_and_follow_an_edit(tmp_path, monkeypatch):
     a, b = write_package(
         tmp_path,
@@ -633,3 +652,7 @@ def test_declaration_texts_come_from_the_bytes_and_follow_an_edit(tmp_path, monk
     edited = SourceFile(str(b), b.read_bytes().replace(b"\tmu.Lock()\n\tdefer mu.Unlock()\n", b""), (1, 21))
     package.adopt(edited)
     assert package.declaration_texts(b"helper")[0] == b"func helper() {\n}"
+    # A `func` the scan finds in a comment or a string declares nothing.
+    commented = SourceFile(str(b), b"package p\n\n// func helper() { unfinished\nvar s = \"func helper() {\"\n", (1, 21))
+    package.adopt(commented)
+    assert package.declaration_texts(b"helper") == []

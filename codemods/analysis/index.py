@@ -175,6 +175,7 @@ class PackageIndex(PackageFact):
         self._order: list[_Part] | None = None
         self._functions_asked: set[bytes] = set()
         self._methods_asked: set[tuple[bytes, bytes]] = set()
+        self._receivers_asked: set[bytes] = set()  # types whose methods were read (methods_of)
         self._words_asked: set[bytes] = set()
         self._declarations_asked: set[bytes] = set()
         self._complete = False
@@ -260,7 +261,9 @@ class PackageIndex(PackageFact):
 
     def methods_of(self, type_name: bytes) -> dict[bytes, FunctionInfo]:
         # A file declaring a method of the type names the type in the receiver.
-        self._mentioning(type_name)
+        if not self._complete and type_name not in self._receivers_asked:
+            self._receivers_asked.add(type_name)
+            self._read(self.package.files_declaring_methods_of(type_name))
         found: dict[bytes, FunctionInfo] = {}
         for part in self._ordered():
             for name, info in part.methods.get(type_name, {}).items():

@@ -53,6 +53,19 @@ GO_STATEMENT = re.compile(rb"go\s")
 DEFERRED_LOCK = re.compile(rb"defer\s+[^\n]*Lock\(")
 
 
+_LITERAL_TOKENS = re.compile(_LITERALS, re.DOTALL)
+
+
+def inside_literal(data: bytes, at: int) -> bool:
+    """Does the byte at ``at`` lie inside a comment, a string or a rune literal?"""
+    for match in _LITERAL_TOKENS.finditer(data):
+        if match.start() > at:
+            return False
+        if at < match.end():
+            return True
+    return False
+
+
 def starts_literal_from_deferred_literal(data: bytes) -> bool:
     """May a deferred function literal start a goroutine of a function literal?"""
     return DEFERRED_LITERAL.search(data) is not None and STARTED_LITERAL.search(data) is not None
@@ -197,12 +210,15 @@ def may_declare(data: bytes, name: bytes) -> bool:
     Yes when the name, as a whole word, follows only blanks after the start of a
     line, `(`, `;`, `,` (`var a, name int`), the end of a comment, or the keyword
     `type` or `var`: where a spec of `type`, `type (…)`, `var` or `var (…)` can
-    start, however it is laid out. (Each place the name occurs is looked at from
-    there: a search for the name runs at C speed, a pattern that starts with an
-    alternation would try every byte.)"""
+    start, however it is laid out; never when a `.` follows it (`syscall.Close(fd)`
+    starting a statement's line selects from a package or value: no spec name is
+    followed by one). (Each place the name occurs is looked at from there: a search
+    for the name runs at C speed, a pattern that starts with an alternation would
+    try every byte.)"""
     at = data.find(name)
     while at >= 0:
-        if _name_ends(data, at + len(name)):
+        end = at + len(name)
+        if _name_ends(data, end) and not _selects(data, end):
             before = at
             while before > 0 and data[before - 1] in _BLANKS:
                 before -= 1
@@ -218,6 +234,14 @@ def may_declare(data: bytes, name: bytes) -> bool:
 
 _BLANKS = frozenset(b" \t")
 _SPEC_STARTS = frozenset(b"\n\r(;,")
+_DOT = ord(".")
+
+
+def _selects(data: bytes, end: int) -> bool:
+    """Does a `.` follow the name ending at ``end`` (blanks aside): `name.Field`?"""
+    while end < len(data) and data[end] in _BLANKS:
+        end += 1
+    return end < len(data) and data[end] == _DOT
 
 
 def says_word(data: bytes, word: bytes) -> bool:

@@ -21,7 +21,7 @@ import re
 from typing import TYPE_CHECKING, Callable, Iterable, TypeVar
 
 from gofix_defer.codemods.analysis.facts import Fact
-from gofix_defer.codemods.analysis.lexical import function_declaration_end, may_declare, says_word, starts_name
+from gofix_defer.codemods.analysis.lexical import function_declaration_end, inside_literal, may_declare, says_word, starts_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from gofix_defer.codemods.analysis.source import SourceFile
@@ -61,7 +61,9 @@ def package_name_of(data: bytes) -> bytes | None:
 # declaration on the next line (`// … func` + `\nfunc (c *Client) do(`). The pattern
 # starts with its literal, not `\b` (checked after: `myfunc(x) y(` is no declaration),
 # so that the regex engine searches for it at C speed: eleven times faster.
-_DECLARED_FUNCTION = re.compile(rb"func\s*(?:\([^()]*\)\s*)?(?!func\b)([A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)\s*[\[(]")
+# `func` then a receiver, or blanks (`funcType(` is a call of `funcType`), then the name.
+_DECLARED_FUNCTION = re.compile(rb"func(?:\s*(\([^()]*\))\s*|\s+)(?!func\b)([A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)\s*[\[(]")
+_NAME = re.compile(rb"[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*")
 
 
 def declared_functions(data: bytes) -> Iterable[tuple[bytes, int]]:
@@ -69,9 +71,15 @@ def declared_functions(data: bytes) -> Iterable[tuple[bytes, int]]:
     declares, read from its bytes: a superset of what its parse declares (a func
     literal's parameters may look like one), but for the odd formatting
     _DECLARED_FUNCTION describes."""
+    for name, start, _ in _declarations(data):
+        yield name, start
+
+
+def _declarations(data: bytes) -> Iterable[tuple[bytes, int, bytes]]:
+    """``declared_functions``, with each one's receiver, `(s *Server)` (b"" for none)."""
     for match in _DECLARED_FUNCTION.finditer(data):
         if starts_name(data, match.start()):
-            yield match.group(1), match.start()
+            yield match.group(2), match.start(), match.group(1) or b""
 
 
 def digest(data: bytes) -> str:
@@ -140,6 +148,7 @@ class Package:
         # name -> (path, offset) of each declaration of a function or method of that name
         # the files' bytes may hold, in path order.
         self._declaring: dict[bytes, list[tuple[str, int]]] | None = None
+        self._receiving: dict[bytes, dict[str, None]] = {}  # receiver word -> paths (with _declaring)
         self._texts: dict[bytes, list[bytes] | None] = {}  # name -> declaration_texts(name)
         self._declared_from: dict[str, bytes] = {}  # path -> the bytes _declaring was read from
         self._digests: dict[str, str] = {}
@@ -280,8 +289,8 @@ class Package:
         files may hold, each from its `func` keyword to the end of its body
         (``lexical.function_declaration_end``), read without parsing: each declaration
         the parse finds lies in one of them, but for the odd formatting
-        ``declared_functions`` misses. None when the bytes of one do not say where
-        it ends."""
+        ``declared_functions`` misses (a `func` in a comment or a string is none).
+        None when the bytes of one do not say where it ends."""
         if name not in self._texts:  # asked by several lock-chain questions per name
             self._texts[name] = self._read_declaration_texts(name)
         return self._texts[name]
@@ -292,6 +301,8 @@ class Package:
             data = self.raw(path) or b""
             end = function_declaration_end(data, start)
             if end is None:
+                if inside_literal(data, start):
+                    continue  # `//\tfunc f() {` in a comment, or a string: no declaration
                 return None
             found.append(data[start:end])
         return found
@@ -299,13 +310,22 @@ class Package:
     def _declarations_of(self, name: bytes) -> list[tuple[str, int]]:
         if self._declaring is None:
             declaring: dict[bytes, list[tuple[str, int]]] = {}
+            receiving: dict[bytes, dict[str, None]] = {}
             self._declared_from = {}
             for path in self.paths:
                 data = self._declared_from[path] = self.raw(path) or b""
-                for declared, start in declared_functions(data):
+                for declared, start, receiver in _declarations(data):
                     declaring.setdefault(declared, []).append((path, start))
-            self._declaring = declaring
+                    for word in _NAME.findall(receiver):
+                        receiving.setdefault(word, {})[path] = None
+            self._declaring, self._receiving = declaring, receiving
         return self._declaring.get(name, [])
+
+    def files_declaring_methods_of(self, type_name: bytes) -> list["SourceFile"]:
+        """The files of the package that may declare a method of ``type_name`` (a
+        receiver of ``declared_functions`` names it), parsed, in path order."""
+        self._declarations_of(type_name)  # read with the declarations, reset with them
+        return self._parsed(list(self._receiving.get(type_name, {})))
 
     def _parsed(self, paths: Iterable[str]) -> list["SourceFile"]:
         found = []
