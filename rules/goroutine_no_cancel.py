@@ -11,7 +11,7 @@ from tree_sitter import Node
 from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.channels import Channels, Direction, UseKind, declared_channel, is_close_of
 from gofix_defer.codemods.analysis.closes import Closes
-from gofix_defer.codemods.analysis.control import loops_between
+from gofix_defer.codemods.analysis.control import leaving_jump, loops_between
 from gofix_defer.codemods.analysis.goroutines import BlockingOperation, Goroutine, Goroutines, Kind
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types, own_descendants
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes
@@ -66,6 +66,17 @@ class GoroutineNoCancel(Rule):
     in it), so it runs after the `go` statement, and not in a loop that
     also serves the channel.
 
+    It also finds the mirror case: a goroutine that keeps sending on an
+    unbuffered channel the function made (more than one send, or a send in
+    a loop) and closes it when done, consumed by the function's one `for v
+    := range ch` loop, which a `return`, a `break` or a `goto` can leave
+    before the channel is closed: the goroutine's next send waits for a
+    receiver that is gone (the range's early exit of GoKer's
+    Cockroach18101). Left alone there: a buffered channel (its buffer may
+    hold what is left), a single send (unbuffered-result-channel's case), a
+    sender that never closes the channel (unclosed-channel's case), and a
+    `break` of an inner loop, `switch` or `select`.
+
     ## Why is this bad
     The goroutine was started to consume what the function sends, but the
     error path returns first: nobody will ever send or close, so the
@@ -106,7 +117,8 @@ class GoroutineNoCancel(Rule):
             }
         }()
     ```
-    A `for v := range ch` becomes `for { select { case v, ok := <-ch: if
+    For a sender left behind, each of its sends becomes `select { case ch
+    <- v: case <-ctx.Done(): return }`. A `for v := range ch` becomes `for { select { case v, ok := <-ch: if
     !ok {…} … case <-ctx.Done(): return } }`, as in
     deferred-goroutine-no-cancel (the rewriting is shared).
     The parent is the function's own `context.Context` parameter when it
@@ -124,7 +136,7 @@ class GoroutineNoCancel(Rule):
     """
 
     name = "goroutine-no-cancel"
-    summary = "Goroutine waits on a channel the function serves only after an early return may have left"
+    summary = "Goroutine waits on a channel the function serves only after an early return, or stops ranging over, may have left"
     fix_availability = "sometimes"
     applicability = Applicability.UNSAFE
     triggers = (b"make(chan",)
@@ -146,9 +158,9 @@ class GoroutineNoCancel(Rule):
             goroutines = [g for g in source.facts(Goroutines).started_by(function) if not g.from_defer and g.literal is not None]
             if not goroutines:
                 continue
-            returns = own_descendants(source, body, syntax.RETURN_KINDS)
-            if not returns or own_descendants(source, body, syntax.GOTO_KINDS):
-                continue  # nothing leaves early; jumps defeat the textual path reasoning below
+            returns = own_descendants(source, body, syntax.RETURN_KINDS)  # none: a break may still leave a loop early
+            if own_descendants(source, body, syntax.GOTO_KINDS):
+                continue  # jumps defeat the textual path reasoning below
             scopes = source.scopes(function)
             for goroutine in goroutines:
                 yield from self._check_go(source, function, scopes, goroutine, returns, chosen)
@@ -174,7 +186,11 @@ class GoroutineNoCancel(Rule):
             by_channel.setdefault(channel.declaration.key, (channel.declaration, channel.make.buffered, []))[2].append(op)
         for decl, buffered, ops in by_channel.values():
             if any(op.kind == Kind.SEND for op in ops):
-                continue  # a goroutine sending results: unbuffered-result-channel's case
+                found = self._abandoned_sender(source, function, scopes, goroutine, decl, buffered, ops, chosen)
+                if found is not None:
+                    yield found
+                    return  # one finding per goroutine: the fix covers one channel
+                continue  # other senders of results: unbuffered-result-channel's case
             serving = _serving(source, function, decl, literal, go_statement)
             if serving is None:
                 continue
@@ -201,6 +217,44 @@ class GoroutineNoCancel(Rule):
             else:
                 yield self.diagnostic(go_statement, message, fix)
             return  # one finding per goroutine: the fix covers one channel
+
+
+    def _abandoned_sender(
+        self,
+        source: SourceFile,
+        function: Node,
+        scopes: FunctionScopes,
+        goroutine: Goroutine,
+        decl: Declaration,
+        buffered: bool,
+        ops: list[BlockingOperation],
+        chosen: ChosenNames,
+    ) -> Diagnostic | None:
+        """A goroutine that keeps sending on ``decl`` (in a loop, or more than once) and
+        closes it, consumed by the function's `for … range` loop, which a return or a
+        break can leave before the channel is closed: the next send waits for ever."""
+        go_statement, literal = goroutine.statement, goroutine.literal
+        if literal is None or buffered or any(op.kind != Kind.SEND for op in ops):
+            return None  # a buffer may hold what is left: how much is sent is not known here
+        if len(ops) < 2 and not any(loops_between(op.node, literal) for op in ops):
+            return None  # one value: unbuffered-result-channel's case
+        if not _closes_in(source, function, decl, literal):
+            return None  # never closed: unclosed-channel's case
+        loop = _consuming_loop(source, function, decl, literal, go_statement)
+        leaves = leaving_jump(source, loop) if loop is not None else None
+        if loop is None or leaves is None:
+            return None
+        name = decl.name.decode()
+        how = "return" if syntax.is_return(leaves) else "goto" if syntax.is_goto(leaves) else "break"
+        message = (
+            f"goroutine {ops[0].describe(source)} until it closes {name}, but the {how} on line "
+            f"{source.line_col(leaves.start_byte)[0]} leaves the range over {name} (line "
+            f"{source.line_col(loop.start_byte)[0]}) before that: its next send blocks for ever"
+        )
+        fix = build_cancel_fix(source, scopes, go_statement, [(go_statement, ops)], chosen, "the go statement")
+        if isinstance(fix, NoFix):
+            return self.diagnostic(go_statement, fix.annotate(message), None)
+        return self.diagnostic(go_statement, message, fix)
 
 
 RULE = GoroutineNoCancel()
@@ -267,6 +321,27 @@ def _serving(source: SourceFile, function: Node, decl: Declaration, literal: Nod
         return None
     operations.sort(key=lambda n: n.start_byte)
     return _Serving(operations, closes)
+
+
+def _closes_in(source: SourceFile, function: Node, decl: Declaration, literal: Node) -> bool:
+    """Does the goroutine's own code close the channel (`close(ch)`, `defer close(ch)`)?"""
+    for use in source.facts(Channels).uses(function, decl).uses:
+        if use.kind is UseKind.CLOSE and len(use.chain) == 1 and syntax.same_node(use.chain[0].node, literal):
+            return True
+    return False
+
+
+def _consuming_loop(source: SourceFile, function: Node, decl: Declaration, literal: Node, go_statement: Node) -> Node | None:
+    """The function's one `for … range` over the channel after the ``go`` statement, when
+    that is all the function does with it outside the goroutine (len/cap aside)."""
+    loop = None
+    for use in source.facts(Channels).uses(function, decl).uses:
+        if syntax.is_inside(use.reference, literal) or use.kind is UseKind.LEN_CAP:
+            continue
+        if use.kind is not UseKind.RANGE or not use.in_function_body or loop is not None or use.reference.start_byte < go_statement.end_byte:
+            return None  # received, passed on, stored, ranged twice, or in another literal
+        loop = use.node
+    return loop
 
 
 def _early_return(go_statement: Node, first_serve: Node, serving: list[Node], returns: list[Node]) -> Node | None:

@@ -94,20 +94,27 @@ def loop_exits(source, loop: Node) -> bool:
     body = syntax.body(loop)
     if body is None:
         return True
+    return leaving_jump(source, loop) is not None or any(is_exit_call(source.data, node) for node in walk_no_funcs(body))
+
+
+def leaving_jump(source, loop: Node) -> Node | None:
+    """The first return, goto or break bound to ``loop`` (unlabelled, or naming its
+    label) in its body, outside function literals: a way out before the loop ends."""
+    body = syntax.body(loop)
+    if body is None:
+        return None
     label = loop_label(source, loop)
     for node in walk_no_funcs(body):
         if syntax.is_return(node) or syntax.is_goto(node):
-            return True
+            return node
         if syntax.is_break(node):
             target = syntax.jump_label(node)
             if target is not None:
                 if label is not None and source.text(target) == label:
-                    return True
+                    return node
             elif break_target(node) == loop:
-                return True
-        if is_exit_call(source.data, node):
-            return True
-    return False
+                return node
+    return None
 
 
 def unlabelled_breaks_of(loop: Node) -> list[Node]:
