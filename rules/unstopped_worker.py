@@ -10,6 +10,7 @@ from typing import Iterable, Iterator
 from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import syntax
+from gofix_defer.codemods.analysis.calls import called_name
 from gofix_defer.codemods.analysis.channels import is_done_receive
 from gofix_defer.codemods.analysis.control import inside_loop
 from gofix_defer.codemods.analysis.index import Declarations, FunctionInfo, PackageIndex
@@ -140,14 +141,15 @@ class UnstoppedWorker(Rule):
                 if constructors:
                     yield from self._check_dropped(source, constructors, function)
 
-    def _check_dropped(self, source: SourceFile, constructors: dict[bytes, _Constructor], function: Node) -> Iterator[Diagnostic]:
+    def _check_dropped(self, source: SourceFile, constructors: dict[bytes, list[_Constructor]], function: Node) -> Iterator[Diagnostic]:
         """Statements that call a constructor and drop the worker it returns."""
         body = syntax.function_body(function)
         for statement in own_descendants(source, body, syntax.EXPRESSION_STATEMENT_KINDS) if body is not None else ():
             call = syntax.expression_of(statement)
             name = syntax.callee_name(call) if call is not None and syntax.is_call(call) else None
-            made = constructors.get(source.text(name)) if name is not None else None
-            if call is None or made is None or not _calls_constructor(source, source.scopes(function), call, made):
+            candidates = constructors.get(source.text(name), []) if name is not None else []
+            made = next((c for c in candidates if call is not None and _calls_constructor(source, source.scopes(function), call, c)), None)
+            if call is None or made is None:
                 continue
             worker, stop = made.worker.name.decode(), made.worker.stop.name.decode()
             called = " ".join(source.text(syntax.callee(call)).decode("utf-8", "replace").split())
@@ -247,15 +249,15 @@ class _Constructor:
     loop: _Loop
 
 
-def _constructors(source: SourceFile, workers: dict[bytes, _WorkerType]) -> dict[bytes, _Constructor]:
-    """By name: the functions and methods of the file that return `*T` (or `T`, when T's
+def _constructors(source: SourceFile, workers: dict[bytes, _WorkerType]) -> dict[bytes, list[_Constructor]]:
+    """By name (a function and methods may share one): the functions and methods of the file that return `*T` (or `T`, when T's
     stop has a value receiver) for a worker type T, made in their body as `x := &T{…}`,
     after launching the goroutine that waits for x's stop; x is used for nothing else
     than its own methods (none of them a stop) and `return x`."""
     declarations = source.facts(Declarations)
     infos = [info for found in declarations.part.functions.values() for info in found]
     infos.extend(info for methods in declarations.part.methods.values() for info in methods.values())
-    found: dict[bytes, _Constructor] = {}
+    found: dict[bytes, list[_Constructor]] = {}
     for info in sorted(infos, key=lambda info: info.node.start_byte):
         results = syntax.result_types(info.node)
         if len(results) != 1 or results[0] is None or b"go" not in source.text(info.node):
@@ -271,7 +273,7 @@ def _constructors(source: SourceFile, workers: dict[bytes, _WorkerType]) -> dict
             continue
         loop = _goroutine_of(source, worker.methods, syntax.function_body(info.node), made.name, worker.effects)
         if loop is not None:
-            found[info.name] = _Constructor(info, worker, loop)
+            found.setdefault(info.name, []).append(_Constructor(info, worker, loop))
     return found
 
 
@@ -508,22 +510,21 @@ def _defer_stop_fix(
 
 
 def _calls_constructor(source: SourceFile, scopes: FunctionScopes, call: Node, made: _Constructor) -> bool:
-    """Does ``call`` call the constructor: the package has no other function or method of
-    that name, and a method is called on a value (a function, by its name alone)?"""
-    if len(source.facts(PackageIndex).callables_named(made.info.name)) != 1:
+    """Does ``call`` call the constructor? A function by its name, no local shadowing it
+    and no other function or method of the package so named; a method on a value whose
+    type the source states (a receiver or parameter) or makes (`db := &DB{…}`) as the
+    constructor's receiver type."""
+    named = called_name(source, scopes, call)
+    if named is None:
+        callee = syntax.callee(call)
+        parts = syntax.selector_parts(syntax.unparen(callee)) if callee is not None else None
+        operand = syntax.unparen(parts[0]) if parts is not None else None
+        decl = scopes.resolve(operand) if operand is not None and syntax.is_identifier(operand) else None
+        type_name = made_type_name(source, decl) if decl is not None else None
+        named = (type_name, source.text(parts[1])) if type_name is not None and parts is not None else None
+    if named is None or named[1] != made.info.name or named[0] != made.info.receiver_type:
         return False
-    callee = syntax.callee(call)
-    if callee is None:
-        return False
-    function = syntax.unparen(callee)
-    if made.info.receiver_type is None:
-        return syntax.is_identifier(function)
-    parts = syntax.selector_parts(function) if syntax.is_selector(function) else None
-    root = syntax.root_identifier(parts[0]) if parts is not None else None
-    if root is None:
-        return parts is not None  # `f().begin()`, `xs[i].begin()`: a value's method
-    # A name the function declares, or a package variable: a value, not an imported package.
-    return scopes.resolve(root) is not None or source.text(root) in source.facts(PackageIndex).variables
+    return named[0] is not None or len(source.facts(PackageIndex).callables_named(made.info.name)) == 1
 
 
 def _defer_stop_of_result(source: SourceFile, function: Node, statement: Node, call: Node, made: _Constructor) -> Fix | NoFix:

@@ -125,3 +125,28 @@ def test_a_value_result_whose_stop_takes_a_pointer_is_left_alone() -> None:
     # `begin(ctx).close()` on a Tx value would not compile: close has a pointer receiver.
     assert dropped("begin(context.Background())", result="Tx", made="Tx") == []
     assert len(dropped("begin(context.Background())")) == 1  # the same with *Tx
+
+
+def test_a_method_constructor_is_followed_only_on_a_value_of_its_type() -> None:
+    more = """type DB struct{}
+
+func (db *DB) begin(ctx context.Context) *Tx {
+	ctx, cancel := context.WithCancel(ctx)
+	tx := &Tx{ctx: ctx, cancel: cancel}
+	go tx.awaitDone()
+	return tx
+}
+
+type Pool struct{}
+
+func (p *Pool) Begin() {}"""
+    text = (DROPPED % ("", "*Tx", "&Tx", more, "db := &DB{}\n\tdb.begin(context.Background())\n\tp := &Pool{}\n\tp.Begin()\n\tvar other interface{ begin(context.Context) *Tx }\n\tother.begin(context.Background())")).encode()
+    found = list(RULE.check(SourceFile("x.go", text, (1, 22))))
+    # `other` has no type the source makes; the plain function begin shares the name.
+    assert [d.message.split("()")[0] for d in found] == ["db.begin"]
+    text = text.replace(b"p.Begin()", b"begin(context.Background())")
+    assert [d.message.split("()")[0] for d in RULE.check(SourceFile("x.go", text, (1, 22)))] == ["db.begin"]  # the package has two
+
+
+def test_a_local_function_value_is_not_the_constructor() -> None:
+    assert dropped("begin := func(context.Context) {}\n\tbegin(context.Background())") == []
