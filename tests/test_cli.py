@@ -282,10 +282,13 @@ def test_help_names_the_values():
         assert expected in text
 
 
+@pytest.mark.skipif(shutil.which("bash") is None, reason="no bash to complete in")
 def test_shell_completion(tmp_path):
     script = str(Path(sys.executable).with_name("gofix-defer"))
-    shown = subprocess.run([script, "--show-completion", "bash"], capture_output=True, text=True)
-    assert shown.returncode == 0 and "_GOFIX_DEFER_COMPLETE=complete_bash" in shown.stdout
+    # The script is for the shell the command runs from: run it from bash, whatever
+    # shell runs the tests (`; exit` keeps bash from replacing itself with the command).
+    shown = subprocess.run(["bash", "-c", '"$0" --show-completion; exit $?', script], capture_output=True, text=True)
+    assert shown.returncode == 0 and "_GOFIX_DEFER_COMPLETE=complete_bash" in shown.stdout, shown.stderr
 
     def complete(words: str) -> list[str]:
         env = dict(os.environ, _GOFIX_DEFER_COMPLETE="complete_bash", COMP_WORDS=words, COMP_CWORD=str(len(words.split()) - (0 if words.endswith(" ") else 1)))

@@ -211,6 +211,19 @@ def test_ctrl_c_with_two_jobs_stops_workers_quietly_and_names_what_was_written(t
     assert not [p for p in tree.iterdir() if p.name.endswith(".gofix-tmp")]
 
 
+def test_an_interrupt_right_after_the_rename_still_names_the_file_written(tmp_path, monkeypatch):
+    root = module(tmp_path / "m", files={"a.go": LEAKY})
+
+    def interrupted(directory):
+        raise KeyboardInterrupt  # Ctrl-C while the folder is synced: the file is already replaced
+
+    monkeypatch.setattr(write, "_sync_directory", interrupted)
+    result = invoke("--write", "--no-cache", "--no-verify", str(root))
+    assert result.exit_code == 130
+    assert (root / "a.go").read_text() == FIXED
+    assert f"files written before it: {root / 'a.go'}" in result.output
+
+
 def test_write_never_goes_through_a_symlinked_folder_out_of_the_tree(tmp_path):
     outside = module(tmp_path / "outside")
     project = module(tmp_path / "project")

@@ -240,8 +240,9 @@ def check(
         _fail(err, str(error))
     except KeyboardInterrupt as stop:
         # Ctrl-C or SIGTERM: workers are stopped, no temporary file is left; say what was written.
-        shown = report.written[:20]
-        written = ", ".join(shown) + (f" and {len(report.written) - len(shown)} more" if len(report.written) > len(shown) else "") or "none"
+        done = report.written_so_far()
+        shown = done[:20]
+        written = ", ".join(shown) + (f" and {len(done) - len(shown)} more" if len(done) > len(shown) else "") or "none"
         report.error(f"interrupted: not every file was checked; files written before it: {written}")
         report.finish()
         raise typer.Exit(128 + (stop.signal_number if isinstance(stop, Terminated) else 2)) from None
@@ -351,7 +352,22 @@ class _Report:
         self.said_uncompiled = False  # the note that no toolchain compiled the fixes, once
         self.run_errors: list[str] = []  # errors that belong to no file's result
         self.written: list[str] = []  # files --write replaced, for the message after an interrupt
+        self._writing: tuple[str, bytes] | None = None  # the file being written, and its new bytes
         self.stdout = sys.stdout.buffer
+
+    def written_so_far(self) -> list[str]:
+        """The files --write replaced: an interrupt may land between a file's rename and
+        its entry in ``written``, so the file being written then is asked of the disk."""
+        found = list(self.written)
+        if self._writing is not None and self._writing[0] not in found:
+            path, new = self._writing
+            try:
+                with open(path, "rb") as handle:
+                    if handle.read() == new:
+                        found.append(path)
+            except OSError:
+                pass
+        return found
 
     def error(self, message: str) -> None:
         self.run_errors.append(message)
@@ -374,9 +390,12 @@ class _Report:
             self.stdout.flush()
         elif self.mode == "write" and rewrite is not None:
             try:
+                self._writing = (result.path, rewrite[1])
                 write_atomically(result.path, *rewrite)
                 self.written.append(result.path)
+                self._writing = None
             except WriteError as error:
+                self._writing = None
                 self.run_errors.append(str(error))
                 self.summary.errors.append(str(error))
                 # The file on disk is still the original: report its findings with their fixes.
