@@ -118,8 +118,9 @@ class GoroutineNoCancel(Rule):
         }()
     ```
     For a sender left behind, each of its sends becomes `select { case ch
-    <- v: case <-ctx.Done(): return }`. A `for v := range ch` becomes `for { select { case v, ok := <-ch: if
-    !ok {…} … case <-ctx.Done(): return } }`, as in
+    <- v: case <-ctx.Done(): return }`. A `for v := range ch` becomes
+    `for { select { case v, ok := <-ch: if !ok {…} … case <-ctx.Done():
+    return } }`, as in
     deferred-goroutine-no-cancel (the rewriting is shared).
     The parent is the function's own `context.Context` parameter when it
     has one, else `context.Background()`; `ctx`/`cancel` get fresh names
@@ -217,7 +218,6 @@ class GoroutineNoCancel(Rule):
             else:
                 yield self.diagnostic(go_statement, message, fix)
             return  # one finding per goroutine: the fix covers one channel
-
 
     def _abandoned_sender(
         self,
