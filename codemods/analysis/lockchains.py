@@ -261,6 +261,9 @@ class LockChains(PackageFact):
         take a lock the function itself takes (``_fields_taken``: by the field the lock
         ends in)? Only such a call can take again a lock the function holds: without one,
         the function's paths need not be followed."""
+        body = syntax.function_body(info.node)
+        if body is None or not lock_fields_taken(info.source.text(body)):
+            return False  # the bytes take no lock (an Unlock-only helper): nothing is held
         held: set[bytes | None] = set()
         called: list[bytes] = []
         for node, found in _own_calls(info.source, info.node):
