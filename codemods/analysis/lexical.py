@@ -136,7 +136,6 @@ def _inside_loop(data: bytes, tokens: "re.Pattern[bytes]", words: tuple[bytes, .
     return False
 
 
-# Tokens for the struct scan: literals and comments (skipped whole), the two keywords, braces.
 # `.mu.Lock(` / `mu.RLock(` (the operand, and the field it ends in when it has one),
 # and any other `Lock` or `RLock` word of the code.
 _LOCK_TOKENS = re.compile(
@@ -167,6 +166,7 @@ def lock_fields_taken(data: bytes) -> frozenset[bytes]:
 _LITERAL_STARTS = frozenset(b"\"`'/")
 
 
+# Tokens for the struct scan: literals and comments (skipped whole), the two keywords, braces.
 _STRUCT_TOKENS = _tokens(b"struct", b"chan")
 
 
