@@ -283,9 +283,7 @@ def _returned_worker(source: SourceFile, info: FunctionInfo, worker: _WorkerType
     scopes = source.scopes(info.node)
     body = syntax.function_body(info.node)
     returned: Declaration | None = None
-    for node in descendants_of_types(source, body, syntax.RETURN_KINDS) if body is not None else ():
-        if syntax.enclosing_function(node) != info.node:
-            continue
+    for node in own_descendants(source, body, syntax.RETURN_KINDS) if body is not None else ():
         values = syntax.return_values(node)
         decl = scopes.resolve(values[0]) if len(values) == 1 and syntax.is_identifier(values[0]) else None
         if decl is None or (returned is not None and decl != returned):
@@ -296,9 +294,8 @@ def _returned_worker(source: SourceFile, info: FunctionInfo, worker: _WorkerType
     for ref in scopes.references(returned):
         if _returned(ref):
             continue
-        method_node = syntax.method_called_on(ref)
-        method = source.text(method_node) if method_node is not None else None
-        if method is None or method not in worker.methods or method in worker.stops or _calls_stop(source, worker.effects, worker.methods[method]):
+        method = _method_of(source, ref)
+        if method not in worker.methods or method in worker.stops or _calls_stop(source, worker.effects, worker.methods[method]):
             return None  # it escapes, or is stopped, or is used in a way the rule does not model
     return returned
 
@@ -468,9 +465,8 @@ def _starts_never_stopped(source: SourceFile, scopes: FunctionScopes, function: 
     escape; empty when it does either (or uses x in a way the rule does not model)."""
     starts: list[Node] = []
     for ref in scopes.references(decl):
-        method_node = syntax.method_called_on(ref)
-        method = source.text(method_node) if method_node is not None else None
-        if method is None or method not in worker.methods:
+        method = _method_of(source, ref)
+        if method not in worker.methods:
             return []  # the value escapes (or is used in a way we do not model)
         if method in worker.stops:
             return []  # stopped (or closed) somewhere: the contract may hold
@@ -542,7 +538,7 @@ def _defer_stop_of_result(source: SourceFile, function: Node, statement: Node, c
 
 
 def _method_of(source: SourceFile, ref: Node) -> bytes:
-    """The method called on ``ref`` (the x of `x.Start()`)."""
+    """The method called on ``ref`` (the x of `x.Start()`); b"" when none is."""
     method_node = syntax.method_called_on(ref)
     return source.text(method_node) if method_node is not None else b""
 

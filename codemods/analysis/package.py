@@ -308,6 +308,11 @@ class Package:
         return found
 
     def _declarations_of(self, name: bytes) -> list[tuple[str, int]]:
+        return self._read_declarations().get(name, [])
+
+    def _read_declarations(self) -> dict[bytes, list[tuple[str, int]]]:
+        """``_declaring`` (and ``_receiving`` with it), read from the files' bytes once,
+        and again after an edit resets them."""
         if self._declaring is None:
             declaring: dict[bytes, list[tuple[str, int]]] = {}
             receiving: dict[bytes, dict[str, None]] = {}
@@ -319,12 +324,12 @@ class Package:
                     for word in _NAME.findall(receiver):
                         receiving.setdefault(word, {})[path] = None
             self._declaring, self._receiving = declaring, receiving
-        return self._declaring.get(name, [])
+        return self._declaring
 
     def files_declaring_methods_of(self, type_name: bytes) -> list["SourceFile"]:
         """The files of the package that may declare a method of ``type_name`` (a
         receiver of ``declared_functions`` names it), parsed, in path order."""
-        self._declarations_of(type_name)  # read with the declarations, reset with them
+        self._read_declarations()
         return self._parsed(list(self._receiving.get(type_name, {})))
 
     def _parsed(self, paths: Iterable[str]) -> list["SourceFile"]:
