@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from gofix_defer.codemods.analysis import syntax
-from gofix_defer.codemods.analysis.lockchains import DoubleLock, LockChains, chain_text
+from gofix_defer.codemods.analysis.lockchains import DoubleLock, LockChains, Relock, Site, chain_text
 from gofix_defer.codemods.analysis.locks import lock_call
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.edits.insertion import insert_after, insert_before
@@ -31,6 +31,21 @@ class DoubleLocking(Rule):
     (as `CallSummaries` resolves them, and locals set from `T{…}`, a field,
     a map or slice element, or a package function's result). Interfaces and
     function values are not followed, and nothing is reported about them.
+
+    Within one function, it also finds a `Lock` statement reached holding
+    that lock: on every path (`mu.Lock(); …; mu.Lock()`), or on the next
+    turn of the loop it is a statement of, when a `continue` or the end of
+    the body goes back to the top with the lock still held (a forgotten
+    `Unlock` before `continue`, as in GoKer's Moby7559, or a
+    `defer mu.Unlock()` in the loop, which runs only when the function
+    returns). The lock must be the same mutex on every turn: a lock reached
+    from a range variable, from a variable the loop moves on (`b = b.next`)
+    or declared in the body is a new one each turn, and is left alone. So is
+    a lock used as a signal, which another goroutine releases: an `Unlock`
+    in a function literal or handed on as a value (`done(mu.Unlock)`), or
+    `&mu` passed on. These are reported without a fix: whether to release
+    the lock before the loop goes back, or not to take it again, depends on
+    what the code after the loop expects to hold.
 
     ## Why is this bad
     Go's mutexes are not re-entrant: the second `Lock` waits for the first
@@ -118,14 +133,44 @@ class DoubleLocking(Rule):
                 yield self.diagnostic(found.call.node, fix.annotate(message))
             else:
                 yield self.diagnostic(found.call.node, message, fix)
+        for relock in source.facts(LockChains).relocks(source):
+            yield self.diagnostic(relock.site.node, _relock_message(relock))
 
 
 RULE = DoubleLocking()
 
 
 def _receiver(source: SourceFile, found: DoubleLock) -> str:
-    call = lock_call(found.held.site.source, found.held.site.node)
+    return _spelled(found.held.site)
+
+
+def _spelled(site: Site) -> str:
+    call = lock_call(site.source, site.node)
     return b"".join(call.receiver.split()).decode() if call is not None else "the lock"
+
+
+def _relock_message(relock: Relock) -> str:
+    lock, held, again = _spelled(relock.held.site), relock.held.site, relock.site
+    blocks = "Go's mutexes are not re-entrant, so the goroutine blocks on its own lock for ever"
+    if relock.loop is None:
+        message = (
+            f"{lock} is locked again while this goroutine holds it: {held.text()} at {held.where()}, "
+            f"then {again.text()} at {again.where()}, with no release between on any path; {blocks}"
+        )
+        reason = "which of the two lock calls is wrong is for the code to say"
+    else:
+        if not relock.ways_back:
+            way = "the end of the loop body goes back"
+        else:
+            places = ", ".join(site.where() for site in relock.ways_back)
+            way = f"the `continue` at {places} goes back" if len(relock.ways_back) == 1 else f"the `continue`s at {places} go back"
+        if held.node == again.node:
+            what = f"{again.text()} at {again.where()} is still held when {way} to the top, where it waits for itself"
+        else:
+            what = f"{held.text()} at {held.where()} is still held when {way} to the top, where {again.text()} at {again.where()} waits for it"
+        message = f"{lock} is locked again on the loop's next turn while this goroutine still holds it: {what}; {blocks}"
+        reason = "releasing the lock before the loop goes back changes what the rest of the function holds"
+    return NoFix(reason).annotate(message)
 
 
 def _fix(source: SourceFile, found: DoubleLock, lock: str) -> Fix | NoFix:

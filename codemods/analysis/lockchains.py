@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import control, syntax
+from gofix_defer.codemods.analysis.access import Access, access
 from gofix_defer.codemods.analysis.calls import CallSummaries
 from gofix_defer.codemods.analysis.facts import PackageFact
 from gofix_defer.codemods.analysis.index import Declarations, FunctionInfo, PackageIndex, ValueKind, value_kind
@@ -146,6 +147,21 @@ class DoubleLock:
 
 
 @dataclass(frozen=True)
+class Relock:
+    """A lock statement of a function that a path of the function's own code reaches
+    holding that lock already: every path (`mu.Lock(); …; mu.Lock()`), or the loop the
+    statement belongs to coming back to it (a `continue`, or the end of the body) with
+    the lock still held."""
+
+    function: FunctionInfo
+    site: Site  # the lock call taken again
+    statement: Node
+    held: Held  # where the lock held was taken (on the loop's last turn: perhaps ``site`` itself)
+    loop: Node | None  # the loop whose next turn takes it again (None: every path holds it)
+    ways_back: tuple[Site, ...]  # the `continue`s that go back holding it (none: the end of the body)
+
+
+@dataclass(frozen=True)
 class OrderEdge:
     """``second`` taken (directly or down a chain) while ``first`` is held."""
 
@@ -169,6 +185,7 @@ class FunctionLocks:
     acquisitions: list[Acquisition] = field(default_factory=list)
     effects: dict = field(default_factory=dict)  # Ref -> net count change left to the caller (None: varies)
     doubles: list[DoubleLock] = field(default_factory=list)
+    relocks: list[Relock] = field(default_factory=list)
     edges: list[OrderEdge] = field(default_factory=list)
     locks_nothing: bool = False  # neither it nor anything it calls touches a lock
 
@@ -254,6 +271,18 @@ class LockChains(PackageFact):
         found = []
         for info in self._locking_infos_in(source):
             found.extend(self.of(info).doubles)
+        return found
+
+    def relocks(self, source) -> list[Relock]:
+        """Lock statements of ``source``'s functions reached holding their lock already."""
+        part = source.facts(Declarations).part
+        declared = [info for infos in part.functions.values() for info in infos]
+        for methods in part.methods.values():
+            declared.extend(methods.values())
+        found = []
+        for info in sorted(declared, key=_key):
+            if _body_mentions_locks(info) and _may_relock(info) and self.index.entry(info.source, info.node) is not None:
+                found.extend(self.of(info).relocks)
         return found
 
     def _calls_a_locker(self, info: FunctionInfo) -> bool:
@@ -548,6 +577,7 @@ class _Analysis:
             if found is not None:
                 if found.method in (b"Lock", b"RLock"):
                     self._own_edges(flow, found)
+                    self._own_relock(flow, found)
                 continue
             self._through(flow, node, report=True)
 
@@ -594,6 +624,111 @@ class _Analysis:
         for other in held:
             if other.lock != acquisition.lock:
                 self._edge(other, acquisition)
+
+    def _own_relock(self, flow: LockFlow, call: LockCall) -> None:
+        """A lock statement reached holding its lock: on every path, or on the next turn
+        of the loop whose body it is a statement of. A lock held on some paths only,
+        elsewhere, is not reported: the conditions that took it and would release it
+        may be one."""
+        statement = call.call.parent
+        if statement is None or lock_statement(self.source, statement) is None:
+            return
+        lock = flow.identity(call)
+        if lock is None or not flow.known(lock):
+            return
+        paths = flow.before(statement)
+        holding = [p for p in paths if p.holds(lock) >= 1]
+        if not holding:
+            return
+        loop = None
+        if len(holding) < len(paths):
+            loop = _loop_of_statement(statement)
+            if loop is None or any(p.holds(lock) >= 1 for p in flow.before(loop)):
+                return  # held on some paths only, not by the loop's last turn
+        else:
+            following = syntax.next_statement(statement)
+            if following is not None and syntax.is_return(following):
+                return  # `X.Lock()` where `X.Unlock()` was meant: relock-before-return's
+        if self._released_unseen(call):
+            return  # a lock used as a signal: another goroutine releases it
+        if loop is not None and not self._same_mutex_each_turn(lock, loop):
+            return  # `for _, mb := range blks { mb.mu.Lock() }`: a new mutex each turn
+        kind = self.types.mutex_kind(call.operand)
+        if kind is None:
+            return
+        taken = self._taken_before(flow, lock, statement) if loop is None else self._taken_last_in(flow, lock, loop)
+        if taken is None:
+            return
+        if taken.method == b"RLock" and call.method == b"RLock":
+            return  # two readers deadlock only with a writer waiting: recursive-rlock's
+        held = Held(lock, taken.method, Site(self.source, taken.call), self.types.lock_class(taken.operand, kind))
+        ways_back: tuple[Site, ...] = ()
+        if loop is not None:
+            ways_back = tuple(
+                Site(self.source, node)
+                for node in walk_no_funcs(syntax.body(loop))
+                if syntax.is_continue(node)
+                and syntax.same_node(control.jump_target(node), loop)
+                and any(p.holds(lock) >= 1 for p in flow.before(node))
+            )
+        self.result.relocks.append(Relock(self.info, Site(self.source, call.call), statement, held, loop, ways_back))
+
+    def _released_unseen(self, call: LockCall) -> bool:
+        """May code the function's paths do not follow release the lock: an `X.Unlock` in
+        a function literal (a callback, a goroutine), not called (`Done: mu.Unlock`), or
+        started by `go`; or `&X` handed on? (A mutex may be unlocked by a goroutine other
+        than the one that locked it: `mu.Lock(); go work(mu.Unlock); mu.Lock()` waits.)"""
+        body = syntax.function_body(self.function)
+        for node in syntax.walk(body):
+            if syntax.is_address_of(node):
+                inner = syntax.unary_operand(node)
+                spelled = b"".join(self.source.text(inner).split()) if inner is not None else b""
+                if spelled and (call.key == spelled or call.key.startswith(spelled + b".")):
+                    return True
+                continue
+            parts = syntax.selector_parts(node) if syntax.is_selector(node) else None
+            if parts is None or self.source.text(parts[1]) not in (b"Unlock", b"RUnlock"):
+                continue
+            if b"".join(self.source.text(parts[0]).split()) != call.key:
+                continue
+            caller = node.parent
+            statement = caller.parent if caller is not None and syntax.is_call(caller) and syntax.same_node(syntax.callee(caller), node) else None
+            if statement is None or not (syntax.is_expression_statement(statement) or syntax.is_defer(statement)):
+                return True
+            if not syntax.same_node(syntax.enclosing_function(statement), self.function):
+                return True
+        return False
+
+    def _same_mutex_each_turn(self, lock: LockId, loop: Node) -> bool:
+        """Is the lock's path the same mutex on every turn of ``loop``: its variable
+        declared outside the loop, and neither it nor a field on the way to the mutex
+        assigned in the loop (`y = y.next`), nor its address taken there?"""
+        key, root = lock
+        if root == _OUTSIDE:
+            return True
+        declaration = next((d for d in self.scopes.declarations() if d.key == root), None)
+        if declaration is None or syntax.is_inside(declaration.ident, loop):
+            return False
+        for reference in self.scopes.references(declaration, within=loop):
+            use = access(reference)
+            if use is Access.ADDRESS:
+                return False
+            if use is Access.WRITE:
+                path = reference
+                while path.parent is not None and syntax.is_selector(path.parent) and syntax.same_node(syntax.operand(path.parent), path):
+                    path = path.parent
+                spelled = b"".join(self.source.text(path).split())
+                if key == spelled or key.startswith(spelled + b".") or key.startswith(spelled + b"["):
+                    return False
+        return True
+
+    def _taken_last_in(self, flow: LockFlow, lock: LockId, loop: Node) -> LockCall | None:
+        """The last Lock or RLock statement on ``lock`` in ``loop``'s body."""
+        best = None
+        for found in self._acquiring_statements():
+            if syntax.is_inside(found.call, loop) and flow.identity(found) == lock:
+                best = found
+        return best
 
     # -- calls of the package's functions -------------------------------------------
     def _through(self, flow: LockFlow, call: Node, *, report: bool) -> list[Acquisition]:
@@ -692,6 +827,16 @@ class _Analysis:
 
     def _taken_before(self, flow: LockFlow, lock: LockId, statement: Node) -> LockCall | None:
         """The nearest Lock or RLock statement on ``lock`` before ``statement``."""
+        best = None
+        for found in self._acquiring_statements():
+            if found.call.start_byte >= statement.start_byte:
+                break
+            if flow.identity(found) == lock:
+                best = found
+        return best
+
+    def _acquiring_statements(self) -> list[LockCall]:
+        """The Lock and RLock statements of the function's own code, in order."""
         if self._acquires is None:
             self._acquires = []
             body = syntax.function_body(self.function)
@@ -699,13 +844,7 @@ class _Analysis:
                 found = lock_statement(self.source, node)
                 if found is not None and found.method in (b"Lock", b"RLock"):
                     self._acquires.append(found)
-        best = None
-        for found in self._acquires:
-            if found.call.start_byte >= statement.start_byte:
-                break
-            if flow.identity(found) == lock:
-                best = found
-        return best
+        return self._acquires
 
     def _released(self, flow: LockFlow, statement: Node) -> frozenset:
         refs = set()
@@ -808,6 +947,35 @@ def _own_calls(source, function: Node):
         if _in_go_or_defer(node, function):
             continue
         yield node, lock_call(source, node)
+
+
+def _may_relock(info: FunctionInfo) -> bool:
+    """Can a lock statement of the function meet its own lock held: are two of them
+    spelled alike, or is one inside a loop?"""
+    spelled = []
+    for node, found in _own_calls(info.source, info.node):
+        if found is None or found.method not in (b"Lock", b"RLock"):
+            continue
+        if _inside_loop(node, info.node):
+            return True
+        spelled.append(b"".join(info.source.text(found.operand).split()))
+    return len(spelled) != len(set(spelled))
+
+
+def _inside_loop(node: Node, function: Node) -> bool:
+    for parent in syntax.ancestors(node):
+        if parent == function:
+            return False
+        if syntax.is_loop(parent):
+            return True
+    return False
+
+
+def _loop_of_statement(statement: Node) -> Node | None:
+    """The loop whose body ``statement`` is one of the statements of."""
+    block = statement.parent
+    loop = block.parent if block is not None else None
+    return loop if syntax.is_loop(loop) and syntax.same_node(syntax.body(loop), block) else None
 
 
 def _in_go_or_defer(node: Node, function: Node) -> bool:
