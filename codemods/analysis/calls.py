@@ -153,13 +153,19 @@ class CallSummaries(PackageFact):
         the package, and also for a function or method declared once per build target
         (the variant summarised may not be the one built) and for a variadic argument."""
         callee = self.resolve(source, scopes, call)
-        if callee is None or not self.index.declared_once(callee):
+        effects = self.argument_effects(callee, argument_index) if callee is not None else None
+        return (callee, effects) if callee is not None and effects is not None else None
+
+    def argument_effects(self, callee: FunctionInfo, argument_index: int) -> Effects | None:
+        """What ``callee`` does with the ``argument_index``-th argument of a call, when the
+        answer is certain (as ``passed_effects``, for a callee the caller resolved)."""
+        if not self.index.declared_once(callee):
             return None
         summary = self.of_info(callee)
         effects = summary.parameter(argument_index) if summary is not None else None
         if effects is None or _variadic_at(callee.node, argument_index):
             return None
-        return callee, effects
+        return effects
 
     # -- computation ----------------------------------------------------------
     def _declared(self, info: FunctionInfo) -> FunctionInfo | None:

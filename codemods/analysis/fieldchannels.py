@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -59,7 +60,6 @@ from gofix_defer.codemods.analysis.syntax import ancestors, unparen
 if TYPE_CHECKING:  # pragma: no cover
     from gofix_defer.codemods.analysis.source import SourceFile
 
-_SELECTOR_KINDS = frozenset({"selector_expression"})
 _COMPOSITE_KINDS = frozenset({"composite_literal"})
 _MAX_CALL_DEPTH = 2
 _MAX_TYPE_DEPTH = 6
@@ -373,6 +373,23 @@ class FieldChannels(PackageFact):
             found = self._resolvers[key] = TypeResolver(self.index, source, source.scopes(outermost))
         return found
 
+    def signal_spelled(self, field_name: bytes) -> bool:
+        """Does a file of the package spell a send on, or a close of, a selector ending in
+        ``field_name`` (`x.f <- v`, `close(y.f)`), whatever owner the analysis found for
+        it?"""
+        name = re.escape(field_name)
+        pattern = re.compile(rb"\.\s*" + name + rb"\s*<-|\bclose\s*\([^()]*\.\s*" + name + rb"\s*\)")
+        return any(pattern.search(source.data) for source in self.package.files_saying(field_name))
+
+    def embedded(self, type_name: bytes) -> bool:
+        """Does a struct of the package embed ``type_name`` (so that `outer.f` may reach
+        the fields of a ``type_name`` under another type's name)?"""
+        return any(
+            info.embedded
+            for source in self.package.files_saying(type_name)
+            for info in source.facts(Declarations).fields_named(type_name)
+        )
+
     def type_info(self, type_name: bytes) -> TypeInfo | None:
         return self.index.types.get(type_name)
 
@@ -464,7 +481,7 @@ class FieldChannels(PackageFact):
         getter_names = {method for (_, method) in self._getters}
         # Every use of a field, and every keyed literal that sets one, says its name.
         for source in self.package.files_saying(*sorted({*names, *getter_names})):
-            for selector in nodes_of_types(source, _SELECTOR_KINDS):
+            for selector in nodes_of_types(source, syntax.SELECTOR_KINDS):
                 parts = syntax.selector_parts(selector)
                 if parts is None:
                     continue

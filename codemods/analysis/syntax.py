@@ -1276,6 +1276,7 @@ GO_AND_DEFER_KINDS = frozenset({"go_statement", "defer_statement"})
 RETURN_KINDS = frozenset({"return_statement"})
 BLOCK_KINDS = frozenset({"block"})
 CALL_KINDS = frozenset({"call_expression"})
+SELECTOR_KINDS = frozenset({"selector_expression"})
 # Where a send (`ch <- v`) or a receive (`<-ch`, a unary expression: is_receive) is written.
 CHANNEL_OPERATION_KINDS = frozenset({"send_statement", "unary_expression"})
 GOTO_KINDS = frozenset({"goto_statement"})
