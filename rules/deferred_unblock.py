@@ -15,8 +15,8 @@ from gofix_defer.codemods.analysis.lockchains import LockChains
 from gofix_defer.codemods.analysis.locks import ACQUIRE_OF, RELEASE_OF, EventKind, LockFlow, LockId, Locks, lock_call, lock_statement
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types, own_descendants
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.edits.insertion import insert_after, insert_before, starts_line
-from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, NoFix, Rule
+from gofix_defer.codemods.edits.insertion import delete_line, insert_after, insert_before
+from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, NoFix, Rule
 
 # Names of functions whose job may be to return holding a lock for the caller.
 _ACQUIRING_NAME = re.compile(rb"(?i)lock|acquire|grab|hold|enter|begin")
@@ -420,7 +420,7 @@ def _defer_fix(source: SourceFile, function: Node, pair: _Pair, exits: list[Node
     removals = [pair.unlock] + [syntax.previous_statement(e) for e in exits if _released_before(source, e, pair)]
     edits = []
     for statement in removals:
-        edit = _delete_line(source, statement) if statement is not None else None
+        edit = delete_line(source, statement) if statement is not None else None
         if edit is None:
             return None
         edits.append(edit)
@@ -429,16 +429,6 @@ def _defer_fix(source: SourceFile, function: Node, pair: _Pair, exits: list[Node
         return None
     edits.append(insertion)
     return Fix(f"Defer {release_text} right after locking", tuple(edits), Applicability.SAFE)
-
-
-def _delete_line(source: SourceFile, statement: Node) -> Edit | None:
-    """Delete a statement that is alone on its line, line ending included."""
-    if not starts_line(source, statement):
-        return None
-    end = source.line_end(statement.end_byte)
-    if source.data[statement.end_byte : end].strip(b" \t\r"):
-        return None  # a trailing comment or another statement shares the line
-    return Edit.delete(source.line_start(statement.start_byte), min(end + 1, len(source.data)))
 
 
 def _values_read_shared_state(source: SourceFile, ret: Node) -> bool:

@@ -381,6 +381,14 @@ class FieldChannels(PackageFact):
         pattern = re.compile(rb"\.\s*" + name + rb"\s*<-|\bclose\s*\([^()]*\.\s*" + name + rb"\s*\)")
         return any(pattern.search(source.data) for source in self.package.files_saying(field_name))
 
+    def receive_spelled(self, field_name: bytes) -> bool:
+        """Does a file of the package spell a receive from, or a range over, a selector
+        ending in ``field_name`` (`<-x.f`, `range y.f`), whatever owner the analysis found
+        for it?"""
+        name = re.escape(field_name)
+        pattern = re.compile(rb"(?:<-|\brange)\s*[\w.\[\]()]*\.\s*" + name + rb"\b")
+        return any(pattern.search(source.data) for source in self.package.files_saying(field_name))
+
     def embedded(self, type_name: bytes) -> bool:
         """Does a struct of the package embed ``type_name`` (so that `outer.f` may reach
         the fields of a ``type_name`` under another type's name)?"""

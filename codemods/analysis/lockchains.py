@@ -642,7 +642,7 @@ class _Analysis:
             return
         loop = None
         if len(holding) < len(paths):
-            loop = _loop_of_statement(statement)
+            loop = syntax.loop_of_body_statement(statement)
             if loop is None or any(p.holds(lock) >= 1 for p in flow.before(loop)):
                 return  # held on some paths only, not by the loop's last turn
         else:
@@ -969,13 +969,6 @@ def _inside_loop(node: Node, function: Node) -> bool:
         if syntax.is_loop(parent):
             return True
     return False
-
-
-def _loop_of_statement(statement: Node) -> Node | None:
-    """The loop whose body ``statement`` is one of the statements of."""
-    block = statement.parent
-    loop = block.parent if block is not None else None
-    return loop if syntax.is_loop(loop) and syntax.same_node(syntax.body(loop), block) else None
 
 
 def _in_go_or_defer(node: Node, function: Node) -> bool:

@@ -625,6 +625,13 @@ def is_range_clause(node: Node | None) -> TypeGuard[Node]:
     return node is not None and node.type == "range_clause"
 
 
+def loop_of_body_statement(statement: Node) -> Node | None:
+    """The loop whose body ``statement`` is one of the statements of (None: it is not)."""
+    block = statement.parent
+    loop = block.parent if block is not None else None
+    return loop if is_loop(loop) and same_node(body(loop), block) else None
+
+
 def range_operand(loop: Node) -> Node | None:
     """What a range loop ranges over."""
     clause = range_clause(loop)

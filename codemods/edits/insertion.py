@@ -48,3 +48,21 @@ def insert_after(source: SourceFile, statement: Node, lines: list[bytes]) -> Edi
     if end > 0 and source.data[end - 1 : end] == b"\r":
         end -= 1
     return Edit.insert(end, text)
+
+
+def delete_line(source: SourceFile, statement: Node, *, with_comment: bool = False) -> Edit | None:
+    """Delete a statement that is alone on its line, line ending included (None when other
+    code, or unless ``with_comment`` a trailing comment, shares the line)."""
+    if not starts_line(source, statement):
+        return None
+    end = source.line_end(statement.end_byte)
+    rest = source.data[statement.end_byte : end].strip(b" \t\r")
+    if rest and not (with_comment and rest.startswith(b"//")):
+        return None
+    return Edit.delete(source.line_start(statement.start_byte), min(end + 1, len(source.data)))
+
+
+def line_text(source: SourceFile, statement: Node) -> bytes:
+    """``statement`` as written with what follows it on its line (a trailing comment), for
+    moving it elsewhere whole."""
+    return source.data[statement.start_byte : source.line_end(statement.end_byte)].rstrip(b" \t\r")

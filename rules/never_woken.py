@@ -1,0 +1,376 @@
+"""never-woken: a goroutine waits on a channel, a sync.Cond or a sync.WaitGroup that
+nothing in the package can ever release."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Iterator
+
+from tree_sitter import Node
+
+from gofix_defer.codemods.analysis import control, syntax
+from gofix_defer.codemods.analysis.calls import CallSummaries
+from gofix_defer.codemods.analysis.channels import Channels, ChannelUse, Direction, UseKind
+from gofix_defer.codemods.analysis.fieldchannels import FieldChannels, FieldOp, FieldOpKind
+from gofix_defer.codemods.analysis.index import PackageIndex, ValueKind
+from gofix_defer.codemods.analysis.locks import states_waitgroup
+from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
+from gofix_defer.codemods.analysis.scope import Scopes
+from gofix_defer.codemods.analysis.source import SourceFile
+from gofix_defer.codemods.analysis.syncfields import ADDS, MAY_WAKE, WAITS, SyncFields, use_of
+from gofix_defer.codemods.edits.insertion import delete_line, insert_after, line_text
+from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, NoFix, Rule
+
+_SIGNALS = (FieldOpKind.SEND, FieldOpKind.CLOSE)
+
+
+class NeverWoken(Rule):
+    """
+    ## What it does
+    Finds a goroutine that waits for something nothing in the package can
+    ever give it:
+
+    - a receive (`<-ch`, `v := <-ch`, a `select` with that one case) or a
+      `range` over a channel the function makes and hands only to functions
+      of the package that neither send on it nor close it (GoKer's
+      Grpc1424: `doneChan` is passed to `lbWatcher`, which ignores it);
+    - a receive or `range` over a struct field's channel (`<-s.quit`) that
+      the package makes but never sends on nor closes, in any function or
+      method, through an alias, a getter or a function it is passed to
+      (GoKer's Cockroach25456: a stopper whose quiesce channel nothing
+      closes; Grpc1275);
+    - a send on a struct field's channel that no function or method of the
+      package receives from, made unbuffered or with a capacity the source
+      does not fix (`make(chan T, size)`; GoKer's Kubernetes38669): it
+      blocks as soon as the buffer, if any, is full;
+    - `Wait()` on a `sync.Cond` field that nothing in the package signals (no
+      `Signal()`, no `Broadcast()`, no other use that could lead to one;
+      GoKer's Moby30408), or on a `sync.WaitGroup` field or local the
+      package adds to and never marks done (GoKer's Cockroach1055);
+    - `wg.Wait()` as the last statement of a `for … range xs` loop that
+      starts one goroutine per turn, after `wg.Add(len(xs))` before the loop
+      (GoKer's Moby25348): the first turn waits for goroutines the loop only
+      starts after Wait returns.
+
+    The search is the package's: every function and method, the functions a
+    channel is handed to (`CallSummaries`), the field's every use
+    (`FieldChannels`, `SyncFields`: a use `x.f` counts whenever `x` may be the
+    field's type). Left alone, for lack of evidence: a channel or field that
+    leaves what the package shows (passed to another package or a function
+    value, stored, returned, sent, an exported field or getter outside
+    `package main`, a field of a type another type embeds, a field some file
+    spells a send or close on — or, for a send, a receive from — whatever its
+    owner), a send into a buffer of a size the source states (a box nobody
+    needs to empty), a channel handed to a stub (a function with an empty
+    body), a receive that is one case of a `select` with others, a channel
+    nothing is handed to (`done := make(chan struct{}); <-done` may be meant
+    to block for ever), and a WaitGroup used through a pointer, `Go`, or an
+    `Add` whose count may be negative.
+
+    ## Why is this bad
+    A receive from a channel no one sends on or closes, a send no one
+    receives, and a `Wait` no one signals or marks done block for ever: the
+    goroutine leaks with everything it holds, and whoever waits for it leaks
+    too.
+
+    ## Example
+    ```go
+    func (cc *ClientConn) lbWatcher(doneChan chan bool) {
+        for addr := range cc.balancer.Notify() {
+            cc.update(addr)
+        }
+    }
+
+    func dial(cc *ClientConn) {
+        doneChan := make(chan bool)
+        go cc.lbWatcher(doneChan)
+        <-doneChan // lbWatcher never closes it
+    }
+
+    func (pm *Manager) init() {
+        var group sync.WaitGroup
+        group.Add(len(pm.plugins))
+        for _, p := range pm.plugins {
+            go func(p *plugin) {
+                defer group.Done()
+                p.activate()
+            }(p)
+            group.Wait() // waits for every plugin; only the first started
+        }
+    }
+    ```
+
+    ## Fix
+    The Wait in the loop moves below the loop, as the upstream fix of
+    Moby25348 did:
+    ```go
+        for _, p := range pm.plugins {
+            go func(p *plugin) { … }(p)
+        }
+        group.Wait()
+    ```
+    Only when it is the loop body's last statement, the loop starts one
+    goroutine per turn and no turn can leave early (`break`, `continue`).
+    The other shapes are reported without a fix: which code should signal —
+    close the channel when the callee returns (`defer close(doneChan)`, the
+    upstream fix of Grpc1424), close a stop channel in a `Stop` method,
+    receive the results, `Broadcast` when the condition changes, `Done` at
+    the end of the task — is a design decision the code does not state.
+
+    ## Fix safety
+    Safe: with two elements or more the loop, as written, blocks on its
+    first turn for ever, so no working run depends on it; with one element
+    or none, starting the goroutine then waiting after the loop does exactly
+    what waiting inside it did.
+    """
+
+    name = "never-woken"
+    summary = "A receive, send or Wait that nothing in the package can ever complete: the goroutine blocks for ever"
+    fix_availability = "sometimes"
+    triggers = (b"<-", b"range", b".Wait()")  # every receive, send and Wait spells one
+    requires = (Scopes, PackageIndex, FieldChannels, CallSummaries, Channels, SyncFields)
+
+    def check(self, source: SourceFile) -> Iterable[Diagnostic]:
+        found = [
+            *self._local_channels(source),
+            *self._field_channels(source),
+            *self._sync_fields(source),
+            *self._local_waitgroups(source),
+        ]
+        return sorted(found, key=lambda d: (d.start, d.end, d.message))
+
+    # -- channels the function makes --------------------------------------------------
+    def _local_channels(self, source: SourceFile) -> Iterator[Diagnostic]:
+        if b"make(" not in source.data:
+            return
+        channels = source.facts(Channels)
+        for function in nodes_of_types(source, syntax.FUNCTION_KINDS):
+            for made in channels.made_in(function):
+                if made.make.direction is not Direction.BOTH:
+                    continue
+                uses = channels.uses(function, made.declaration).uses
+                handed = self._handed_to(source, function, uses)
+                if not handed:
+                    continue
+                for wait in (u for u in uses if u.kind in (UseKind.RECEIVE, UseKind.RANGE) and _waits(u.kind, u.node, u.select_case)):
+                    names = ", ".join(sorted(set(handed)))
+                    message = (
+                        f"{made.name.decode()} is made at line {source.line_col(made.statement.start_byte)[0]} "
+                        f"and handed only to {names}, which neither sends on it nor closes it, and nothing else in the package can: "
+                        "this receive waits for ever"
+                    )
+                    yield self.diagnostic(wait.node, NoFix(_NO_FIX).annotate(message))
+                    break
+
+    def _handed_to(self, source: SourceFile, function: Node, uses: list[ChannelUse]) -> list[str]:
+        """The package functions the channel is handed to, when those are its only uses
+        besides receiving (and each neither sends on it, closes it nor lets it go); else
+        none."""
+        summaries = source.facts(CallSummaries)
+        resolver = source.facts(FieldChannels).resolver(source, function)
+        handed = []
+        for use in uses:
+            if use.kind in (UseKind.RECEIVE, UseKind.RANGE, UseKind.LEN_CAP):
+                continue
+            if use.kind is not UseKind.PASSED or use.argument_index < 0:
+                return []
+            callee = resolver.callee(use.node)
+            body = syntax.function_body(callee.node) if callee is not None else None
+            if body is None or not syntax.statements(body):
+                return []  # a stub (`func fetch(ch chan T) {}`): its body is left to the reader
+            effects = summaries.argument_effects(callee, use.argument_index) if callee is not None else None
+            if effects is None or effects.sends or effects.closes or effects.escapes or effects.async_use or effects.in_closure:
+                return []
+            handed.append(callee.name.decode() if callee is not None else "")
+        return handed
+
+    # -- channels held in struct fields -------------------------------------------------
+    def _field_channels(self, source: SourceFile) -> Iterator[Diagnostic]:
+        fields = source.facts(FieldChannels)
+        reported: set[tuple[bytes, bytes, bool]] = set()
+        for op in fields.ops_in(source):
+            if op.kind not in (FieldOpKind.RECEIVE, FieldOpKind.RANGE, FieldOpKind.SEND) or not _waits(op.kind, op.node, op.select_case):
+                continue
+            sending = op.kind is FieldOpKind.SEND
+            key = (op.type_name, op.field)
+            if (*key, sending) in reported or not self._unserved(source, op, sending):
+                continue
+            reported.add((*key, sending))
+            made = [o for o in fields.ops(*key) if o.kind is FieldOpKind.MADE]
+            spelled = f"{op.type_name.decode()}.{op.field.decode()}"
+            seen = "(through the field, an alias, a getter or a function it is passed to)"
+            if sending:
+                capacity = next((m.make.capacity for m in made if m.make is not None and m.make.buffered), None)
+                held = "at once" if capacity is None else f"once {_spelled(made[0].source, capacity)} values are waiting (at once if that is 0)"
+                message = (
+                    f"{_spelled(source, op.expression)} is sent on, but {spelled}, made at {_where(made[0])}, is received from by no "
+                    f"function or method of the package {seen}: this send blocks for ever {held}"
+                )
+            else:
+                message = (
+                    f"{_spelled(source, op.expression)} waits on {spelled}, made at {_where(made[0])}, which no function or method "
+                    f"of the package sends on or closes {seen}: this receive waits for ever"
+                )
+            yield self.diagnostic(op.node, NoFix(_NO_FIX).annotate(message))
+
+    def _unserved(self, source: SourceFile, op: FieldOp, sending: bool) -> bool:
+        """Can nothing in the package serve the other end of ``op``'s field channel: for a
+        receive, no send and no close; for a send, no receive (and no buffer of a known
+        size: one that is never full may be meant as a box)?"""
+        fields = source.facts(FieldChannels)
+        key = (op.type_name, op.field)
+        if fields.escape(*key) is not None:
+            return False
+        ops = fields.ops(*key)
+        made = [o for o in ops if o.kind is FieldOpKind.MADE]
+        if not made:
+            return False  # never made: a nil channel, or set where the analysis does not see
+        partners = (FieldOpKind.RECEIVE, FieldOpKind.RANGE) if sending else _SIGNALS
+        if any(o.kind in partners for o in ops + fields.unknown_owner(op.field)):
+            return False
+        if sending and any(m.make is not None and m.make.buffered and syntax.is_basic_literal(m.make.capacity) for m in made):
+            return False
+        if fields.embedded(op.type_name):
+            return False  # `outer.f` reaches the field through a type that embeds it
+        return not (fields.receive_spelled(op.field) if sending else fields.signal_spelled(op.field))
+
+    # -- sync.Cond and sync.WaitGroup fields --------------------------------------------
+    def _sync_fields(self, source: SourceFile) -> Iterator[Diagnostic]:
+        fields = source.facts(SyncFields)
+        for call in _wait_calls(source):
+            operand = syntax.unparen(syntax.selector_parts(syntax.callee(call))[0])  # type: ignore[index]
+            key = fields.field_of(source, operand) if syntax.is_selector(operand) else None
+            if key is None:
+                continue
+            spelled, field, owner = _spelled(source, operand), key[1].decode(), f"{key[0].decode()}.{key[1].decode()}"
+            if fields.unsignalled_cond(key):
+                message = (
+                    f"{spelled}.Wait() waits on the sync.Cond {owner}, which nothing in the package signals: "
+                    f"no {field}.Signal() or {field}.Broadcast(), and no other use of a field {field} that could lead to one; "
+                    "this Wait never returns"
+                )
+            elif fields.never_done_waitgroup(key):
+                message = (
+                    f"{spelled}.Wait() waits on the sync.WaitGroup {owner}, which the package adds to and never marks done: "
+                    f"no {field}.Done(), and no other use of a field {field} that could lead to one; once anything was added, "
+                    "this Wait never returns"
+                )
+            else:
+                continue
+            yield self.diagnostic(call, NoFix(_NO_FIX).annotate(message))
+
+    # -- WaitGroups the function declares ------------------------------------------------
+    def _local_waitgroups(self, source: SourceFile) -> Iterator[Diagnostic]:
+        if b"WaitGroup" not in source.data:
+            return
+        for function in nodes_of_types(source, syntax.DECLARED_FUNCTION_KINDS):
+            scopes = source.scopes(function)
+            for declaration in scopes.declarations():
+                if declaration.kind not in ("var", "short") or not states_waitgroup(source, declaration):
+                    continue
+                if declaration.type_node is not None and syntax.is_pointer_type(syntax.unparen_type(declaration.type_node)):
+                    continue  # a pointer: the WaitGroup may be anyone's
+                references = scopes.references(declaration)
+                uses = {use_of(source, r, ValueKind.WAITGROUP) for r in references}
+                waits = [r for r in references if use_of(source, r, ValueKind.WAITGROUP) == WAITS]
+                if not waits:
+                    continue
+                name = declaration.name.decode()
+                if MAY_WAKE not in uses and ADDS in uses:
+                    message = (
+                        f"{name}.Wait() waits on a sync.WaitGroup the function adds to and never marks done: "
+                        f"no {name}.Done(), and no other use of {name} that could lead to one; this Wait never returns"
+                    )
+                    yield self.diagnostic(_call_of_method(waits[0]), NoFix(_NO_FIX).annotate(message))
+                    continue
+                for wait in waits:
+                    found = _wait_in_starting_loop(source, scopes, declaration, wait)
+                    if found is not None:
+                        yield self.diagnostic(*found)
+
+
+RULE = NeverWoken()
+
+_NO_FIX = "which code should signal it is a design decision the code does not state"
+
+
+def _waits(kind, node: Node, case: Node | None) -> bool:
+    """A receive or range that waits on this channel alone: not one case among others
+    of a select (a lone case with no default waits the same)."""
+    if kind in (UseKind.RANGE, FieldOpKind.RANGE):
+        return True
+    if case is None:
+        return True
+    select = case.parent
+    return select is not None and syntax.is_select(select) and len(syntax.switch_cases(select)) == 1
+
+
+def _wait_in_starting_loop(source: SourceFile, scopes, declaration, wait: Node) -> tuple[Node, str, Fix | None] | None:
+    """`wg.Add(len(xs))` before `for … range xs { go …; wg.Wait() }`: the first turn's
+    Wait waits for goroutines the loop starts only after it returns. The finding, its
+    message and its fix (the Wait moved after the loop), or None."""
+    call = _call_of_method(wait)
+    statement = call.parent
+    if statement is None or not syntax.is_expression_statement(statement):
+        return None
+    loop = syntax.loop_of_body_statement(statement)
+    over = syntax.range_operand(loop) if loop is not None else None
+    if loop is None or over is None or syntax.next_statement(statement) is not None:
+        return None  # the Wait is not the last statement of a range loop's body
+    references = scopes.references(declaration)
+    adds = [r for r in references if use_of(source, r, ValueKind.WAITGROUP) == ADDS]
+    if len(adds) != 1 or syntax.is_inside(adds[0], loop):
+        return None
+    add = _call_of_method(adds[0])
+    add_statement = add.parent
+    counted = syntax.unparen(syntax.call_arguments(add)[0])
+    if add_statement is None or not syntax.same_node(add_statement.parent, loop.parent) or add_statement.start_byte > loop.start_byte:
+        return None
+    if not (syntax.is_builtin_call(counted, b"len") and _squeezed(source, syntax.call_arguments(counted)[0]) == _squeezed(source, over)):
+        return None  # counts something else than one goroutine per element
+    starts = [g for g in syntax.statements(syntax.body(loop)) if syntax.is_go(g)]
+    if len(starts) != 1 or not any(syntax.is_inside(r, starts[0]) for r in references):
+        return None  # not one goroutine per turn that marks the group done
+    if any(syntax.is_break(j) or syntax.is_continue(j) for j in syntax.walk_no_funcs(syntax.body(loop)) if syntax.same_node(control.jump_target(j), loop)):
+        return None  # a turn may leave before the Wait
+    name = declaration.name.decode()
+    message = (
+        f"{name}.Wait() waits, on the loop's first turn, for all the goroutines {_spelled(source, add)} at line "
+        f"{source.line_col(add.start_byte)[0]} counts, one per element of {_spelled(source, over)}, but the loop starts the next "
+        "one only after Wait returns: with two elements or more it never does"
+    )
+    removed = delete_line(source, statement, with_comment=True)
+    moved = insert_after(source, loop, [line_text(source, statement)])
+    if removed is None or moved is None:
+        return call, NoFix("the Wait or the loop shares its line with other code").annotate(message), None
+    fix = Fix(f"Wait for the goroutines after the loop: move {name}.Wait() below it", (removed, moved), Applicability.SAFE)
+    return call, message, fix
+
+
+def _squeezed(source: SourceFile, node: Node) -> bytes:
+    return b"".join(source.text(node).split())
+
+
+def _wait_calls(source: SourceFile) -> Iterator[Node]:
+    """`X.Wait()` calls of the file."""
+    if b".Wait()" not in source.data:
+        return
+    for call in nodes_of_types(source, syntax.CALL_KINDS):
+        parts = syntax.selector_call(call)
+        if parts is not None and source.text(parts[1]) == b"Wait" and not syntax.call_arguments(call):
+            yield call
+
+
+def _call_of_method(reference: Node) -> Node:
+    """The call `x.M()` of the method selected on the identifier ``reference``."""
+    selector = reference.parent
+    call = selector.parent if selector is not None else None
+    return call if call is not None and syntax.is_call(call) else reference
+
+
+def _where(op: FieldOp) -> str:
+    return f"{os.path.basename(getattr(op.source, 'path', ''))}:{op.line}"
+
+
+def _spelled(source: SourceFile, node: Node) -> str:
+    return " ".join(source.text(node).decode("utf-8", "replace").split())
