@@ -12,13 +12,13 @@ from gofix_defer.codemods.analysis import control, syntax
 from gofix_defer.codemods.analysis.calls import CallSummaries
 from gofix_defer.codemods.analysis.channels import Channels, ChannelUse, Direction, UseKind
 from gofix_defer.codemods.analysis.fieldchannels import FieldChannels, FieldOp, FieldOpKind
-from gofix_defer.codemods.analysis.index import PackageIndex, ValueKind
+from gofix_defer.codemods.analysis.index import FunctionInfo, PackageIndex, ValueKind
 from gofix_defer.codemods.analysis.locks import states_waitgroup
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import Scopes
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syncfields import ADDS, MAY_WAKE, WAITS, SyncFields, use_of
-from gofix_defer.codemods.edits.insertion import delete_line, insert_after, line_text
+from gofix_defer.codemods.edits.insertion import delete_line, insert_after, insert_before, line_text
 from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, NoFix, Rule
 
 _SIGNALS = (FieldOpKind.SEND, FieldOpKind.CLOSE)
@@ -111,17 +111,31 @@ class NeverWoken(Rule):
     ```
     Only when it is the loop body's last statement, the loop starts one
     goroutine per turn and no turn can leave early (`break`, `continue`).
+
+    A channel handed to one function of the file, whose only use in the
+    package that call is, is closed by it when it returns, as the upstream
+    fix of Grpc1424 did:
+    ```go
+    func (cc *ClientConn) lbWatcher(doneChan chan bool) {
+        defer close(doneChan)
+        …
+    ```
     The other shapes are reported without a fix: which code should signal —
-    close the channel when the callee returns (`defer close(doneChan)`, the
-    upstream fix of Grpc1424), close a stop channel in a `Stop` method,
-    receive the results, `Broadcast` when the condition changes, `Done` at
-    the end of the task — is a design decision the code does not state.
+    close a stop channel in a `Stop` method, receive the results,
+    `Broadcast` when the condition changes, `Done` at the end of the task —
+    is a design decision the code does not state.
 
     ## Fix safety
-    Safe: with two elements or more the loop, as written, blocks on its
-    first turn for ever, so no working run depends on it; with one element
-    or none, starting the goroutine then waiting after the loop does exactly
-    what waiting inside it did.
+    The moved Wait is safe: with two elements or more the loop, as written,
+    blocks on its first turn for ever, so no working run depends on it; with
+    one element or none, starting the goroutine then waiting after the loop
+    does exactly what waiting inside it did.
+
+    The close in the callee is unsafe: the receiver now wakes when the callee
+    returns and gets the zero value, which is new behaviour for the code
+    after the receive (until now it never ran). The callee cannot close a
+    channel anyone else sends on or closes: its one call site hands it a
+    channel nothing else in the package uses but to receive.
     """
 
     name = "never-woken"
@@ -153,22 +167,56 @@ class NeverWoken(Rule):
                 if not handed:
                     continue
                 for wait in (u for u in uses if u.kind in (UseKind.RECEIVE, UseKind.RANGE) and _waits(u.kind, u.node, u.select_case)):
-                    names = ", ".join(sorted(set(handed)))
+                    names = ", ".join(sorted({callee.name.decode() for callee, _ in handed}))
                     message = (
                         f"{made.name.decode()} is made at line {source.line_col(made.statement.start_byte)[0]} "
                         f"and handed only to {names}, which neither sends on it nor closes it, and nothing else in the package can: "
                         "this receive waits for ever"
                     )
-                    yield self.diagnostic(wait.node, NoFix(_NO_FIX).annotate(message))
+                    fix = self._close_in_callee(source, handed)
+                    if isinstance(fix, NoFix):
+                        yield self.diagnostic(wait.node, fix.annotate(message))
+                    else:
+                        callee = handed[0][0].name.decode()
+                        note = f"whoever receives from it now wakes when {callee} returns, with the zero value"
+                        yield self.diagnostic(wait.node, f"{message}; {fix.title[fix.title.index(':') + 2 :]} at the top of {callee} (unsafe: {note})", fix)
                     break
 
-    def _handed_to(self, source: SourceFile, function: Node, uses: list[ChannelUse]) -> list[str]:
-        """The package functions the channel is handed to, when those are its only uses
-        besides receiving (and each neither sends on it, closes it nor lets it go); else
-        none."""
+    def _close_in_callee(self, source: SourceFile, handed: list[tuple[FunctionInfo, int]]) -> Fix | NoFix:
+        """`defer close(p)` at the top of the one callee the channel is handed to, when
+        that call is the package's only use of the callee and the callee is this file's."""
+        if len(handed) != 1:
+            return NoFix("the channel is handed to more than one call")
+        callee, index = handed[0]
+        name = callee.name.decode()
+        if callee.source is not source:
+            return NoFix(f"{name} is declared in another file")
+        if name[:1].isupper() and source.facts(PackageIndex).package.name not in (None, b"main"):
+            return NoFix(f"other packages may call {name} with a channel someone else closes")
+        parameter = syntax.parameter_name_at(syntax.parameter_list(callee.node), index)
+        stated = _parameter_type(callee.node, parameter)
+        if parameter is None or source.text(parameter) == b"_" or not syntax.is_channel_type(stated) or syntax.channel_direction(stated) == "receive":
+            return NoFix(f"{name}'s parameter cannot be closed as it is declared")
+        if _mentions(source, callee.name) != 2:
+            return NoFix(f"{name} is used elsewhere in the package, with channels this finding did not look at")
+        body = syntax.function_body(callee.node)
+        first = syntax.statements(body)[0] if body is not None else None
+        edit = insert_before(source, first, [b"defer close(" + source.text(parameter) + b")"]) if first is not None else None
+        if edit is None:
+            return NoFix(f"{name}'s first statement shares its line with other code")
+        return Fix(
+            f"Close {source.text(parameter).decode()} when {name} returns: defer close({source.text(parameter).decode()})",
+            (edit,),
+            Applicability.UNSAFE,
+        )
+
+    def _handed_to(self, source: SourceFile, function: Node, uses: list[ChannelUse]) -> list[tuple[FunctionInfo, int]]:
+        """The package functions the channel is handed to (with the argument's position),
+        when those are its only uses besides receiving (and each neither sends on it,
+        closes it nor lets it go); else none."""
         summaries = source.facts(CallSummaries)
         resolver = source.facts(FieldChannels).resolver(source, function)
-        handed = []
+        handed: list[tuple[FunctionInfo, int]] = []
         for use in uses:
             if use.kind in (UseKind.RECEIVE, UseKind.RANGE, UseKind.LEN_CAP):
                 continue
@@ -181,7 +229,8 @@ class NeverWoken(Rule):
             effects = summaries.argument_effects(callee, use.argument_index) if callee is not None else None
             if effects is None or effects.sends or effects.closes or effects.escapes or effects.async_use or effects.in_closure:
                 return []
-            handed.append(callee.name.decode() if callee is not None else "")
+            if callee is not None:
+                handed.append((callee, use.argument_index))
         return handed
 
     # -- channels held in struct fields -------------------------------------------------
@@ -345,6 +394,19 @@ def _wait_in_starting_loop(source: SourceFile, scopes, declaration, wait: Node) 
         return call, NoFix("the Wait or the loop shares its line with other code").annotate(message), None
     fix = Fix(f"Wait for the goroutines after the loop: move {name}.Wait() below it", (removed, moved), Applicability.SAFE)
     return call, message, fix
+
+
+def _parameter_type(function: Node, name: Node | None) -> Node | None:
+    for parameter in syntax.parameters_of(syntax.parameter_list(function)):
+        if any(syntax.same_node(n, name) for n in parameter.names):
+            return syntax.unparen_type(parameter.type) if parameter.type is not None else None
+    return None
+
+
+def _mentions(source: SourceFile, name: bytes) -> int:
+    """How many times the package's files name ``name`` (its declaration included)."""
+    files = source.facts(PackageIndex).package.files_saying(name)
+    return sum(1 for other in files for node in nodes_of_types(other, syntax.NAME_KINDS) if other.text(node) == name)
 
 
 def _squeezed(source: SourceFile, node: Node) -> bytes:
