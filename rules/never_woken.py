@@ -9,6 +9,7 @@ from typing import Iterable, Iterator
 from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import control, syntax
+from gofix_defer.codemods.analysis.access import Access, access
 from gofix_defer.codemods.analysis.calls import CallSummaries
 from gofix_defer.codemods.analysis.channels import Channels, ChannelUse, Direction, UseKind
 from gofix_defer.codemods.analysis.fieldchannels import FieldChannels, FieldOp, FieldOpKind
@@ -47,6 +48,9 @@ class NeverWoken(Rule):
       `Signal()`, no `Broadcast()`, no other use that could lead to one;
       GoKer's Moby30408), or on a `sync.WaitGroup` field or local the
       package adds to and never marks done (GoKer's Cockroach1055);
+    - `c.Wait()` in a `for flag {` (or `for !flag {`) loop on a local that
+      nothing changes after its declaration, with no other way out of the
+      loop (GoKer's Moby27782): however often it is woken, it waits again;
     - `wg.Wait()` as the last statement of a `for … range xs` loop that
       starts one goroutine per turn, after `wg.Add(len(xs))` before the loop
       (GoKer's Moby25348): the first turn waits for goroutines the loop only
@@ -150,6 +154,7 @@ class NeverWoken(Rule):
             *self._field_channels(source),
             *self._sync_fields(source),
             *self._local_waitgroups(source),
+            *self._endless_wait_loops(source),
         ]
         return sorted(found, key=lambda d: (d.start, d.end, d.message))
 
@@ -308,6 +313,25 @@ class NeverWoken(Rule):
                 continue
             yield self.diagnostic(call, NoFix(_NO_FIX).annotate(message))
 
+    # -- a Wait in a loop nothing can end -----------------------------------------------
+    def _endless_wait_loops(self, source: SourceFile) -> Iterator[Diagnostic]:
+        for call in _wait_calls(source):
+            statement = call.parent
+            loop = syntax.loop_of_body_statement(statement) if statement is not None and syntax.is_expression_statement(statement) else None
+            if loop is None or syntax.for_clause(loop) is not None or syntax.range_clause(loop) is not None:
+                continue  # only `for cond { … }`
+            if control.loop_exits(source, loop):
+                continue
+            flag = _loop_flag(source, loop)
+            if flag is None:
+                continue
+            name, declared = flag
+            message = (
+                f"{_spelled(source, call)} waits in a loop that runs while {name} holds, and nothing changes {name} after "
+                f"line {source.line_col(declared.start_byte)[0]}: however often it is woken, it waits again, for ever"
+            )
+            yield self.diagnostic(call, NoFix("what should end the loop is for the code to say").annotate(message))
+
     # -- WaitGroups the function declares ------------------------------------------------
     def _local_waitgroups(self, source: SourceFile) -> Iterator[Diagnostic]:
         if b"WaitGroup" not in source.data:
@@ -394,6 +418,30 @@ def _wait_in_starting_loop(source: SourceFile, scopes, declaration, wait: Node) 
         return call, NoFix("the Wait or the loop shares its line with other code").annotate(message), None
     fix = Fix(f"Wait for the goroutines after the loop: move {name}.Wait() below it", (removed, moved), Applicability.SAFE)
     return call, message, fix
+
+
+def _loop_flag(source: SourceFile, loop: Node) -> tuple[str, Node] | None:
+    """For `for flag {` or `for !flag {` on a local the function declares and never writes
+    after (nor takes the address of, nor uses in a function literal): the flag's name and
+    its declaration."""
+    condition = syntax.condition(loop)
+    if condition is None:
+        return None
+    test = syntax.unparen(condition)
+    if syntax.is_unary(test, b"!"):
+        operand = syntax.unary_operand(test)
+        test = syntax.unparen(operand) if operand is not None else test
+    function = syntax.enclosing_function(loop)
+    if not syntax.is_identifier(test) or function is None:
+        return None
+    scopes = source.scopes(syntax.outermost_function(function) or function)
+    declaration = scopes.resolve(test)
+    if declaration is None or declaration.kind not in ("short", "var") or not syntax.same_node(syntax.enclosing_function(declaration.statement), function):
+        return None
+    for reference in scopes.references(declaration):
+        if access(reference) is not Access.READ or not syntax.same_node(syntax.enclosing_function(reference), function):
+            return None
+    return declaration.name.decode(), declaration.statement
 
 
 def _parameter_type(function: Node, name: Node | None) -> Node | None:
