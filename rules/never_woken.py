@@ -178,42 +178,41 @@ class NeverWoken(Rule):
                         f"and handed only to {names}, which neither sends on it nor closes it, and nothing else in the package can: "
                         "this receive waits for ever"
                     )
-                    fix = self._close_in_callee(source, handed)
-                    if isinstance(fix, NoFix):
-                        yield self.diagnostic(wait.node, fix.annotate(message))
+                    found = self._close_in_callee(source, handed)
+                    if isinstance(found, NoFix):
+                        yield self.diagnostic(wait.node, found.annotate(message))
                     else:
+                        fix, closed = found
                         callee = handed[0][0].name.decode()
                         note = f"whoever receives from it now wakes when {callee} returns, with the zero value"
-                        yield self.diagnostic(wait.node, f"{message}; {fix.title[fix.title.index(':') + 2 :]} at the top of {callee} (unsafe: {note})", fix)
+                        yield self.diagnostic(wait.node, f"{message}; defer close({closed}) at the top of {callee} (unsafe: {note})", fix)
                     break
 
-    def _close_in_callee(self, source: SourceFile, handed: list[tuple[FunctionInfo, int]]) -> Fix | NoFix:
+    def _close_in_callee(self, source: SourceFile, handed: list[tuple[FunctionInfo, int]]) -> tuple[Fix, str] | NoFix:
         """`defer close(p)` at the top of the one callee the channel is handed to, when
-        that call is the package's only use of the callee and the callee is this file's."""
+        that call is the package's only use of the callee and the callee is this file's:
+        the fix and the parameter it closes."""
         if len(handed) != 1:
             return NoFix("the channel is handed to more than one call")
         callee, index = handed[0]
         name = callee.name.decode()
         if callee.source is not source:
             return NoFix(f"{name} is declared in another file")
-        if name[:1].isupper() and source.facts(PackageIndex).package.name not in (None, b"main"):
+        if source.facts(PackageIndex).reachable_from_outside(callee.name):
             return NoFix(f"other packages may call {name} with a channel someone else closes")
         parameter = syntax.parameter_name_at(syntax.parameter_list(callee.node), index)
         stated = _parameter_type(callee.node, parameter)
         if parameter is None or source.text(parameter) == b"_" or not syntax.is_channel_type(stated) or syntax.channel_direction(stated) == "receive":
             return NoFix(f"{name}'s parameter cannot be closed as it is declared")
-        if _mentions(source, callee.name) != 2:
+        if source.facts(PackageIndex).mentions(callee.name) != 2:
             return NoFix(f"{name} is used elsewhere in the package, with channels this finding did not look at")
         body = syntax.function_body(callee.node)
         first = syntax.statements(body)[0] if body is not None else None
         edit = insert_before(source, first, [b"defer close(" + source.text(parameter) + b")"]) if first is not None else None
         if edit is None:
             return NoFix(f"{name}'s first statement shares its line with other code")
-        return Fix(
-            f"Close {source.text(parameter).decode()} when {name} returns: defer close({source.text(parameter).decode()})",
-            (edit,),
-            Applicability.UNSAFE,
-        )
+        closed = source.text(parameter).decode()
+        return Fix(f"Close {closed} when {name} returns", (edit,), Applicability.UNSAFE), closed
 
     def _handed_to(self, source: SourceFile, function: Node, uses: list[ChannelUse]) -> list[tuple[FunctionInfo, int]]:
         """The package functions the channel is handed to (with the argument's position),
@@ -228,14 +227,15 @@ class NeverWoken(Rule):
             if use.kind is not UseKind.PASSED or use.argument_index < 0:
                 return []
             callee = resolver.callee(use.node)
-            body = syntax.function_body(callee.node) if callee is not None else None
+            if callee is None:
+                return []
+            body = syntax.function_body(callee.node)
             if body is None or not syntax.statements(body):
                 return []  # a stub (`func fetch(ch chan T) {}`): its body is left to the reader
-            effects = summaries.argument_effects(callee, use.argument_index) if callee is not None else None
+            effects = summaries.argument_effects(callee, use.argument_index)
             if effects is None or effects.sends or effects.closes or effects.escapes or effects.async_use or effects.in_closure:
                 return []
-            if callee is not None:
-                handed.append((callee, use.argument_index))
+            handed.append((callee, use.argument_index))
         return handed
 
     # -- channels held in struct fields -------------------------------------------------
@@ -449,12 +449,6 @@ def _parameter_type(function: Node, name: Node | None) -> Node | None:
         if any(syntax.same_node(n, name) for n in parameter.names):
             return syntax.unparen_type(parameter.type) if parameter.type is not None else None
     return None
-
-
-def _mentions(source: SourceFile, name: bytes) -> int:
-    """How many times the package's files name ``name`` (its declaration included)."""
-    files = source.facts(PackageIndex).package.files_saying(name)
-    return sum(1 for other in files for node in nodes_of_types(other, syntax.NAME_KINDS) if other.text(node) == name)
 
 
 def _squeezed(source: SourceFile, node: Node) -> bytes:

@@ -482,9 +482,8 @@ class FieldChannels(PackageFact):
         if not self._fields:
             return
         self._find_getters()
-        exported_outside = self.package.name not in (None, b"main")
         for (type_name, field_name), facts in self._fields.items():
-            if exported_outside and _exported(field_name):
+            if self.index.reachable_from_outside(field_name):
                 facts.escape = f"other packages can reach the exported field {type_name.decode()}.{field_name.decode()}"
         getter_names = {method for (_, method) in self._getters}
         # Every use of a field, and every keyed literal that sets one, says its name.
@@ -507,7 +506,7 @@ class FieldChannels(PackageFact):
                 returned = getter_field(info)
                 if returned is not None and (type_name, returned) in self._fields:
                     self._getters[(type_name, method_name)] = (type_name, returned)
-                    if self.package.name not in (None, b"main") and _exported(method_name):
+                    if self.index.reachable_from_outside(method_name):
                         facts = self._fields[(type_name, returned)]
                         facts.escape = facts.escape or f"other packages can reach it through the exported method {type_name.decode()}.{method_name.decode()}"
 
@@ -672,10 +671,6 @@ def _same_file(a, b) -> bool:
 def _stated_channel(type_node: Node | None) -> bool:
     """A field whose stated type is a channel (not a pointer to one)."""
     return type_node is not None and syntax.is_channel_type(syntax.unparen_type(type_node))
-
-
-def _exported(name: bytes) -> bool:
-    return bool(name) and name[:1].isupper()
 
 
 def _is_nil(node: Node) -> bool:

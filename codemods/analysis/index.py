@@ -322,6 +322,18 @@ class PackageIndex(PackageFact):
             return None
         return info
 
+    def reachable_from_outside(self, name: bytes) -> bool:
+        """Can other packages name ``name`` (a field, method or function): it is exported,
+        and the package is not `main`?"""
+        return name[:1].isupper() and self.package.name not in (None, b"main")
+
+    def mentions(self, name: bytes) -> int:
+        """How many times the package's files name ``name`` as an identifier, declarations
+        included (only the files that say the word are parsed)."""
+        return sum(
+            1 for source in self.package.files_saying(name) for node in nodes_of_types(source, syntax.NAME_KINDS) if source.text(node) == name
+        )
+
     def declared_once(self, info: FunctionInfo) -> bool:
         """The package declares ``info``'s function or method in one file only: not once
         per build target (`f` in `f_unix.go` and `f_windows.go`), where the variant that

@@ -74,7 +74,7 @@ class SyncFields(PackageFact):
     def _only(self, key: tuple[bytes, bytes], kind: ValueKind) -> bool:
         """Is ``key`` a field of that kind (not embedded) that only the package reaches?"""
         type_name, name = key
-        if name[:1].isupper() and self.package.name not in (None, b"main"):
+        if self.index.reachable_from_outside(name):
             return False  # other packages may release it
         info = self.index.types.get(type_name)
         found = info.field(name) if info is not None else None
