@@ -656,3 +656,62 @@ def test_declaration_texts_come_from_the_bytes_and_follow_an_edit(tmp_path, monk
     commented = SourceFile(str(b), b"package p\n\n// func helper() { unfinished\nvar s = \"func helper() {\"\n", (1, 21))
     package.adopt(commented)
     assert package.declaration_texts(b"helper") == []
+
+
+def test_sync_fields_are_answered_per_type_and_field_across_files(tmp_path):
+    from gofix_defer.codemods.analysis.syncfields import SyncFields
+
+    a, _ = write_package(
+        tmp_path,
+        {
+            "a.go": """
+                package p
+
+                import "sync"
+
+                type plugin struct {
+                    ready *sync.Cond
+                    busy  sync.WaitGroup
+                }
+
+                // another type's fields of the same names: their uses say nothing about plugin's
+                type other struct {
+                    ready *sync.Cond
+                    busy  sync.WaitGroup
+                }
+
+                func (p *plugin) wait() { p.ready.Wait(); p.busy.Wait() }
+                func (p *plugin) start() { p.busy.Add(1) }
+                func (o *other) done() { o.ready.Broadcast(); o.busy.Done() }
+
+                type queue struct{ more *sync.Cond; Jobs sync.WaitGroup }
+
+                func (q *queue) pop() { q.more.Wait(); q.Jobs.Add(1); q.Jobs.Wait() }
+                """,
+            "b.go": """
+                package p
+
+                func wake(q *queue) { c := q.more; c.Signal() }
+                """,
+        },
+    )
+    fields = package_of(tmp_path, a).facts(SyncFields)
+    assert fields.unsignalled_cond((b"plugin", b"ready"))
+    assert fields.never_done_waitgroup((b"plugin", b"busy"))
+    assert not fields.unsignalled_cond((b"other", b"ready"))
+    assert not fields.never_done_waitgroup((b"other", b"busy"))
+    assert not fields.unsignalled_cond((b"queue", b"more"))  # signalled through an alias in another file
+    assert not fields.never_done_waitgroup((b"queue", b"Jobs"))  # exported outside package main
+    assert not fields.never_done_waitgroup((b"plugin", b"ready"))  # not a WaitGroup
+
+
+def test_the_index_says_what_other_packages_reach_and_how_often_a_name_is_used(tmp_path):
+    a, _ = write_package(
+        tmp_path,
+        {"a.go": "package p\n\nfunc run(ch chan int) {}\n\nfunc Go() { run(nil); run(nil) }\n", "b.go": "package p\n\nvar f = run\n"},
+    )
+    index = package_of(tmp_path, a).facts(PackageIndex)
+    assert index.reachable_from_outside(b"Go") and not index.reachable_from_outside(b"run")
+    assert index.mentions(b"run") == 4
+    main, _ = write_package(tmp_path / "m", {"main.go": "package main\n\nfunc Exported() {}\n", "b.go": "package main\n"})
+    assert not package_of(tmp_path / "m", main).facts(PackageIndex).reachable_from_outside(b"Exported")
