@@ -4,6 +4,7 @@ nothing in the package can ever release."""
 from __future__ import annotations
 
 import os
+import re
 from typing import Iterable, Iterator
 
 from tree_sitter import Node
@@ -15,7 +16,7 @@ from gofix_defer.codemods.analysis.channels import Channels, ChannelUse, Directi
 from gofix_defer.codemods.analysis.fieldchannels import FieldChannels, FieldOp, FieldOpKind
 from gofix_defer.codemods.analysis.index import FunctionInfo, PackageIndex, ValueKind
 from gofix_defer.codemods.analysis.locks import states_waitgroup
-from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
+from gofix_defer.codemods.analysis.nodeindex import method_calls_named, nodes_of_types
 from gofix_defer.codemods.analysis.scope import Scopes
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syncfields import ADDS, MAY_WAKE, WAITS, SyncFields, use_of
@@ -23,6 +24,11 @@ from gofix_defer.codemods.edits.insertion import delete_line, insert_after, inse
 from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, NoFix, Rule
 
 _SIGNALS = (FieldOpKind.SEND, FieldOpKind.CLOSE)
+# A send on, or a receive from, a selector, other than a context's Done(), a timer's C
+# or time.After/Tick (which no field of the package is).
+_FIELD_OPERATION = re.compile(rb"\.\s*\w+\s*<-|<-\s*[\w.\[\]()]*\.(?!Done\(\)|C\b|After\(|Tick\()\w+")
+_MAKES_A_CHANNEL = re.compile(rb"make\(\s*(?:<-\s*)?chan\b")
+_FIELD_WAIT = re.compile(rb"\.\s*\w+\s*\.\s*Wait\(\)")
 
 
 class NeverWoken(Rule):
@@ -69,7 +75,12 @@ class NeverWoken(Rule):
     body), a receive that is one case of a `select` with others, a channel
     nothing is handed to (`done := make(chan struct{}); <-done` may be meant
     to block for ever), and a WaitGroup used through a pointer, `Go`, or an
-    `Add` whose count may be negative.
+    `Add` whose count may be negative. To stay cheap, the rule reads only the
+    files whose bytes show one of its shapes: a field channel is looked at
+    where the file sends on or receives from a selector other than
+    `ctx.Done()`, a timer's `C` or `time.After`/`Tick` (a file that only
+    ranges over it is not), and a field's `Wait()` where it is written
+    `x.f.Wait()`.
 
     ## Why is this bad
     A receive from a channel no one sends on or closes, a send no one
@@ -145,7 +156,22 @@ class NeverWoken(Rule):
     name = "never-woken"
     summary = "A receive, send or Wait that nothing in the package can ever complete: the goroutine blocks for ever"
     fix_availability = "sometimes"
-    triggers = (b"<-", b"range", b".Wait()")  # every receive, send and Wait spells one
+    triggers = (b"<-", b".Wait()")  # every receive, send and Wait spells one (refined in applies_to)
+    scans_bytes = True
+
+    def applies_to(self, source) -> bool:
+        # From the bytes, what each shape needs: a channel the file makes and then waits
+        # on; a send on or receive from a selector (`x.f <- v`, `<-x.f`) other than the
+        # usual ones of other packages' values (`<-ctx.Done()`, `<-t.C`,
+        # `<-time.After(d)`); a `Wait()` on a field (`x.f.Wait()`) or in a file that
+        # declares a WaitGroup. A range over a field channel is looked at only in files
+        # that also send or receive.
+        data = source.data
+        if (b"<-" in data or b"range" in data) and _MAKES_A_CHANNEL.search(data) is not None:
+            return True
+        if b"<-" in data and _FIELD_OPERATION.search(data) is not None:
+            return True
+        return b".Wait()" in data and (b"WaitGroup" in data or _FIELD_WAIT.search(data) is not None)
     requires = (Scopes, PackageIndex, FieldChannels, CallSummaries, Channels, SyncFields)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
@@ -164,8 +190,11 @@ class NeverWoken(Rule):
             return
         channels = source.facts(Channels)
         for function in nodes_of_types(source, syntax.FUNCTION_KINDS):
+            text = source.text(function)
+            if b"make(" not in text or b"chan" not in text:
+                continue  # makes no channel
             for made in channels.made_in(function):
-                if made.make.direction is not Direction.BOTH:
+                if made.make.direction is not Direction.BOTH or not _passed_somewhere(text, made.name):
                     continue
                 uses = channels.uses(function, made.declaration).uses
                 handed = self._handed_to(source, function, uses)
@@ -240,7 +269,11 @@ class NeverWoken(Rule):
 
     # -- channels held in struct fields -------------------------------------------------
     def _field_channels(self, source: SourceFile) -> Iterator[Diagnostic]:
+        if b"<-" not in source.data:
+            return  # ranges only (applies_to): left to files that send or receive
         fields = source.facts(FieldChannels)
+        if not fields.may_be_unserved(source):
+            return  # decided from the bytes: the package's field channels need not be computed
         reported: set[tuple[bytes, bytes, bool]] = set()
         for op in fields.ops_in(source):
             if op.kind not in (FieldOpKind.RECEIVE, FieldOpKind.RANGE, FieldOpKind.SEND) or not _waits(op.kind, op.node, op.select_case):
@@ -337,6 +370,8 @@ class NeverWoken(Rule):
         if b"WaitGroup" not in source.data:
             return
         for function in nodes_of_types(source, syntax.DECLARED_FUNCTION_KINDS):
+            if b"WaitGroup" not in source.text(function):
+                continue  # declares no WaitGroup: `var wg sync.WaitGroup` and `&sync.WaitGroup{}` say it
             scopes = source.scopes(function)
             for declaration in scopes.declarations():
                 if declaration.kind not in ("var", "short") or not states_waitgroup(source, declaration):
@@ -444,6 +479,12 @@ def _loop_flag(source: SourceFile, loop: Node) -> tuple[str, Node] | None:
     return declaration.name.decode(), declaration.statement
 
 
+def _passed_somewhere(text: bytes, name: bytes) -> bool:
+    """Do the bytes of a function show ``name`` as an argument of a call (`f(a, name)`),
+    as a channel handed to a callee must be?"""
+    return re.search(rb"[(,]\s*" + re.escape(name) + rb"\s*[,)]", text) is not None
+
+
 def _parameter_type(function: Node, name: Node | None) -> Node | None:
     for parameter in syntax.parameters_of(syntax.parameter_list(function)):
         if any(syntax.same_node(n, name) for n in parameter.names):
@@ -457,11 +498,8 @@ def _squeezed(source: SourceFile, node: Node) -> bytes:
 
 def _wait_calls(source: SourceFile) -> Iterator[Node]:
     """`X.Wait()` calls of the file."""
-    if b".Wait()" not in source.data:
-        return
-    for call in nodes_of_types(source, syntax.CALL_KINDS):
-        parts = syntax.selector_call(call)
-        if parts is not None and source.text(parts[1]) == b"Wait" and not syntax.call_arguments(call):
+    for call in method_calls_named(source, b"Wait"):
+        if not syntax.call_arguments(call):
             yield call
 
 

@@ -322,6 +322,8 @@ class FieldChannels(PackageFact):
         self._resolvers: dict[tuple[str, int, int], TypeResolver] = {}
         self._calls_cache: list[tuple[CallKey, list[CallKey]]] | None = None
         self._signallers: dict[tuple[bytes, bytes], set[CallKey] | None] = {}
+        self._spellings: _Spellings | None = None  # what the package's bytes spell, by field name
+        self._file_spellings: dict[str, _Spellings] = {}  # the same, per file
         self._computed = False
 
     # -- queries ------------------------------------------------------------------
@@ -373,21 +375,43 @@ class FieldChannels(PackageFact):
             found = self._resolvers[key] = TypeResolver(self.index, source, source.scopes(outermost))
         return found
 
+    def may_be_unserved(self, source) -> bool:
+        """A cheap, necessary condition, asked before the package's field channels are
+        computed, from the bytes alone: does ``source`` receive from (or range over) a
+        selector `x.f` that the package's files declare as a channel somewhere (`f chan
+        T`) and never spell a send on or a close of, or a getter call `x.g()` of a method
+        ``g`` the package declares to return a field; or send on such an `x.f` that
+        they never spell a receive from?"""
+        package = self._package_spellings()
+        own = self._file_spellings.get(getattr(source, "path", "")) or _Spellings.of(source.data)
+        for name in sorted(own.received - package.sent - package.closed):
+            if name in package.channels:
+                return True
+            if name in package.getters and any(getter_field(info) is not None for info in self.index.methods_named(name)):
+                return True
+        return any(name in package.channels for name in own.sent - package.received)
+
     def signal_spelled(self, field_name: bytes) -> bool:
         """Does a file of the package spell a send on, or a close of, a selector ending in
         ``field_name`` (`x.f <- v`, `close(y.f)`), whatever owner the analysis found for
         it?"""
-        name = re.escape(field_name)
-        pattern = re.compile(rb"\.\s*" + name + rb"\s*<-|\bclose\s*\([^()]*\.\s*" + name + rb"\s*\)")
-        return any(pattern.search(source.data) for source in self.package.files_saying(field_name))
+        package = self._package_spellings()
+        return field_name in package.sent or field_name in package.closed
 
     def receive_spelled(self, field_name: bytes) -> bool:
         """Does a file of the package spell a receive from, or a range over, a selector
         ending in ``field_name`` (`<-x.f`, `range y.f`), whatever owner the analysis found
         for it?"""
-        name = re.escape(field_name)
-        pattern = re.compile(rb"(?:<-|\brange)\s*[\w.\[\]()]*\.\s*" + name + rb"\b")
-        return any(pattern.search(source.data) for source in self.package.files_saying(field_name))
+        return field_name in self._package_spellings().received
+
+    def _package_spellings(self) -> "_Spellings":
+        if self._spellings is None:
+            found = _Spellings()
+            for path in self.package.paths:
+                spelled = self._file_spellings[path] = _Spellings.of(self.package.raw(path) or b"")
+                found.add(spelled)
+            self._spellings = found
+        return self._spellings
 
     def embedded(self, type_name: bytes) -> bool:
         """Does a struct of the package embed ``type_name`` (so that `outer.f` may reach
@@ -659,6 +683,69 @@ class FieldChannels(PackageFact):
         for reference in callee_scopes.references(decl):
             found += self._classify(callee.source, callee.node, reference, None, type_name, field_name, f"call {callee.name.decode()}", depth + 1, facts)
         return found
+
+
+# How the bytes spell an operation on a selector ending in a field (group 1), read around
+# each `<-`, `range` and `close(` (rarer than the dots a pattern starting with `.` tries).
+_ARROW = re.compile(rb"<-")
+_SENT_ON = re.compile(rb"\.\s*(\w+)\s*$")  # before `<-`
+_RECEIVED_FROM = re.compile(rb"\s*[\w.\[\]()]*\.\s*(\w+)")  # after `<-` or `range`
+_RANGE = re.compile(rb"\brange\b")
+_CLOSE = re.compile(rb"\bclose\s*\(")
+_CLOSED = re.compile(rb"[^()]*\.\s*(\w+)\s*\)")  # after `close(`
+_CHAN = re.compile(rb"\bchan\b")
+_GETTER = re.compile(rb"(?m)^func\s*\([^)]*\)\s*(\w+)\s*\(\s*\)\s*(?:<-\s*)?chan\b")
+_NAMES_BEFORE = re.compile(rb"([\w\s,]*?)\s*(?:<-\s*)?$")
+_LOOK_BACK = 80  # bytes before a `<-` that can hold the selector it sends on
+
+
+@dataclass
+class _Spellings:
+    """The names the bytes of Go files spell operations on, as the last name of a
+    selector (`x.f <- v` sends on `f`), and the names they declare as channels (`f, g
+    chan T` in a struct, a parameter list or a var): a superset of what the parse finds,
+    read without parsing."""
+
+    sent: set[bytes] = field(default_factory=set)
+    closed: set[bytes] = field(default_factory=set)
+    received: set[bytes] = field(default_factory=set)  # received from or ranged over
+    channels: set[bytes] = field(default_factory=set)
+    getters: set[bytes] = field(default_factory=set)  # methods with no parameters that return a channel
+
+    @classmethod
+    def of(cls, data: bytes) -> "_Spellings":
+        found = cls()
+        if b"chan" not in data and b"<-" not in data:
+            return found
+        for arrow in _ARROW.finditer(data):
+            sent = _SENT_ON.search(data, max(0, arrow.start() - _LOOK_BACK), arrow.start())
+            if sent is not None:
+                found.sent.add(sent.group(1))
+            received = _RECEIVED_FROM.match(data, arrow.end())
+            if received is not None:
+                found.received.add(received.group(1))
+        for loop in _RANGE.finditer(data):
+            received = _RECEIVED_FROM.match(data, loop.end())
+            if received is not None:
+                found.received.add(received.group(1))
+        for close in _CLOSE.finditer(data):
+            closed = _CLOSED.match(data, close.end())
+            if closed is not None:
+                found.closed.add(closed.group(1))
+        found.getters.update(_GETTER.findall(data))
+        for match in _CHAN.finditer(data):
+            line = data[data.rfind(b"\n", 0, match.start()) + 1 : match.start()]
+            names = _NAMES_BEFORE.search(line)
+            if names is not None:
+                found.channels.update(n.strip() for n in names.group(1).split(b",") if n.strip())
+        return found
+
+    def add(self, other: "_Spellings") -> None:
+        self.sent |= other.sent
+        self.closed |= other.closed
+        self.received |= other.received
+        self.channels |= other.channels
+        self.getters |= other.getters
 
 
 def _same_file(a, b) -> bool:

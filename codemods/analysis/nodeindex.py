@@ -169,3 +169,28 @@ def own_descendants(source, node: Node, types: Iterable[str]) -> list[Node]:
         if parent is None or parent == node:
             found.append(candidate)
     return found
+
+
+def method_calls_named(source, name: bytes) -> list[Node]:
+    """The calls `x.name(…)` of the file, in document order, found from the bytes of
+    `.name` (a comment or a string saying it holds no such call node); cached per file."""
+    cache = source.__dict__.setdefault(_INDEX_ATTRIBUTE, {})
+    key = ("method-calls", name)
+    found = cache.get(key)
+    if found is None:
+        data, root = source.data, source.root
+        found = []
+        position = data.find(b"." + name)
+        while position != -1:
+            start = data.find(name, position)
+            end = start + len(name)
+            position = data.find(b"." + name, end)
+            if _word_byte(data[end : end + 1]):
+                continue  # `.Waiting`
+            token = root.descendant_for_byte_range(start, end)
+            selector = token.parent if token is not None and token.start_byte == start and token.end_byte == end else None
+            call = selector.parent if selector is not None and selector.type == "selector_expression" else None
+            if call is not None and call.type == "call_expression" and call.child_by_field_name("function") == selector:
+                found.append(call)
+        cache[key] = found
+    return found
