@@ -94,8 +94,12 @@ def build_constraint_version(data: bytes) -> tuple[int, int] | None:
     """
     if b"//go:build" not in data:
         return None
-    for line in data.splitlines():
-        stripped = line.strip()
+    start = 0
+    while start < len(data):  # the header's lines only: splitting the whole file is waste
+        end = data.find(b"\n", start)
+        end = len(data) if end == -1 else end
+        stripped = data[start:end].strip()
+        start = end + 1
         if not stripped or stripped.startswith(b"//"):
             match = _BUILD_LINE.match(stripped)
             if match:
