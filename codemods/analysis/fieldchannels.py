@@ -384,12 +384,12 @@ class FieldChannels(PackageFact):
         they never spell a receive from?"""
         package = self._package_spellings()
         own = self._file_spellings.get(getattr(source, "path", "")) or _Spellings.of(source.data)
-        for name in sorted(own.received - package.sent - package.closed):
+        for name in sorted(own.received - package.sent - package.closed - package.shared):
             if name in package.channels:
                 return True
             if name in package.getters and any(getter_field(info) is not None for info in self.index.methods_named(name)):
                 return True
-        return any(name in package.channels for name in own.sent - package.received)
+        return any(name in package.channels for name in own.blocking_sends - package.received - package.shared)
 
     def signal_spelled(self, field_name: bytes) -> bool:
         """Does a file of the package spell a send on, or a close of, a selector ending in
@@ -695,22 +695,28 @@ _CLOSE = re.compile(rb"\bclose\s*\(")
 _CLOSED = re.compile(rb"[^()]*\.\s*(\w+)\s*\)")  # after `close(`
 _CHAN = re.compile(rb"\bchan\b")
 _GETTER = re.compile(rb"(?m)^func\s*\([^)]*\)\s*(\w+)\s*\(\s*\)\s*(?:<-\s*)?chan\b")
-_NAMES_BEFORE = re.compile(rb"([\w\s,]*?)\s*(?:<-\s*)?$")
+_FIELD_NAMES_BEFORE = re.compile(rb"^[ \t]*(\w+(?:[ \t]*,[ \t]*\w+)*)[ \t]+(?:<-[ \t]*)?$")  # a line of a struct
 _LOOK_BACK = 80  # bytes before a `<-` that can hold the selector it sends on
+_COPIED = re.compile(rb"(?m)=[ \t]*[\w.\[\]()]*\.[ \t]*(\w+)[ \t]*(?://.*)?$")  # `c := x.f` ending its line
+_HANDED = re.compile(rb"(?:,|(?<!close)(?<!len)(?<!cap)\()[ \t]*[\w.\[\]]*\.[ \t]*(\w+)[ \t]*[,)]")  # `g(a, x.f)`, not `close(x.f)`
+_SET = re.compile(rb"\.[ \t]*(\w+)[ \t]*=[ \t]*(?!make\b|nil\b)[\w&*(]")  # `x.f = done`: a channel made elsewhere
+_KEYED = re.compile(rb"\b(\w+):[ \t]*(?!make\b|nil\b)[\w&*(]")  # `T{f: done}`
 
 
 @dataclass
 class _Spellings:
     """The names the bytes of Go files spell operations on, as the last name of a
-    selector (`x.f <- v` sends on `f`), and the names they declare as channels (`f, g
-    chan T` in a struct, a parameter list or a var): a superset of what the parse finds,
-    read without parsing."""
+    selector (`x.f <- v` sends on `f`), and the names they declare as channels on a line
+    of their own, as a struct's fields are (`f, g chan T`): a superset of what the parse
+    finds, read without parsing."""
 
     sent: set[bytes] = field(default_factory=set)
     closed: set[bytes] = field(default_factory=set)
     received: set[bytes] = field(default_factory=set)  # received from or ranged over
     channels: set[bytes] = field(default_factory=set)
     getters: set[bytes] = field(default_factory=set)  # methods with no parameters that return a channel
+    shared: set[bytes] = field(default_factory=set)  # copied, handed to a call, or set from another channel
+    blocking_sends: set[bytes] = field(default_factory=set)  # sent on outside a select case
 
     @classmethod
     def of(cls, data: bytes) -> "_Spellings":
@@ -721,6 +727,9 @@ class _Spellings:
             sent = _SENT_ON.search(data, max(0, arrow.start() - _LOOK_BACK), arrow.start())
             if sent is not None:
                 found.sent.add(sent.group(1))
+                line = data[data.rfind(b"\n", 0, arrow.start()) + 1 : arrow.start()].lstrip()
+                if not line.startswith(b"case"):
+                    found.blocking_sends.add(sent.group(1))
             received = _RECEIVED_FROM.match(data, arrow.end())
             if received is not None:
                 found.received.add(received.group(1))
@@ -733,11 +742,15 @@ class _Spellings:
             if closed is not None:
                 found.closed.add(closed.group(1))
         found.getters.update(_GETTER.findall(data))
+        found.shared.update(_COPIED.findall(data))
+        found.shared.update(_HANDED.findall(data))
+        found.shared.update(_SET.findall(data))
+        found.shared.update(_KEYED.findall(data))
         for match in _CHAN.finditer(data):
             line = data[data.rfind(b"\n", 0, match.start()) + 1 : match.start()]
-            names = _NAMES_BEFORE.search(line)
+            names = _FIELD_NAMES_BEFORE.match(line)
             if names is not None:
-                found.channels.update(n.strip() for n in names.group(1).split(b",") if n.strip())
+                found.channels.update(n.strip() for n in names.group(1).split(b","))
         return found
 
     def add(self, other: "_Spellings") -> None:
@@ -746,6 +759,8 @@ class _Spellings:
         self.received |= other.received
         self.channels |= other.channels
         self.getters |= other.getters
+        self.shared |= other.shared
+        self.blocking_sends |= other.blocking_sends
 
 
 def _same_file(a, b) -> bool:
