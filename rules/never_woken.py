@@ -15,6 +15,7 @@ from gofix_defer.codemods.analysis.calls import CallSummaries
 from gofix_defer.codemods.analysis.channels import Channels, ChannelUse, Direction, UseKind
 from gofix_defer.codemods.analysis.fieldchannels import FieldChannels, FieldOp, FieldOpKind
 from gofix_defer.codemods.analysis.index import FunctionInfo, PackageIndex, ValueKind
+from gofix_defer.codemods.analysis.lexical import FIELD_WAIT, MADE_CHANNEL, SELECTOR_CHANNEL_OPERATION
 from gofix_defer.codemods.analysis.locks import states_waitgroup
 from gofix_defer.codemods.analysis.nodeindex import method_calls_named, nodes_of_types
 from gofix_defer.codemods.analysis.scope import Scopes
@@ -24,11 +25,6 @@ from gofix_defer.codemods.edits.insertion import delete_line, insert_after, inse
 from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, NoFix, Rule
 
 _SIGNALS = (FieldOpKind.SEND, FieldOpKind.CLOSE)
-# A send on, or a receive from, a selector, other than a context's Done(), a timer's C
-# or time.After/Tick (which no field of the package is).
-_FIELD_OPERATION = re.compile(rb"\.\s*\w+\s*<-|<-\s*[\w.\[\]()]*\.(?!Done\(\)|C\b|After\(|Tick\()\w+")
-_MAKES_A_CHANNEL = re.compile(rb"make\(\s*(?:<-\s*)?chan\b")
-_FIELD_WAIT = re.compile(rb"\.\s*\w+\s*\.\s*Wait\(\)")
 
 
 class NeverWoken(Rule):
@@ -158,6 +154,7 @@ class NeverWoken(Rule):
     fix_availability = "sometimes"
     triggers = (b"<-", b".Wait()")  # every receive, send and Wait spells one (refined in applies_to)
     scans_bytes = True
+    requires = (Scopes, PackageIndex, FieldChannels, CallSummaries, Channels, SyncFields)
 
     def applies_to(self, source) -> bool:
         # From the bytes, what each shape needs: a channel the file makes and then waits
@@ -167,12 +164,11 @@ class NeverWoken(Rule):
         # declares a WaitGroup. A range over a field channel is looked at only in files
         # that also send or receive.
         data = source.data
-        if (b"<-" in data or b"range" in data) and _MAKES_A_CHANNEL.search(data) is not None:
+        if (b"<-" in data or b"range" in data) and MADE_CHANNEL.search(data) is not None:
             return True
-        if b"<-" in data and _FIELD_OPERATION.search(data) is not None:
+        if b"<-" in data and SELECTOR_CHANNEL_OPERATION.search(data) is not None:
             return True
-        return b".Wait()" in data and (b"WaitGroup" in data or _FIELD_WAIT.search(data) is not None)
-    requires = (Scopes, PackageIndex, FieldChannels, CallSummaries, Channels, SyncFields)
+        return b".Wait()" in data and (b"WaitGroup" in data or FIELD_WAIT.search(data) is not None)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         found = [

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import enum
 import os
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -52,7 +51,7 @@ from gofix_defer.codemods.analysis.calls import _resolve as resolve_call
 from gofix_defer.codemods.analysis.channels import MakeChannel, UseKind, classify_use, make_channel
 from gofix_defer.codemods.analysis.facts import PackageFact
 from gofix_defer.codemods.analysis.index import Declarations, FunctionInfo, PackageIndex, TypeInfo, ValueKind
-from gofix_defer.codemods.analysis.lexical import struct_says_chan
+from gofix_defer.codemods.analysis.lexical import FieldSpellings, struct_says_chan
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import FunctionScopes, Scopes
 from gofix_defer.codemods.analysis.syntax import ancestors, unparen
@@ -322,8 +321,8 @@ class FieldChannels(PackageFact):
         self._resolvers: dict[tuple[str, int, int], TypeResolver] = {}
         self._calls_cache: list[tuple[CallKey, list[CallKey]]] | None = None
         self._signallers: dict[tuple[bytes, bytes], set[CallKey] | None] = {}
-        self._spellings: _Spellings | None = None  # what the package's bytes spell, by field name
-        self._file_spellings: dict[str, _Spellings] = {}  # the same, per file
+        self._spellings: FieldSpellings | None = None  # what the package's bytes spell, by field name
+        self._file_spellings: dict[str, FieldSpellings] = {}  # the same, per file
         self._computed = False
 
     # -- queries ------------------------------------------------------------------
@@ -383,7 +382,7 @@ class FieldChannels(PackageFact):
         ``g`` the package declares to return a field; or send on such an `x.f` that
         they never spell a receive from?"""
         package = self._package_spellings()
-        own = self._file_spellings.get(getattr(source, "path", "")) or _Spellings.of(source.data)
+        own = self._file_spellings.get(getattr(source, "path", "")) or FieldSpellings.of(source.data)
         for name in sorted(own.received - package.sent - package.closed - package.shared):
             if name in package.channels:
                 return True
@@ -404,11 +403,11 @@ class FieldChannels(PackageFact):
         for it?"""
         return field_name in self._package_spellings().received
 
-    def _package_spellings(self) -> "_Spellings":
+    def _package_spellings(self) -> "FieldSpellings":
         if self._spellings is None:
-            found = _Spellings()
+            found = FieldSpellings()
             for path in self.package.paths:
-                spelled = self._file_spellings[path] = _Spellings.of(self.package.raw(path) or b"")
+                spelled = self._file_spellings[path] = FieldSpellings.of(self.package.raw(path) or b"")
                 found.add(spelled)
             self._spellings = found
         return self._spellings
@@ -683,84 +682,6 @@ class FieldChannels(PackageFact):
         for reference in callee_scopes.references(decl):
             found += self._classify(callee.source, callee.node, reference, None, type_name, field_name, f"call {callee.name.decode()}", depth + 1, facts)
         return found
-
-
-# How the bytes spell an operation on a selector ending in a field (group 1), read around
-# each `<-`, `range` and `close(` (rarer than the dots a pattern starting with `.` tries).
-_ARROW = re.compile(rb"<-")
-_SENT_ON = re.compile(rb"\.\s*(\w+)\s*$")  # before `<-`
-_RECEIVED_FROM = re.compile(rb"\s*[\w.\[\]()]*\.\s*(\w+)")  # after `<-` or `range`
-_RANGE = re.compile(rb"\brange\b")
-_CLOSE = re.compile(rb"\bclose\s*\(")
-_CLOSED = re.compile(rb"[^()]*\.\s*(\w+)\s*\)")  # after `close(`
-_CHAN = re.compile(rb"\bchan\b")
-_GETTER = re.compile(rb"(?m)^func\s*\([^)]*\)\s*(\w+)\s*\(\s*\)\s*(?:<-\s*)?chan\b")
-_FIELD_NAMES_BEFORE = re.compile(rb"^[ \t]*(\w+(?:[ \t]*,[ \t]*\w+)*)[ \t]+(?:<-[ \t]*)?$")  # a line of a struct
-_LOOK_BACK = 80  # bytes before a `<-` that can hold the selector it sends on
-_COPIED = re.compile(rb"(?m)=[ \t]*[\w.\[\]()]*\.[ \t]*(\w+)[ \t]*(?://.*)?$")  # `c := x.f` ending its line
-_HANDED = re.compile(rb"(?:,|(?<!close)(?<!len)(?<!cap)\()[ \t]*[\w.\[\]]*\.[ \t]*(\w+)[ \t]*[,)]")  # `g(a, x.f)`, not `close(x.f)`
-_SET = re.compile(rb"\.[ \t]*(\w+)[ \t]*=[ \t]*(?!make\b|nil\b)[\w&*(]")  # `x.f = done`: a channel made elsewhere
-_KEYED = re.compile(rb"\b(\w+):[ \t]*(?!make\b|nil\b)[\w&*(]")  # `T{f: done}`
-
-
-@dataclass
-class _Spellings:
-    """The names the bytes of Go files spell operations on, as the last name of a
-    selector (`x.f <- v` sends on `f`), and the names they declare as channels on a line
-    of their own, as a struct's fields are (`f, g chan T`): a superset of what the parse
-    finds, read without parsing."""
-
-    sent: set[bytes] = field(default_factory=set)
-    closed: set[bytes] = field(default_factory=set)
-    received: set[bytes] = field(default_factory=set)  # received from or ranged over
-    channels: set[bytes] = field(default_factory=set)
-    getters: set[bytes] = field(default_factory=set)  # methods with no parameters that return a channel
-    shared: set[bytes] = field(default_factory=set)  # copied, handed to a call, or set from another channel
-    blocking_sends: set[bytes] = field(default_factory=set)  # sent on outside a select case
-
-    @classmethod
-    def of(cls, data: bytes) -> "_Spellings":
-        found = cls()
-        if b"chan" not in data and b"<-" not in data:
-            return found
-        for arrow in _ARROW.finditer(data):
-            sent = _SENT_ON.search(data, max(0, arrow.start() - _LOOK_BACK), arrow.start())
-            if sent is not None:
-                found.sent.add(sent.group(1))
-                line = data[data.rfind(b"\n", 0, arrow.start()) + 1 : arrow.start()].lstrip()
-                if not line.startswith(b"case"):
-                    found.blocking_sends.add(sent.group(1))
-            received = _RECEIVED_FROM.match(data, arrow.end())
-            if received is not None:
-                found.received.add(received.group(1))
-        for loop in _RANGE.finditer(data):
-            received = _RECEIVED_FROM.match(data, loop.end())
-            if received is not None:
-                found.received.add(received.group(1))
-        for close in _CLOSE.finditer(data):
-            closed = _CLOSED.match(data, close.end())
-            if closed is not None:
-                found.closed.add(closed.group(1))
-        found.getters.update(_GETTER.findall(data))
-        found.shared.update(_COPIED.findall(data))
-        found.shared.update(_HANDED.findall(data))
-        found.shared.update(_SET.findall(data))
-        found.shared.update(_KEYED.findall(data))
-        for match in _CHAN.finditer(data):
-            line = data[data.rfind(b"\n", 0, match.start()) + 1 : match.start()]
-            names = _FIELD_NAMES_BEFORE.match(line)
-            if names is not None:
-                found.channels.update(n.strip() for n in names.group(1).split(b","))
-        return found
-
-    def add(self, other: "_Spellings") -> None:
-        self.sent |= other.sent
-        self.closed |= other.closed
-        self.received |= other.received
-        self.channels |= other.channels
-        self.getters |= other.getters
-        self.shared |= other.shared
-        self.blocking_sends |= other.blocking_sends
 
 
 def _same_file(a, b) -> bool:

@@ -9,6 +9,7 @@ only files it could not report in. The scans know Go's lexical rules
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 # String, rune and comment literals: skipped whole by the scans, so that a brace or
 # keyword inside one counts for nothing.
@@ -346,3 +347,92 @@ def _block_end(data: bytes, opening: int) -> int | None:
             if depth == 0:
                 return match.end()
     return None
+
+
+# How the bytes spell an operation on a selector ending in a field (group 1), read around
+# each `<-`, `range` and `close(` (rarer than the dots a pattern starting with `.` tries).
+_SPELLED_ARROW = re.compile(rb"<-")
+_SPELLED_SENT_ON = re.compile(rb"\.\s*(\w+)\s*$")  # before `<-`
+_SPELLED_RECEIVED_FROM = re.compile(rb"\s*[\w.\[\]()]*\.\s*(\w+)")  # after `<-` or `range`
+_SPELLED_RANGE = re.compile(rb"\brange\b")
+_SPELLED_CLOSE = re.compile(rb"\bclose\s*\(")
+_SPELLED_CLOSED = re.compile(rb"[^()]*\.\s*(\w+)\s*\)")  # after `close(`
+_SPELLED_CHAN = re.compile(rb"\bchan\b")
+_SPELLED_GETTER = re.compile(rb"(?m)^func\s*\([^)]*\)\s*(\w+)\s*\(\s*\)\s*(?:<-\s*)?chan\b")
+_SPELLED_FIELD_NAMES_BEFORE = re.compile(rb"^(?:[^\n]*[{;])?[ \t]*(\w+(?:[ \t]*,[ \t]*\w+)*)[ \t]+(?:<-[ \t]*)?$")  # a struct's field
+_SPELLED_LOOK_BACK = 80  # bytes before a `<-` that can hold the selector it sends on
+_SPELLED_COPIED = re.compile(rb"(?m)=[ \t]*[\w.\[\]()]*\.[ \t]*(\w+)[ \t]*(?://.*)?$")  # `c := x.f` ending its line
+_SPELLED_HANDED = re.compile(rb"(?:,|(?<!close)(?<!len)(?<!cap)\()[ \t]*[\w.\[\]]*\.[ \t]*(\w+)[ \t]*[,)]")  # `g(a, x.f)`, not `close(x.f)`
+_SPELLED_SET = re.compile(rb"\.[ \t]*(\w+)[ \t]*=[ \t]*(?!make\b|nil\b)[\w&*(]")  # `x.f = done`: a channel made elsewhere
+_SPELLED_KEYED = re.compile(rb"\b(\w+):[ \t]*(?!make\b|nil\b)[\w&*(]")  # `T{f: done}`
+
+
+@dataclass
+class FieldSpellings:
+    """The names the bytes of Go files spell operations on, as the last name of a
+    selector (`x.f <- v` sends on `f`), and the names they declare as channels the way
+    a struct's fields are (`f, g chan T` starting a line, or after `{` or `;`). The
+    operation sets hold every name the parse would find (and some in comments and
+    strings); a field declared any other way (`struct{ x int; f chan T }` is found,
+    `f chan T` after another field's type on one line is not) is missing from
+    ``channels``, so a gate that needs a channel field there may say no where the parse
+    says yes: it is asked only to skip work, never to report."""
+
+    sent: set[bytes] = field(default_factory=set)
+    closed: set[bytes] = field(default_factory=set)
+    received: set[bytes] = field(default_factory=set)  # received from or ranged over
+    channels: set[bytes] = field(default_factory=set)
+    getters: set[bytes] = field(default_factory=set)  # methods with no parameters that return a channel
+    shared: set[bytes] = field(default_factory=set)  # copied, handed to a call, or set from another channel
+    blocking_sends: set[bytes] = field(default_factory=set)  # sent on outside a select case
+
+    @classmethod
+    def of(cls, data: bytes) -> "FieldSpellings":
+        found = cls()
+        if b"chan" not in data and b"<-" not in data:
+            return found
+        for arrow in _SPELLED_ARROW.finditer(data):
+            sent = _SPELLED_SENT_ON.search(data, max(0, arrow.start() - _SPELLED_LOOK_BACK), arrow.start())
+            if sent is not None:
+                found.sent.add(sent.group(1))
+                line = data[data.rfind(b"\n", 0, arrow.start()) + 1 : arrow.start()].lstrip()
+                if not line.startswith(b"case"):
+                    found.blocking_sends.add(sent.group(1))
+            received = _SPELLED_RECEIVED_FROM.match(data, arrow.end())
+            if received is not None:
+                found.received.add(received.group(1))
+        for loop in _SPELLED_RANGE.finditer(data):
+            received = _SPELLED_RECEIVED_FROM.match(data, loop.end())
+            if received is not None:
+                found.received.add(received.group(1))
+        for close in _SPELLED_CLOSE.finditer(data):
+            closed = _SPELLED_CLOSED.match(data, close.end())
+            if closed is not None:
+                found.closed.add(closed.group(1))
+        found.getters.update(_SPELLED_GETTER.findall(data))
+        found.shared.update(_SPELLED_COPIED.findall(data))
+        found.shared.update(_SPELLED_HANDED.findall(data))
+        found.shared.update(_SPELLED_SET.findall(data))
+        found.shared.update(_SPELLED_KEYED.findall(data))
+        for match in _SPELLED_CHAN.finditer(data):
+            line = data[data.rfind(b"\n", 0, match.start()) + 1 : match.start()]
+            names = _SPELLED_FIELD_NAMES_BEFORE.search(line)
+            if names is not None:
+                found.channels.update(n.strip() for n in names.group(1).split(b","))
+        return found
+
+    def add(self, other: "FieldSpellings") -> None:
+        self.sent |= other.sent
+        self.closed |= other.closed
+        self.received |= other.received
+        self.channels |= other.channels
+        self.getters |= other.getters
+        self.shared |= other.shared
+        self.blocking_sends |= other.blocking_sends
+
+
+# A send on, or a receive from, a selector other than a context's Done(), a timer's C or
+# time.After/Tick (which no field of the file's package is): `x.f <- v`, `<-x.f`.
+SELECTOR_CHANNEL_OPERATION = re.compile(rb"\.\s*\w+\s*<-|<-\s*[\w.\[\]()]*\.(?!Done\(\)|C\b|After\(|Tick\()\w+")
+# `x.f.Wait()`: a Wait on a field.
+FIELD_WAIT = re.compile(rb"\.\s*\w+\s*\.\s*Wait\(\)")
