@@ -14,6 +14,7 @@ from gofix_defer.codemods.analysis.access import Access, access
 from gofix_defer.codemods.analysis.calls import CallSummaries
 from gofix_defer.codemods.analysis.channels import Channels, ChannelUse, Direction, UseKind
 from gofix_defer.codemods.analysis.fieldchannels import FieldChannels, FieldOp, FieldOpKind
+from gofix_defer.codemods.analysis.held import held_at
 from gofix_defer.codemods.analysis.index import FunctionInfo, PackageIndex, ValueKind
 from gofix_defer.codemods.analysis.lexical import FIELD_WAIT, MADE_CHANNEL, SELECTOR_CHANNEL_OPERATION
 from gofix_defer.codemods.analysis.locks import states_waitgroup
@@ -67,7 +68,8 @@ class NeverWoken(Rule):
     `package main`, a field of a type another type embeds, a field some file
     spells a send or close on — or, for a send, a receive from — whatever its
     owner), a send into a buffer of a size the source states (a box nobody
-    needs to empty), a channel handed to a stub (a function with an empty
+    needs to empty), a send made holding a lock (`blocked-holding-lock`
+    reports it, naming the lock), a channel handed to a stub (a function with an empty
     body), a receive that is one case of a `select` with others, a channel
     nothing is handed to (`done := make(chan struct{}); <-done` may be meant
     to block for ever), and a WaitGroup used through a pointer, `Go`, or an
@@ -275,6 +277,8 @@ class NeverWoken(Rule):
             if op.kind not in (FieldOpKind.RECEIVE, FieldOpKind.RANGE, FieldOpKind.SEND) or not _waits(op.kind, op.node, op.select_case):
                 continue
             sending = op.kind is FieldOpKind.SEND
+            if sending and held_at(source, op.function, op.node):
+                continue  # a send made holding a lock: blocked-holding-lock says more about it
             key = (op.type_name, op.field)
             if (*key, sending) in reported or not self._unserved(source, op, sending):
                 continue
