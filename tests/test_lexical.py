@@ -230,7 +230,7 @@ def test_no_byte_question_says_no_where_the_parse_of_a_stdlib_file_says_yes():
     root = _standard_library()
     assert root is not None
     wrong: list[str] = []
-    checked = declared = functions = locks = 0
+    checked = declared = functions = locks = operations = 0
     for folder, subfolders, names in os.walk(root):
         subfolders[:] = sorted(s for s in subfolders if s != "testdata")
         for name in sorted(n for n in names if n.endswith(".go")):
@@ -275,5 +275,49 @@ def test_no_byte_question_says_no_where_the_parse_of_a_stdlib_file_says_yes():
                 fields = lexical.lock_fields_taken(source.text(function))
                 if lexical.ANY_FIELD not in fields and (parts is None or source.text(parts[1]) not in fields):
                     wrong.append(f"{source.path}:{call_node.start_point[0] + 1}: lock {source.text(call_node)!r} not among fields {sorted(fields)}")
-    assert checked > 2000 and declared > 10000 and functions > 50000 and locks > 1000
+            # Every operation on a selector's channel is spelled with its field's name, every
+            # Wait on a field and every send or receive on one (but ctx.Done(), a timer's
+            # C, time.After/Tick) by the rule's gate.
+            spelled = lexical.FieldSpellings.of(data)
+            for kind, name, node in _field_operations(source):
+                operations += 1
+                if name not in getattr(spelled, "received" if kind == "ranged" else kind):
+                    wrong.append(f"{source.path}:{node.start_point[0] + 1}: {kind} {name!r} not spelled")
+                gated = kind in ("sent", "received") and name not in (b"Done", b"C", b"After", b"Tick")
+                if gated and not lexical.SELECTOR_CHANNEL_OPERATION.search(data):
+                    wrong.append(f"{source.path}:{node.start_point[0] + 1}: {kind} {name!r} not seen by the gate")
+            for call in nodes_of_types(source, syntax.CALL_KINDS):
+                parts = syntax.selector_call(call)
+                if parts is not None and source.text(parts[1]) == b"Wait" and syntax.is_selector(syntax.unparen(parts[0])):
+                    if not lexical.FIELD_WAIT.search(data):
+                        wrong.append(f"{source.path}:{call.start_point[0] + 1}: a field's Wait not seen")
+    assert checked > 2000 and declared > 10000 and functions > 50000 and locks > 1000 and operations > 5000
     assert wrong == []
+
+
+def _field_operations(source: SourceFile):
+    """(sent, received, ranged or closed; the field name; the node) of every send on,
+    receive from, range over and close of a selector `x.f` the parse finds."""
+    for node in nodes_of_types(source, syntax.CHANNEL_OPERATION_KINDS):
+        if syntax.is_send(node):
+            channel, kind = syntax.send_channel(node), "sent"
+        elif syntax.is_receive(node):
+            channel, kind = syntax.unary_operand(node), "received"
+        else:
+            continue
+        channel = syntax.unparen(channel) if channel is not None else None
+        parts = syntax.selector_parts(channel) if channel is not None and syntax.is_selector(channel) else None
+        if parts is not None:
+            yield kind, source.text(parts[1]), node
+    for loop in nodes_of_types(source, syntax.LOOP_KINDS):
+        over = syntax.range_operand(loop)
+        over = syntax.unparen(over) if over is not None else None
+        parts = syntax.selector_parts(over) if over is not None and syntax.is_selector(over) else None
+        if parts is not None:
+            yield "ranged", source.text(parts[1]), loop
+    for call in nodes_of_types(source, syntax.CALL_KINDS):
+        arguments = syntax.call_arguments(call) if syntax.is_builtin_call(call, b"close") else []
+        argument = syntax.unparen(arguments[0]) if len(arguments) == 1 else None
+        parts = syntax.selector_parts(argument) if argument is not None and syntax.is_selector(argument) else None
+        if parts is not None:
+            yield "closed", source.text(parts[1]), call

@@ -353,7 +353,7 @@ def _block_end(data: bytes, opening: int) -> int | None:
 # each `<-`, `range` and `close(` (rarer than the dots a pattern starting with `.` tries).
 _SPELLED_ARROW = re.compile(rb"<-")
 _SPELLED_SENT_ON = re.compile(rb"\.\s*(\w+)\s*$")  # before `<-`
-_SPELLED_RECEIVED_FROM = re.compile(rb"\s*[\w.\[\]()]*\.\s*(\w+)")  # after `<-` or `range`
+_SPELLED_NAME = re.compile(rb"\.\s*(\w+)")  # every selector's name in what `<-` or `range` reads
 _SPELLED_RANGE = re.compile(rb"\brange\b")
 _SPELLED_CLOSE = re.compile(rb"\bclose\s*\(")
 _SPELLED_CLOSED = re.compile(rb"[^()]*\.\s*(\w+)\s*\)")  # after `close(`
@@ -367,10 +367,23 @@ _SPELLED_SET = re.compile(rb"\.[ \t]*(\w+)[ \t]*=[ \t]*(?!make\b|nil\b)[\w&*(]")
 _SPELLED_KEYED = re.compile(rb"\b(\w+):[ \t]*(?!make\b|nil\b)[\w&*(]")  # `T{f: done}`
 
 
+def _expression_end(data: bytes, start: int) -> int:
+    """Where the expression after a `<-` or a `range` at ``start`` ends, at the latest: the
+    end of its line, or a `;`, `:`, `{` or `//` before it."""
+    end = data.find(b"\n", start)
+    end = len(data) if end == -1 else end
+    for stop in (b";", b":", b"{", b"//"):
+        found = data.find(stop, start, end)
+        if found != -1:
+            end = found
+    return end
+
+
 @dataclass
 class FieldSpellings:
     """The names the bytes of Go files spell operations on, as the last name of a
-    selector (`x.f <- v` sends on `f`), and the names they declare as channels the way
+    selector (`x.f <- v` sends on `f`; what `<-` and `range` read counts every selector
+    name in it: `<-c.Go(…).Done` receives from `Go` and `Done`), and the names they declare as channels the way
     a struct's fields are (`f, g chan T` starting a line, or after `{` or `;`). The
     operation sets hold every name the parse would find (and some in comments and
     strings); a field declared any other way (`struct{ x int; f chan T }` is found,
@@ -389,8 +402,6 @@ class FieldSpellings:
     @classmethod
     def of(cls, data: bytes) -> "FieldSpellings":
         found = cls()
-        if b"chan" not in data and b"<-" not in data:
-            return found
         for arrow in _SPELLED_ARROW.finditer(data):
             sent = _SPELLED_SENT_ON.search(data, max(0, arrow.start() - _SPELLED_LOOK_BACK), arrow.start())
             if sent is not None:
@@ -398,13 +409,9 @@ class FieldSpellings:
                 line = data[data.rfind(b"\n", 0, arrow.start()) + 1 : arrow.start()].lstrip()
                 if not line.startswith(b"case"):
                     found.blocking_sends.add(sent.group(1))
-            received = _SPELLED_RECEIVED_FROM.match(data, arrow.end())
-            if received is not None:
-                found.received.add(received.group(1))
+            found.received.update(_SPELLED_NAME.findall(data, arrow.end(), _expression_end(data, arrow.end())))
         for loop in _SPELLED_RANGE.finditer(data):
-            received = _SPELLED_RECEIVED_FROM.match(data, loop.end())
-            if received is not None:
-                found.received.add(received.group(1))
+            found.received.update(_SPELLED_NAME.findall(data, loop.end(), _expression_end(data, loop.end())))
         for close in _SPELLED_CLOSE.finditer(data):
             closed = _SPELLED_CLOSED.match(data, close.end())
             if closed is not None:
