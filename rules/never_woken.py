@@ -21,7 +21,7 @@ from gofix_defer.codemods.analysis.locks import states_waitgroup
 from gofix_defer.codemods.analysis.nodeindex import method_calls_named, nodes_of_types
 from gofix_defer.codemods.analysis.scope import Scopes
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.analysis.syncfields import ADDS, MAY_WAKE, WAITS, SyncFields, use_of
+from gofix_defer.codemods.analysis.syncfields import ADDS, WAITS, SyncFields, never_done, use_of
 from gofix_defer.codemods.edits.insertion import delete_line, insert_after, insert_before, line_text
 from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, NoFix, Rule
 
@@ -378,13 +378,12 @@ class NeverWoken(Rule):
                     continue
                 if declaration.type_node is not None and syntax.is_pointer_type(syntax.unparen_type(declaration.type_node)):
                     continue  # a pointer: the WaitGroup may be anyone's
-                references = scopes.references(declaration)
-                uses = {use_of(source, r, ValueKind.WAITGROUP) for r in references}
-                waits = [r for r in references if use_of(source, r, ValueKind.WAITGROUP) == WAITS]
+                uses = [(r, use_of(source, r, ValueKind.WAITGROUP)) for r in scopes.references(declaration)]
+                waits = [r for r, use in uses if use == WAITS]
                 if not waits:
                     continue
                 name = declaration.name.decode()
-                if MAY_WAKE not in uses and ADDS in uses:
+                if never_done(use for _, use in uses):
                     message = (
                         f"{name}.Wait() waits on a sync.WaitGroup the function adds to and never marks done: "
                         f"no {name}.Done(), and no other use of {name} that could lead to one; this Wait never returns"
@@ -392,7 +391,7 @@ class NeverWoken(Rule):
                     yield self.diagnostic(_call_of_method(waits[0]), NoFix(_NO_FIX).annotate(message))
                     continue
                 for wait in waits:
-                    found = _wait_in_starting_loop(source, scopes, declaration, wait)
+                    found = _wait_in_starting_loop(source, declaration, uses, wait)
                     if found is not None:
                         yield self.diagnostic(*found)
 
@@ -413,10 +412,11 @@ def _waits(kind, node: Node, case: Node | None) -> bool:
     return select is not None and syntax.is_select(select) and len(syntax.switch_cases(select)) == 1
 
 
-def _wait_in_starting_loop(source: SourceFile, scopes, declaration, wait: Node) -> tuple[Node, str, Fix | None] | None:
+def _wait_in_starting_loop(source: SourceFile, declaration, uses: list[tuple[Node, str]], wait: Node) -> tuple[Node, str, Fix | None] | None:
     """`wg.Add(len(xs))` before `for … range xs { go …; wg.Wait() }`: the first turn's
-    Wait waits for goroutines the loop starts only after it returns. The finding, its
-    message and its fix (the Wait moved after the loop), or None."""
+    Wait waits for goroutines the loop starts only after it returns. ``uses``: every
+    reference to the WaitGroup with what it does (``use_of``). The finding, its message
+    and its fix (the Wait moved after the loop), or None."""
     call = _call_of_method(wait)
     statement = call.parent
     if statement is None or not syntax.is_expression_statement(statement):
@@ -425,8 +425,8 @@ def _wait_in_starting_loop(source: SourceFile, scopes, declaration, wait: Node) 
     over = syntax.range_operand(loop) if loop is not None else None
     if loop is None or over is None or syntax.next_statement(statement) is not None:
         return None  # the Wait is not the last statement of a range loop's body
-    references = scopes.references(declaration)
-    adds = [r for r in references if use_of(source, r, ValueKind.WAITGROUP) == ADDS]
+    references = [r for r, _ in uses]
+    adds = [r for r, use in uses if use == ADDS]
     if len(adds) != 1 or syntax.is_inside(adds[0], loop):
         return None
     add = _call_of_method(adds[0])

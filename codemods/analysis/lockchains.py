@@ -275,12 +275,8 @@ class LockChains(PackageFact):
 
     def relocks(self, source) -> list[Relock]:
         """Lock statements of ``source``'s functions reached holding their lock already."""
-        part = source.facts(Declarations).part
-        declared = [info for infos in part.functions.values() for info in infos]
-        for methods in part.methods.values():
-            declared.extend(methods.values())
         found = []
-        for info in sorted(declared, key=_key):
+        for info in _declared_in(source):
             if _body_mentions_locks(info) and _may_relock(info) and self.index.entry(info.source, info.node) is not None:
                 found.extend(self.of(info).relocks)
         return found
@@ -312,16 +308,11 @@ class LockChains(PackageFact):
         whose code says `Lock` or `Unlock` and calls a name that may lock, in source
         order. (The cheap questions first: whether a declaration is the index's entry
         reads every file that may declare its name.)"""
-        part = source.facts(Declarations).part
-        declared = [info for infos in part.functions.values() for info in infos]
-        for methods in part.methods.values():
-            declared.extend(methods.values())
-        found = [
+        return [
             info
-            for info in declared
+            for info in _declared_in(source)
             if _body_mentions_locks(info) and self._calls_a_locker(info) and self.index.entry(info.source, info.node) is not None
         ]
-        return sorted(found, key=_key)
 
     def order_edges(self) -> list[OrderEdge]:
         return [e for f in self.functions() for e in f.edges]
@@ -443,6 +434,15 @@ class LockChains(PackageFact):
         if self._info_list is None:
             self._info_list = sorted(self.index.all_functions(), key=_key)
         return self._info_list
+
+
+def _declared_in(source) -> list[FunctionInfo]:
+    """The functions and methods ``source`` declares, in source order."""
+    part = source.facts(Declarations).part
+    declared = [info for infos in part.functions.values() for info in infos]
+    for methods in part.methods.values():
+        declared.extend(methods.values())
+    return sorted(declared, key=_key)
 
 
 def _body_mentions_locks(info: FunctionInfo) -> bool:
@@ -956,19 +956,10 @@ def _may_relock(info: FunctionInfo) -> bool:
     for node, found in _own_calls(info.source, info.node):
         if found is None or found.method not in (b"Lock", b"RLock"):
             continue
-        if _inside_loop(node, info.node):
+        if control.innermost_loop(node) is not None:
             return True
         spelled.append(b"".join(info.source.text(found.operand).split()))
     return len(spelled) != len(set(spelled))
-
-
-def _inside_loop(node: Node, function: Node) -> bool:
-    for parent in syntax.ancestors(node):
-        if parent == function:
-            return False
-        if syntax.is_loop(parent):
-            return True
-    return False
 
 
 def _in_go_or_defer(node: Node, function: Node) -> bool:

@@ -277,11 +277,6 @@ class Package:
         order."""
         return self._parsed([path for path in self.paths if says(self.raw(path) or b"")])
 
-    def any_file_says(self, says: Callable[[bytes], bool]) -> bool:
-        """Does ``says`` say yes for the bytes of some file of the package? (Read, not
-        parsed: for questions the bytes answer alone.)"""
-        return any(says(self.raw(path) or b"") for path in self.paths)
-
     def files_declaring(self, name: bytes, mentioning: bytes = b"") -> list["SourceFile"]:
         """The files of the package that may declare a function or method ``name``
         (``declared_functions``) and whose bytes hold ``mentioning`` (a method's

@@ -19,11 +19,13 @@ outside `package main`) is never answered for.
 
 from __future__ import annotations
 
+from typing import Iterable
+
 from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.facts import PackageFact
-from gofix_defer.codemods.analysis.fieldchannels import TypeResolver
+from gofix_defer.codemods.analysis.fieldchannels import FieldChannels
 from gofix_defer.codemods.analysis.index import PackageIndex, ValueKind
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import Scopes
@@ -36,13 +38,13 @@ class SyncFields(PackageFact):
     """Which sync.Cond and sync.WaitGroup fields of the package nothing can release, by
     (type, field)."""
 
-    requires = (PackageIndex, Scopes)
+    requires = (PackageIndex, Scopes, FieldChannels)
 
     def __init__(self, package) -> None:
         super().__init__(package)
         self.index = package.facts(PackageIndex)
+        self._types = package.facts(FieldChannels)  # its resolvers: which package type an expression is
         self._uses: dict[tuple[bytes, bytes], frozenset[str]] = {}
-        self._resolvers: dict[tuple[str, int, int], TypeResolver] = {}
 
     def field_of(self, source, selector: Node) -> tuple[bytes, bytes] | None:
         """(T, f) for `x.f` when the source states that ``x`` is the package's `T` or `*T`."""
@@ -50,12 +52,7 @@ class SyncFields(PackageFact):
         function = syntax.enclosing_function(selector)
         if parts is None or function is None or syntax.is_package_identifier(parts[0]):
             return None
-        outermost = syntax.outermost_function(function) or function
-        key = (getattr(source, "path", ""), outermost.start_byte, outermost.end_byte)
-        resolver = self._resolvers.get(key)
-        if resolver is None:
-            resolver = self._resolvers[key] = TypeResolver(self.index, source, source.scopes(outermost))
-        owner = resolver.type_name(parts[0])
+        owner = self._types.resolver(source, function).type_name(parts[0])
         return (owner, source.text(parts[1])) if owner is not None else None
 
     def unsignalled_cond(self, key: tuple[bytes, bytes]) -> bool:
@@ -66,10 +63,7 @@ class SyncFields(PackageFact):
     def never_done_waitgroup(self, key: tuple[bytes, bytes]) -> bool:
         """Is field ``key`` a sync.WaitGroup only the package reaches, that the package adds
         to and never marks done?"""
-        if not self._only(key, ValueKind.WAITGROUP):
-            return False
-        uses = self._use_kinds(key, ValueKind.WAITGROUP)
-        return MAY_WAKE not in uses and ADDS in uses
+        return self._only(key, ValueKind.WAITGROUP) and never_done(self._use_kinds(key, ValueKind.WAITGROUP))
 
     def _only(self, key: tuple[bytes, bytes], kind: ValueKind) -> bool:
         """Is ``key`` a field of that kind (not embedded) that only the package reaches?"""
@@ -100,6 +94,13 @@ class SyncFields(PackageFact):
             return False
         info = self.index.types.get(owner[0])
         return info is not None and info.field(key[1]) is not None
+
+
+def never_done(uses: Iterable[str]) -> bool:
+    """Do these uses of one WaitGroup (``use_of``) add to it, with none that could mark it
+    done?"""
+    found = set(uses)
+    return MAY_WAKE not in found and ADDS in found
 
 
 def _member(source, selector: Node) -> bytes | None:
