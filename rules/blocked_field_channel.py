@@ -3,13 +3,11 @@ ever once the goroutine serving the channel has stopped."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable
 
 from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import syntax
-from gofix_defer.codemods.analysis.control import code_may_follow
 from gofix_defer.codemods.analysis.fieldchannels import (
     FieldChannels,
     FieldOp,
@@ -17,28 +15,20 @@ from gofix_defer.codemods.analysis.fieldchannels import (
     StopCase,
     calls_one_of,
     enclosing_stop,
-    getter_field,
     runs_after,
     stop_cases,
     unconditional_after,
 )
-from gofix_defer.codemods.analysis.goroutines import blocking_operation
 from gofix_defer.codemods.analysis.index import PackageIndex, ValueKind
 from gofix_defer.codemods.analysis.scope import Scopes
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.edits.cancel_rewrite import TypeLookup, build_stop_select_fix, zero_values
-from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, NoFix, Rule
+from gofix_defer.codemods.edits.field_stop import StopSignal, local_stop, stop_fix
+from gofix_defer.codemods.model import Applicability, Diagnostic, NoFix, Rule
 
 _PARTNERS = {
     FieldOpKind.SEND: (FieldOpKind.RECEIVE, FieldOpKind.RANGE),
     FieldOpKind.RECEIVE: (FieldOpKind.SEND, FieldOpKind.CLOSE),
 }
-
-
-@dataclass(frozen=True)
-class _Stop:
-    text: bytes  # the channel to wait on at the blocked operation: `n.done`, `s.ctx.Done()`
-    why: str  # for the message
 
 
 class BlockedFieldChannel(Rule):
@@ -186,8 +176,8 @@ class BlockedFieldChannel(Rule):
             serving.append((partner, stops))
         if partners and not serving:
             return None  # a serving loop that never stops: it will take the value
-        if not partners and not local:
-            return None  # nobody in the package serves it, and the function knows no stop signal
+        if not partners and (not local or fields.never_served(op)):
+            return None  # nobody in the package serves it: never-woken's finding (and fix, when the function knows a stop)
         what = _describe(source, op)
         if serving:
             partner, stops = serving[0]
@@ -195,23 +185,17 @@ class BlockedFieldChannel(Rule):
             message = f"{what} blocks for ever once {where} has stopped on {_text(partner.source, stops[0].channel)}: it waits on nothing else"
         else:
             message = f"{what} blocks for ever: nothing in the package {'receives from' if op.kind is FieldOpKind.SEND else 'sends on or closes'} it, and the function's select stops on {_text(source, local[0].channel)}"
-        stop = self._local_stop(source, fields, op, local) or self._server_stop(source, fields, op, serving)
+        stop = local_stop(source, fields, op) or self._server_stop(source, fields, op, serving)
         if stop is None:
             reason = "the serving goroutine stops on a signal this function cannot reach" if serving else "the stop signal is not a channel this operation can wait on again"
             return self.diagnostic(op.node, NoFix(reason).annotate(message), None)
-        fix = self._fix(source, fields, op, stop)
+        fix = stop_fix(source, fields, op, stop)
         if isinstance(fix, NoFix):
             return self.diagnostic(op.node, fix.annotate(message + f"; it should also wait on {stop.text.decode()}"), None)
         return self.diagnostic(op.node, message + f"; wait on {stop.text.decode()} too ({stop.why})", fix)
 
     # -- the stop signal --------------------------------------------------------------
-    def _local_stop(self, source: SourceFile, fields: FieldChannels, op: FieldOp, local: list[StopCase]) -> _Stop | None:
-        for case in local:
-            if _pure(source, fields, op.function, case.channel) and _visible(source, op.function, case, op.node):
-                return _Stop(b"<-" + source.text(case.channel), "the select around it stops on it")
-        return None
-
-    def _server_stop(self, source: SourceFile, fields: FieldChannels, op: FieldOp, serving: list[tuple[FieldOp, list[StopCase]]]) -> _Stop | None:
+    def _server_stop(self, source: SourceFile, fields: FieldChannels, op: FieldOp, serving: list[tuple[FieldOp, list[StopCase]]]) -> StopSignal | None:
         if op.owner is None or not _plain_path(op.owner):
             return None
         owner = source.text(op.owner)
@@ -220,13 +204,13 @@ class BlockedFieldChannel(Rule):
             for case in stops:
                 # The serving goroutine closes a field when it stops: wait for that.
                 for closed in _closed_fields(fields, op.type_name, partner, case):
-                    return _Stop(b"<-" + owner + b"." + closed, f"{_function_name(partner)} closes it when it stops")
+                    return StopSignal(b"<-" + owner + b"." + closed, f"{_function_name(partner)} closes it when it stops")
                 channel = case.channel
                 parts = syntax.selector_parts(channel)
                 if parts is not None and partner.owner is not None and _same_text(partner.source, parts[0], partner.owner):
                     name = partner.source.text(parts[1])
                     if _closed_only(fields, op.type_name, name):
-                        return _Stop(b"<-" + owner + b"." + name, f"{_function_name(partner)} stops when it is closed")
+                        return StopSignal(b"<-" + owner + b"." + name, f"{_function_name(partner)} stops when it is closed")
                 done = syntax.selector_call(channel)
                 if done is not None and partner.source.text(done[1]) == b"Done" and partner.owner is not None:
                     context = syntax.selector_parts(done[0])
@@ -234,24 +218,8 @@ class BlockedFieldChannel(Rule):
                         name = partner.source.text(context[1])
                         declared = info.field(name) if info is not None else None
                         if declared is not None and declared.kind is ValueKind.CONTEXT:
-                            return _Stop(b"<-" + owner + b"." + name + b".Done()", f"{_function_name(partner)} stops when it is cancelled")
+                            return StopSignal(b"<-" + owner + b"." + name + b".Done()", f"{_function_name(partner)} stops when it is cancelled")
         return None
-
-    # -- the fix ------------------------------------------------------------------------
-    def _fix(self, source: SourceFile, fields: FieldChannels, op: FieldOp, stop: _Stop) -> Fix | NoFix:
-        operation = blocking_operation(source, op.node)
-        if operation is None or not operation.standalone:
-            return NoFix("the operation sits inside an expression")
-        if not code_may_follow(operation.statement):
-            leave: list[bytes] = []
-        else:
-            values = zero_values(source, op.function, _type_lookup(fields))
-            if values is None:
-                return NoFix("the function returns a value whose zero the source does not spell")
-            leave = [b"return " + b", ".join(values) if values else b"return"]
-        verb = "send" if op.kind is FieldOpKind.SEND else "receive"
-        return build_stop_select_fix(source, op.function, [operation], stop.text, leave, f"Stop the {verb} on {stop.text.decode()[2:]}")
-
 
 RULE = BlockedFieldChannel()
 
@@ -465,54 +433,3 @@ def _closed_fields(fields: FieldChannels, type_name: bytes, partner: FieldOp, ca
             elif syntax.same_node(closing.function, partner.function) and any(syntax.is_defer(a) for a in syntax.ancestors(closing.node) if syntax.is_inside(a, partner.function)):
                 found.append(name)
     return found
-
-
-def _pure(source: SourceFile, fields: FieldChannels, function: Node, channel: Node) -> bool:
-    """The stop channel can be evaluated again with the same result: names and field
-    paths, `X.Done()`, and getters of the package (`X.ShouldStop()` returning a field)."""
-    node = syntax.unparen(channel)
-    while True:
-        if syntax.is_identifier(node):
-            return True
-        if syntax.is_selector(node):
-            parts = syntax.selector_parts(node)
-            if parts is None:
-                return False
-            node = syntax.unparen(parts[0])
-            continue
-        if syntax.is_call(node) and not syntax.call_arguments(node):
-            callee = syntax.callee(node)
-            parts = syntax.selector_parts(syntax.unparen(callee)) if callee is not None else None
-            if parts is None:
-                return False
-            if source.text(parts[1]) != b"Done":
-                info = fields.resolver(source, function).callee(node)
-                if info is None or not _is_getter(info):
-                    return False
-            node = syntax.unparen(parts[0])
-            continue
-        return False
-
-
-def _is_getter(info) -> bool:
-    return getter_field(info) is not None
-
-
-def _visible(source: SourceFile, function: Node, case: StopCase, at: Node) -> bool:
-    """No declaration between the select and ``at`` hides a name the stop channel uses."""
-    outer = syntax.outermost_function(function) or function
-    scopes = source.scopes(outer)
-    names = {source.text(n) for n in syntax.identifiers(case.channel)}
-    for decl in scopes.declarations():
-        if decl.name in names and case.select.start_byte <= decl.visible_from <= at.start_byte and syntax.is_inside(at, decl.scope):
-            return False
-    return True
-
-
-def _type_lookup(fields: FieldChannels) -> TypeLookup:
-    declared = {}
-    for name, info in fields.index.types.items():
-        type_node = syntax.type_spec_type(info.spec)
-        if type_node is not None and not syntax.is_alias_spec(info.spec):
-            declared[name] = (info.source, type_node)
-    return TypeLookup(declared)

@@ -22,10 +22,9 @@ from gofix_defer.codemods.analysis.nodeindex import method_calls_named, nodes_of
 from gofix_defer.codemods.analysis.scope import Scopes
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syncfields import ADDS, WAITS, SyncFields, never_done, use_of
+from gofix_defer.codemods.edits.field_stop import local_stop, stop_fix
 from gofix_defer.codemods.edits.insertion import delete_line, insert_after, insert_before, line_text
 from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, NoFix, Rule
-
-_SIGNALS = (FieldOpKind.SEND, FieldOpKind.CLOSE)
 
 
 class NeverWoken(Rule):
@@ -133,6 +132,22 @@ class NeverWoken(Rule):
         defer close(doneChan)
         …
     ```
+    A send or receive on a field channel nothing serves, in the case body or
+    `default` of a `select` of its own function that stops on a signal
+    (`case <-w.ctx.Done():`, `case <-p.stop: return`), waits on that signal
+    too, as blocked-field-channel's fix does (GoKer's Kubernetes25331):
+    ```go
+        case err := <-wc.errChan:
+            wc.cancel()
+            select {
+            case wc.resultChan <- err != nil:
+            case <-wc.ctx.Done():
+                return
+            }
+    ```
+    The new case returns (zero values for unnamed results), or does nothing
+    when the operation is the function's last statement.
+
     The other shapes are reported without a fix: which code should signal —
     close a stop channel in a `Stop` method, receive the results,
     `Broadcast` when the condition changes, `Done` at the end of the task —
@@ -143,6 +158,11 @@ class NeverWoken(Rule):
     blocks on its first turn for ever, so no working run depends on it; with
     one element or none, starting the goroutine then waiting after the loop
     does exactly what waiting inside it did.
+
+    The wait on the function's stop signal is unsafe: the operation could
+    never complete, so no working run changes, but once the signal comes the
+    function now returns where it blocked for ever, and what its callers do
+    next is new behaviour.
 
     The close in the callee is unsafe: the receiver now wakes when the callee
     returns and gets the zero value, which is new behaviour for the code
@@ -280,7 +300,7 @@ class NeverWoken(Rule):
             if sending and held_at(source, op.function, op.node):
                 continue  # a send made holding a lock: blocked-holding-lock says more about it
             key = (op.type_name, op.field)
-            if (*key, sending) in reported or not self._unserved(source, op, sending):
+            if (*key, sending) in reported or not fields.never_served(op):
                 continue
             reported.add((*key, sending))
             made = [o for o in fields.ops(*key) if o.kind is FieldOpKind.MADE]
@@ -298,28 +318,17 @@ class NeverWoken(Rule):
                     f"{_spelled(source, op.expression)} waits on {spelled}, made at {_where(made[0])}, which no function or method "
                     f"of the package sends on or closes {seen}: this receive waits for ever"
                 )
-            yield self.diagnostic(op.node, NoFix(_NO_FIX).annotate(message))
-
-    def _unserved(self, source: SourceFile, op: FieldOp, sending: bool) -> bool:
-        """Can nothing in the package serve the other end of ``op``'s field channel: for a
-        receive, no send and no close; for a send, no receive (and no buffer of a known
-        size: one that is never full may be meant as a box)?"""
-        fields = source.facts(FieldChannels)
-        key = (op.type_name, op.field)
-        if fields.escape(*key) is not None:
-            return False
-        ops = fields.ops(*key)
-        made = [o for o in ops if o.kind is FieldOpKind.MADE]
-        if not made:
-            return False  # never made: a nil channel, or set where the analysis does not see
-        partners = (FieldOpKind.RECEIVE, FieldOpKind.RANGE) if sending else _SIGNALS
-        if any(o.kind in partners for o in ops + fields.unknown_owner(op.field)):
-            return False
-        if sending and any(m.make is not None and m.make.buffered and syntax.is_basic_literal(m.make.capacity) for m in made):
-            return False
-        if fields.embedded(op.type_name):
-            return False  # `outer.f` reaches the field through a type that embeds it
-        return not (fields.receive_spelled(op.field) if sending else fields.signal_spelled(op.field))
+            stop = local_stop(source, fields, op) if op.select_case is None else None
+            if stop is None:
+                yield self.diagnostic(op.node, NoFix(_NO_FIX).annotate(message))
+                continue
+            # The function already stops on a signal the operation ignores: waiting on it
+            # too can only end a wait that would otherwise last for ever.
+            fix = stop_fix(source, fields, op, stop)
+            if isinstance(fix, NoFix):
+                yield self.diagnostic(op.node, fix.annotate(f"{message}; it should also wait on {stop.text.decode()}"))
+            else:
+                yield self.diagnostic(op.node, f"{message}; wait on {stop.text.decode()} too ({stop.why})", fix)
 
     # -- sync.Cond and sync.WaitGroup fields --------------------------------------------
     def _sync_fields(self, source: SourceFile) -> Iterator[Diagnostic]:

@@ -144,7 +144,7 @@ def test_an_owner_of_unknown_type_counts_as_a_possible_other_end():
     assert check(source_of(untyped)) == []
 
 
-def test_local_stop_case_guards_an_operation_in_a_case_body():
+def test_an_operation_nothing_serves_is_left_to_never_woken_with_the_same_stop():
     text = """
     type w struct {
     	quit    chan struct{}
@@ -162,9 +162,17 @@ def test_local_stop_case_guards_an_operation_in_a_case_body():
     	}
     }
     """
-    [diagnostic] = [d for d in check(source_of(text)) if "results" in d.message]
-    assert "nothing in the package receives from it" in diagnostic.message
-    out = fixed(source_of(text))
+    # Nothing in the package receives from x.results: never-woken reports it (one
+    # finding, not two) and makes it wait on the stop case of its own select.
+    assert [d for d in check(source_of(text)) if "results" in d.message] == []
+    never_woken = by_name("never-woken")
+    reported = process("x.go", source_of(text), Settings(rules=[never_woken]))
+    [diagnostic] = [d for d in reported.diagnostics if "results" in d.message]
+    assert "is received from by no function or method of the package" in diagnostic.message
+    assert "wait on <-x.quit too (the select around it stops on it)" in diagnostic.message
+    assert diagnostic.fix is not None and diagnostic.fix.applicability is Applicability.UNSAFE
+    result = process("x.go", source_of(text), Settings(rules=[never_woken], unsafe_fixes=True, apply_fixes=True))
+    out = (result.fixed or b"").decode()
     assert "case x.results <- err.Error():\n\t\tcase <-x.quit:\n\t\t\treturn\n\t\t}" in out
 
 

@@ -390,6 +390,30 @@ class FieldChannels(PackageFact):
                 return True
         return any(name in package.channels for name in own.blocking_sends - package.received - package.shared)
 
+    def never_served(self, op: FieldOp) -> bool:
+        """Can nothing in the package serve the other end of ``op``'s send or receive:
+        for a receive, no send and no close of the field; for a send, no receive (and no
+        buffer of a literal size: one that is never full may be meant as a box)? Asked of
+        a channel the package alone can reach, made somewhere it can see; a use of `x.f`
+        whose owner the analysis could not type, or one spelled through a type that
+        embeds the field's, counts as a partner."""
+        sending = op.kind is FieldOpKind.SEND
+        key = (op.type_name, op.field)
+        if self.escape(*key) is not None:
+            return False
+        ops = self.ops(*key)
+        made = [o for o in ops if o.kind is FieldOpKind.MADE]
+        if not made:
+            return False  # never made: a nil channel, or set where the analysis does not see
+        partners = (FieldOpKind.RECEIVE, FieldOpKind.RANGE) if sending else (FieldOpKind.SEND, FieldOpKind.CLOSE)
+        if any(o.kind in partners for o in ops + self.unknown_owner(op.field)):
+            return False
+        if sending and any(m.make is not None and m.make.buffered and syntax.is_basic_literal(m.make.capacity) for m in made):
+            return False
+        if self.embedded(op.type_name):
+            return False  # `outer.f` reaches the field through a type that embeds it
+        return not (self.receive_spelled(op.field) if sending else self.signal_spelled(op.field))
+
     def signal_spelled(self, field_name: bytes) -> bool:
         """Does a file of the package spell a send on, or a close of, a selector ending in
         ``field_name`` (`x.f <- v`, `close(y.f)`), whatever owner the analysis found for
