@@ -9,14 +9,17 @@ from typing import Iterable, Iterator
 from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import syntax
-from gofix_defer.codemods.analysis.channels import Channels, Direction, UseKind, declared_channel, is_close_of
+from gofix_defer.codemods.analysis.calls import CallSummaries
+from gofix_defer.codemods.analysis.channels import Channels, ChannelUse, Direction, LocalChannel, UseKind, declared_channel, is_close_of
 from gofix_defer.codemods.analysis.closes import Closes
-from gofix_defer.codemods.analysis.control import leaving_jump, loops_between
-from gofix_defer.codemods.analysis.goroutines import BlockingOperation, Goroutine, Goroutines, Kind
+from gofix_defer.codemods.analysis.control import leaving_jump, leaving_jumps, loops_between
+from gofix_defer.codemods.analysis.fieldchannels import FieldChannels, stop_cases
+from gofix_defer.codemods.analysis.goroutines import BlockingOperation, Goroutine, Goroutines, Kind, blocking_operation
+from gofix_defer.codemods.analysis.index import PackageIndex
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types, own_descendants
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.edits.cancel_rewrite import CancelNames, ChosenNames, build_cancel_fix, releases_a_lock
+from gofix_defer.codemods.edits.cancel_rewrite import CancelNames, ChosenNames, build_cancel_fix, build_stop_select_fix, releases_a_lock, zero_values
 from gofix_defer.codemods.edits.close_deferral import defer_close_fix
 from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, NoFix, Rule
 
@@ -71,11 +74,20 @@ class GoroutineNoCancel(Rule):
     a loop) and closes it when done, consumed by the function's one `for v
     := range ch` loop, which a `return`, a `break` or a `goto` can leave
     before the channel is closed: the goroutine's next send waits for a
-    receiver that is gone (the range's early exit of GoKer's
-    Cockroach18101). Left alone there: a buffered channel (its buffer may
-    hold what is left), a single send (unbuffered-result-channel's case), a
-    sender that never closes the channel (unclosed-channel's case), and a
-    `break` of an inner loop, `switch` or `select`.
+    receiver that is gone. Left alone there: a buffered channel (its buffer
+    may hold what is left), a single send (unbuffered-result-channel's
+    case), a sender that never closes the channel (unclosed-channel's case),
+    and a `break` of an inner loop, `switch` or `select`.
+
+    Across a call, when the range leaves only once the function's context
+    is done (`case <-ctx.Done(): return` in the loop) and the goroutine
+    hands the channel and that context to one function of the file, which
+    keeps sending on the channel without looking at the context (GoKer's
+    Cockroach18101). A buffer does not help there: the producer sends until
+    it is done, whoever listens. Left alone: a range that can also leave for
+    another reason (the producer could not know), a producer handed another
+    context, one that already selects on it, does more with the channel than
+    send, or is called elsewhere in the package.
 
     ## Why is this bad
     The goroutine was started to consume what the function sends, but the
@@ -118,7 +130,10 @@ class GoroutineNoCancel(Rule):
         }()
     ```
     For a sender left behind, each of its sends becomes `select { case ch
-    <- v: case <-ctx.Done(): return }`. A `for v := range ch` becomes
+    <- v: case <-ctx.Done(): return }`; for a producer across a call, that
+    `ctx` is the producer's own context parameter (no new context: the
+    range already stops when it ends), and the `return` gives zero values
+    for unnamed results. A `for v := range ch` becomes
     `for { select { case v, ok := <-ch: if !ok {…} … case <-ctx.Done():
     return } }`, as in
     deferred-goroutine-no-cancel (the rewriting is shared).
@@ -141,7 +156,7 @@ class GoroutineNoCancel(Rule):
     fix_availability = "sometimes"
     applicability = Applicability.UNSAFE
     triggers = (b"make(chan",)
-    requires = (Scopes, Goroutines, Channels, Closes, CancelNames)
+    requires = (Scopes, Goroutines, Channels, Closes, CancelNames, PackageIndex, FieldChannels, CallSummaries)
 
     def applies_to(self, source) -> bool:
         # The same byte test as each function's below, on the whole file.
@@ -174,6 +189,10 @@ class GoroutineNoCancel(Rule):
         go_statement, literal = goroutine.statement, goroutine.literal
         if literal is None or releases_a_lock(source, literal):
             return  # cancelling it would skip the unlock
+        producer = self._abandoned_producer(source, function, scopes, goroutine)
+        if producer is not None:
+            yield producer
+            return  # one finding per goroutine
         blocking = source.facts(Goroutines).blocking(literal, scopes)
         if blocking.managed_by is not None or any(op.kind in _NOT_A_HELPER for op in blocking.operations):
             return
@@ -257,7 +276,145 @@ class GoroutineNoCancel(Rule):
         return self.diagnostic(go_statement, message, fix)
 
 
+    def _abandoned_producer(self, source: SourceFile, function: Node, scopes: FunctionScopes, goroutine: Goroutine) -> Diagnostic | None:
+        """A goroutine that hands the function's channel, with the function's context, to
+        one package function that keeps sending on it, and closes the channel after; the
+        function ranges over the channel and leaves the range when that context is done
+        (`case <-ctx.Done(): return`). The callee's next send then waits for ever, buffer
+        or not, as its sends ignore the context it was given (GoKer's Cockroach18101)."""
+        literal = goroutine.literal
+        if literal is None:
+            return None
+        channels = source.facts(Channels)
+        for made in channels.made_in(function):
+            if made.make.direction is Direction.RECEIVE or made.statement.start_byte > goroutine.statement.start_byte:
+                continue
+            for use in channels.uses(function, made.declaration).uses:
+                if use.kind is UseKind.PASSED and len(use.chain) == 1 and syntax.same_node(use.chain[0].node, literal):
+                    found = self._producer_of(source, function, scopes, goroutine, made, use)
+                    if found is not None:
+                        return found
+        return None
+
+    def _producer_of(
+        self, source: SourceFile, function: Node, scopes: FunctionScopes, goroutine: Goroutine, made: LocalChannel, handed: ChannelUse
+    ) -> Diagnostic | None:
+        decl = made.declaration
+        literal = goroutine.literal
+        assert literal is not None
+        inside = [u for u in source.facts(Channels).uses(function, decl).uses if syntax.is_inside(u.reference, literal)]
+        if any(u.kind not in (UseKind.PASSED, UseKind.CLOSE, UseKind.LEN_CAP) for u in inside) or sum(u.kind is UseKind.PASSED for u in inside) != 1:
+            return None  # the goroutine does more with the channel than hand it on and close it
+        if not _closes_in(source, function, decl, literal):
+            return None  # never closed: unclosed-channel's case
+        loop = _consuming_loop(source, function, decl, literal, go_statement=goroutine.statement)
+        jumps = leaving_jumps(source, loop) if loop is not None else []
+        if loop is None or not jumps:
+            return None
+        contexts = {_done_case_context(source, jump, loop) for jump in jumps}
+        if len(contexts) != 1 or None in contexts:
+            return None  # a way out that is not the context ending: the producer cannot tell
+        context = contexts.pop()
+        assert context is not None
+        callee = source.facts(FieldChannels).resolver(source, function).callee(handed.node)
+        if callee is None or callee.source is not source or source.facts(PackageIndex).mentions(callee.name) != 2:
+            return None  # the fix edits the callee: it must be this file's, called only here
+        effects = source.facts(CallSummaries).argument_effects(callee, handed.argument_index)
+        if effects is None or not effects.sends or effects.receives or effects.ranges or effects.closes or effects.escapes or effects.async_use or effects.in_closure:
+            return None
+        call_arguments = syntax.call_arguments(handed.node)
+        given = [i for i, a in enumerate(call_arguments) if syntax.is_identifier(syntax.unparen(a)) and scopes.resolve(syntax.unparen(a)) == scopes.resolve(context)]
+        if len(given) != 1:
+            return None  # the callee is not handed the context the range stops on
+        parameters = syntax.parameter_list(callee.node)
+        stop_name = syntax.parameter_name_at(parameters, given[0])
+        channel_name = syntax.parameter_name_at(parameters, handed.argument_index)
+        if stop_name is None or channel_name is None or b"_" in (source.text(stop_name), source.text(channel_name)):
+            return None
+        if b"".join(source.text(_declared_type(callee.node, stop_name) or stop_name).split()) != b"context.Context":
+            return None
+        sends = _sends_on_parameter(source, callee.node, channel_name, stop_name)
+        if not sends:
+            return None  # the callee's sends are not all plain send statements on the parameter
+        name, producer, ctx = decl.name.decode(), callee.name.decode(), source.text(context).decode()
+        how = "return" if syntax.is_return(jumps[0]) else "goto" if syntax.is_goto(jumps[0]) else "break"
+        message = (
+            f"goroutine hands {name} and {ctx} to {producer}, which keeps sending on it (line "
+            f"{source.line_col(sends[0].node.start_byte)[0]}) until the goroutine closes {name}, but the {how} on line "
+            f"{source.line_col(jumps[0].start_byte)[0]} leaves the range over {name} (line {source.line_col(loop.start_byte)[0]}) "
+            f"once {ctx} is done: {producer}'s next send blocks for ever"
+            + ("" if made.make.unbuffered else " once the buffer is full")
+        )
+        stop = b"<-" + source.text(stop_name) + b".Done()"
+        values = zero_values(source, callee.node)
+        if values is None:
+            return self.diagnostic(goroutine.statement, NoFix(f"{producer} returns a value whose zero the source does not spell").annotate(message), None)
+        leave = [b"return " + b", ".join(values) if values else b"return"]
+        fix = build_stop_select_fix(source, callee.node, sends, stop, leave, f"Stop {producer}'s sends when {source.text(stop_name).decode()} is done")
+        if isinstance(fix, NoFix):
+            return self.diagnostic(goroutine.statement, fix.annotate(message), None)
+        return self.diagnostic(goroutine.statement, f"{message}; make its sends wait on {stop.decode()} too", fix)
+
+
 RULE = GoroutineNoCancel()
+
+
+def _done_case_context(source: SourceFile, jump: Node, loop: Node) -> Node | None:
+    """The identifier ``ctx`` of the `case <-ctx.Done():` whose body holds ``jump``, in
+    ``loop``'s body; None when the jump is not in such a case."""
+    for ancestor in syntax.ancestors(jump):
+        if syntax.same_node(ancestor, loop):
+            return None
+        select = ancestor.parent
+        if not syntax.is_select_case(ancestor) or select is None or not syntax.is_select(select):
+            continue
+        case = next((c for c in stop_cases(source, select) if syntax.same_node(c.clause, ancestor)), None)
+        done = syntax.selector_call(case.channel) if case is not None else None
+        if case is None or done is None or source.text(done[1]) != b"Done" or syntax.call_arguments(case.channel):
+            return None
+        holder = syntax.unparen(done[0])
+        return holder if syntax.is_identifier(holder) else None
+    return None
+
+
+def _declared_type(function: Node, name: Node) -> Node | None:
+    for parameter in syntax.parameters_of(syntax.parameter_list(function)):
+        if any(syntax.same_node(n, name) for n in parameter.names):
+            return parameter.type
+    return None
+
+
+def _sends_on_parameter(source: SourceFile, function: Node, channel: Node, stop: Node) -> list[BlockingOperation]:
+    """The callee's send statements on its channel parameter, when those (and len/cap)
+    are all it does with it, none sits in a select already, and neither parameter is
+    declared again or assigned in the callee: else none."""
+    scopes = source.scopes(function)
+    declarations = {d.name: d for d in scopes.declarations() if d.kind == "param"}
+    channel_decl, stop_decl = declarations.get(source.text(channel)), declarations.get(source.text(stop))
+    if channel_decl is None or stop_decl is None:
+        return []
+    if any(d.name in (channel_decl.name, stop_decl.name) and d.kind != "param" for d in scopes.declarations()):
+        return []  # shadowed somewhere: `<-ctx.Done()` at a send might name another value
+    if any(_assigned(scopes, reference) for reference in scopes.references(stop_decl) + scopes.references(channel_decl)):
+        return []
+    sends = []
+    for use in source.facts(Channels).uses(function, channel_decl).uses:
+        if use.kind is UseKind.LEN_CAP:
+            continue
+        if use.kind is not UseKind.SEND or use.select_case is not None or not use.in_function_body:
+            return []
+        operation = blocking_operation(source, use.node)
+        if operation is None or not operation.standalone:
+            return []
+        sends.append(operation)
+    return sorted(sends, key=lambda op: op.node.start_byte)
+
+
+def _assigned(scopes: FunctionScopes, reference: Node) -> bool:
+    parent = reference.parent
+    while parent is not None and syntax.is_expression_list(parent):
+        parent = parent.parent
+    return parent is not None and syntax.is_assignment(parent) and any(syntax.is_inside(reference, n) for n in syntax.left_side(parent))
 
 
 def _command_handler(source: SourceFile, function: Node) -> bool:

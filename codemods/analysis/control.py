@@ -100,21 +100,28 @@ def loop_exits(source, loop: Node) -> bool:
 def leaving_jump(source, loop: Node) -> Node | None:
     """The first return, goto or break bound to ``loop`` (unlabelled, or naming its
     label) in its body, outside function literals: a way out before the loop ends."""
+    return next(iter(leaving_jumps(source, loop)), None)
+
+
+def leaving_jumps(source, loop: Node) -> list[Node]:
+    """Every return, goto and break bound to ``loop`` in its body, outside function
+    literals, in document order."""
     body = syntax.body(loop)
     if body is None:
-        return None
+        return []
     label = loop_label(source, loop)
+    found = []
     for node in walk_no_funcs(body):
         if syntax.is_return(node) or syntax.is_goto(node):
-            return node
-        if syntax.is_break(node):
+            found.append(node)
+        elif syntax.is_break(node):
             target = syntax.jump_label(node)
             if target is not None:
                 if label is not None and source.text(target) == label:
-                    return node
+                    found.append(node)
             elif break_target(node) == loop:
-                return node
-    return None
+                found.append(node)
+    return found
 
 
 def unlabelled_breaks_of(loop: Node) -> list[Node]:
