@@ -323,6 +323,7 @@ class FieldChannels(PackageFact):
         self._signallers: dict[tuple[bytes, bytes], set[CallKey] | None] = {}
         self._spellings: FieldSpellings | None = None  # what the package's bytes spell, by field name
         self._file_spellings: dict[str, FieldSpellings] = {}  # the same, per file
+        self._shared: set[bytes] | None = None  # FieldSpellings.shared of the package's files
         self._computed = False
 
     # -- queries ------------------------------------------------------------------
@@ -383,12 +384,16 @@ class FieldChannels(PackageFact):
         they never spell a receive from?"""
         package = self._package_spellings()
         own = self._file_spellings.get(getattr(source, "path", "")) or FieldSpellings.of(source.data)
-        for name in sorted(own.received - package.sent - package.closed - package.shared):
-            if name in package.channels:
-                return True
-            if name in package.getters and any(getter_field(info) is not None for info in self.index.methods_named(name)):
-                return True
-        return any(name in package.channels for name in own.blocking_sends - package.received - package.shared)
+        received = [
+            name
+            for name in sorted(own.received - package.sent - package.closed)
+            if name in package.channels or (name in package.getters and any(getter_field(info) is not None for info in self.index.methods_named(name)))
+        ]
+        sent = [name for name in sorted(own.blocking_sends - package.received) if name in package.channels]
+        if not received and not sent:
+            return False
+        shared = self._package_shared()
+        return any(name not in shared for name in received + sent)
 
     def never_served(self, op: FieldOp) -> bool:
         """Can nothing in the package serve the other end of ``op``'s send or receive:
@@ -435,6 +440,12 @@ class FieldChannels(PackageFact):
                 found.add(spelled)
             self._spellings = found
         return self._spellings
+
+    def _package_shared(self) -> set[bytes]:
+        """FieldSpellings.shared of the package's files (asked only when a name is left)."""
+        if self._shared is None:
+            self._shared = set().union(*(FieldSpellings.shared_in(self.package.raw(path) or b"") for path in self.package.paths))
+        return self._shared
 
     def embedded(self, type_name: bytes) -> bool:
         """Does a struct of the package embed ``type_name`` (so that `outer.f` may reach
