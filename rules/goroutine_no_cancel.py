@@ -12,7 +12,7 @@ from gofix_defer.codemods.analysis import syntax
 from gofix_defer.codemods.analysis.calls import CallSummaries
 from gofix_defer.codemods.analysis.channels import Channels, ChannelUse, Direction, LocalChannel, UseKind, declared_channel, is_close_of
 from gofix_defer.codemods.analysis.closes import Closes
-from gofix_defer.codemods.analysis.control import leaving_jump, leaving_jumps, loops_between
+from gofix_defer.codemods.analysis.control import leaving_jumps, loops_between
 from gofix_defer.codemods.analysis.fieldchannels import FieldChannels, stop_cases
 from gofix_defer.codemods.analysis.goroutines import BlockingOperation, Goroutine, Goroutines, Kind, blocking_operation
 from gofix_defer.codemods.analysis.index import PackageIndex
@@ -75,7 +75,9 @@ class GoroutineNoCancel(Rule):
     := range ch` loop, which a `return`, a `break` or a `goto` can leave
     before the channel is closed: the goroutine's next send waits for a
     receiver that is gone. Left alone there: a buffered channel (its buffer
-    may hold what is left), a single send (unbuffered-result-channel's
+    may hold what is left), unless the range leaves only once a context the
+    goroutine can see is done (`case <-ctx.Done(): return`) while the
+    goroutine sends regardless; a single send (unbuffered-result-channel's
     case), a sender that never closes the channel (unclosed-channel's case),
     and a `break` of an inner loop, `switch` or `select`.
 
@@ -130,10 +132,10 @@ class GoroutineNoCancel(Rule):
         }()
     ```
     For a sender left behind, each of its sends becomes `select { case ch
-    <- v: case <-ctx.Done(): return }`; for a producer across a call, that
-    `ctx` is the producer's own context parameter (no new context: the
-    range already stops when it ends), and the `return` gives zero values
-    for unnamed results. A `for v := range ch` becomes
+    <- v: case <-ctx.Done(): return }`; when the range leaves once the
+    function's context is done, that `ctx` is that context (no new one: the
+    range already stops when it ends), the producer's own context parameter
+    across a call, where the `return` gives zero values for unnamed results. A `for v := range ch` becomes
     `for { select { case v, ok := <-ch: if !ok {…} … case <-ctx.Done():
     return } }`, as in
     deferred-goroutine-no-cancel (the rewriting is shared).
@@ -253,23 +255,40 @@ class GoroutineNoCancel(Rule):
         closes it, consumed by the function's `for … range` loop, which a return or a
         break can leave before the channel is closed: the next send waits for ever."""
         go_statement, literal = goroutine.statement, goroutine.literal
-        if literal is None or buffered or any(op.kind != Kind.SEND for op in ops):
-            return None  # a buffer may hold what is left: how much is sent is not known here
+        if literal is None or any(op.kind != Kind.SEND for op in ops):
+            return None
         if len(ops) < 2 and not any(loops_between(op.node, literal) for op in ops):
             return None  # one value: unbuffered-result-channel's case
         if not _closes_in(source, function, decl, literal):
             return None  # never closed: unclosed-channel's case
         loop = _consuming_loop(source, function, decl, literal, go_statement)
-        leaves = leaving_jump(source, loop) if loop is not None else None
-        if loop is None or leaves is None:
+        jumps = leaving_jumps(source, loop) if loop is not None else []
+        if loop is None or not jumps:
             return None
+        leaves = jumps[0]
         name = decl.name.decode()
         how = "return" if syntax.is_return(leaves) else "goto" if syntax.is_goto(leaves) else "break"
-        message = (
-            f"goroutine {ops[0].describe(source)} until it closes {name}, but the {how} on line "
-            f"{source.line_col(leaves.start_byte)[0]} leaves the range over {name} (line "
-            f"{source.line_col(loop.start_byte)[0]}) before that: its next send blocks for ever"
+        where = (
+            f"the {how} on line {source.line_col(leaves.start_byte)[0]} leaves the range over {name} (line "
+            f"{source.line_col(loop.start_byte)[0]})"
         )
+        if buffered:
+            # A buffer may hold what is left, unless the range leaves only when a context
+            # the goroutine can see ends while the goroutine goes on sending regardless.
+            context = _context_left_on(source, jumps, loop)
+            if context is None or not _same_name_at(scopes, context, [op.node for op in ops]):
+                return None
+            ctx = source.text(context).decode()
+            message = (
+                f"goroutine {ops[0].describe(source)} until it closes {name}, but {where} once {ctx} is done: "
+                f"its next send blocks for ever once the buffer is full"
+            )
+            stop = b"<-" + source.text(context) + b".Done()"
+            fix = build_stop_select_fix(source, literal, ops, stop, [b"return"], f"Stop the goroutine's sends when {ctx} is done")
+            if isinstance(fix, NoFix):
+                return self.diagnostic(go_statement, fix.annotate(message), None)
+            return self.diagnostic(go_statement, f"{message}; make its sends wait on {stop.decode()} too", fix)
+        message = f"goroutine {ops[0].describe(source)} until it closes {name}, but {where} before that: its next send blocks for ever"
         fix = build_cancel_fix(source, scopes, go_statement, [(go_statement, ops)], chosen, "the go statement")
         if isinstance(fix, NoFix):
             return self.diagnostic(go_statement, fix.annotate(message), None)
@@ -311,11 +330,9 @@ class GoroutineNoCancel(Rule):
         jumps = leaving_jumps(source, loop) if loop is not None else []
         if loop is None or not jumps:
             return None
-        contexts = {_done_case_context(source, jump, loop) for jump in jumps}
-        if len(contexts) != 1 or None in contexts:
+        context = _context_left_on(source, jumps, loop)
+        if context is None:
             return None  # a way out that is not the context ending: the producer cannot tell
-        context = contexts.pop()
-        assert context is not None
         callee = source.facts(FieldChannels).resolver(source, function).callee(handed.node)
         if callee is None or callee.source is not source or source.facts(PackageIndex).mentions(callee.name) != 2:
             return None  # the fix edits the callee: it must be this file's, called only here
@@ -357,6 +374,32 @@ class GoroutineNoCancel(Rule):
 
 
 RULE = GoroutineNoCancel()
+
+
+def _context_left_on(source: SourceFile, jumps: list[Node], loop: Node) -> Node | None:
+    """The one context name ``ctx`` every jump out of ``loop`` leaves in a
+    `case <-ctx.Done():` of (all of them the same variable), else None."""
+    contexts = [_done_case_context(source, jump, loop) for jump in jumps]
+    if not contexts or any(c is None for c in contexts):
+        return None
+    scopes = source.scopes(syntax.outermost_function(loop) or loop)
+    first = contexts[0]
+    assert first is not None
+    if any(c is not None and (source.text(c) != source.text(first) or scopes.resolve(c) != scopes.resolve(first)) for c in contexts):
+        return None
+    return first
+
+
+def _same_name_at(scopes: FunctionScopes, name: Node, sites: list[Node]) -> bool:
+    """``name`` would mean, at each of ``sites``, what it means where it is written: no
+    other declaration of it is in scope there."""
+    meant = scopes.resolve(name)
+    for decl in scopes.declarations():
+        if decl.name != name.text or decl == meant:
+            continue
+        if any(syntax.is_inside(site, decl.scope) and decl.visible_from <= site.start_byte for site in sites):
+            return False
+    return True
 
 
 def _done_case_context(source: SourceFile, jump: Node, loop: Node) -> Node | None:
