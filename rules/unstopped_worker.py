@@ -100,7 +100,9 @@ class UnstoppedWorker(Rule):
     dropped result, `db.begin(ctx)` becomes `defer db.begin(ctx).close()`:
     the call still runs where it did, and the value it made is stopped when
     the function returns (`T`'s stop must take a pointer receiver only when
-    the function returns `*T`). No fix when the stop takes arguments.
+    the function returns `*T`). A stop whose parameters are all `error`s
+    (`close(err error)`: why it closes) is told `nil` for each, and the fix
+    is then unsafe; no fix when the stop takes any other argument.
 
     ## Fix safety
     Safe when stopping cannot drop work: every other channel the worker's
@@ -111,7 +113,9 @@ class UnstoppedWorker(Rule):
     when the function returns, so work it would still have done in the
     background (items in a buffered queue, ticks) is dropped — that is the
     point, but a user must opt in. The fix for a dropped result is always
-    unsafe: what the goroutine would still have done is not known here.
+    unsafe: what the goroutine would still have done is not known here. So
+    is a stop told `nil` for its error: that nothing went wrong is the
+    fix's guess.
     Offered only when the value never escapes the function, is started by
     exactly one statement outside any loop, and `Stop` does nothing but close
     channels or call cancel functions (directly or in a `sync.Once`), so one
@@ -162,7 +166,11 @@ class UnstoppedWorker(Rule):
                 yield self.diagnostic(call, fix.annotate(message))
             else:
                 note = f"the goroutine now stops when {_function_name(source, function)} returns: work it would still do then is dropped"
-                yield self.diagnostic(call, f"{message}; defer {stop}() on the result (unsafe: {note})", fix)
+                arguments = _stop_arguments(source, made.worker.stop)
+                spelled = arguments.decode() if isinstance(arguments, bytes) else ""
+                if spelled:
+                    note = f"{note}; {_NIL_ERRORS}"
+                yield self.diagnostic(call, f"{message}; defer {stop}({spelled}) on the result (unsafe: {note})", fix)
 
     def _check_function(self, source: SourceFile, workers: dict[bytes, _WorkerType], function: Node) -> Iterator[Diagnostic]:
         text = source.text(function)
@@ -192,8 +200,12 @@ class UnstoppedWorker(Rule):
         fix = _defer_stop_fix(source, function, decl, worker, starts, unsafe)
         if isinstance(fix, NoFix):
             return self.diagnostic(starts[0].parent, fix.annotate(message))
+        arguments = _stop_arguments(source, worker.stop)
+        spelled = arguments.decode() if isinstance(arguments, bytes) else ""
+        if spelled:
+            unsafe = "; ".join(filter(None, [unsafe, _NIL_ERRORS]))
         note = "" if unsafe is None else f" (unsafe: {unsafe})"
-        return self.diagnostic(starts[0].parent, f"{message}; defer {name}.{stop}(){note}", fix)
+        return self.diagnostic(starts[0].parent, f"{message}; defer {name}.{stop}({spelled}){note}", fix)
 
 
 RULE = UnstoppedWorker()
@@ -487,8 +499,9 @@ def _defer_stop_fix(
     start = f"{name}.{_method_of(source, starts[0]).decode()}()"
     if worker.effects.blocker is not None:
         return NoFix(worker.effects.blocker)
-    if syntax.parameters_of(syntax.parameter_list(worker.stop.node)):
-        return NoFix(f"{stop} takes arguments, which only the code can choose")
+    arguments = _stop_arguments(source, worker.stop)
+    if isinstance(arguments, NoFix):
+        return arguments
     if len(starts) > 1:
         if len({_method_of(source, ref) for ref in starts}) > 1:
             return NoFix(f"{name} is started by more than one call")
@@ -498,11 +511,26 @@ def _defer_stop_fix(
         return NoFix(f"the result of {start} is used")
     if inside_loop(statement, function):
         return NoFix(f"{start} runs in a loop")
-    edit = insert_after(source, statement, [b"defer " + decl.name + b"." + worker.stop.name + b"()"])
+    edit = insert_after(source, statement, [b"defer " + decl.name + b"." + worker.stop.name + b"(" + arguments + b")"])
     if edit is None:
         return NoFix(f"{start} does not end its line")
-    applicability = Applicability.SAFE if unsafe is None else Applicability.UNSAFE
-    return Fix(f"Defer {name}.{stop}() after {start}", (edit,), applicability)
+    applicability = Applicability.SAFE if unsafe is None and not arguments else Applicability.UNSAFE
+    return Fix(f"Defer {name}.{stop}({arguments.decode()}) after {start}", (edit,), applicability)
+
+
+_NIL_ERRORS = "it is told nil for its error: closed with nothing gone wrong, as far as the function knows"
+
+
+def _stop_arguments(source: SourceFile, stop: FunctionInfo) -> bytes | NoFix:
+    """What the deferred stop is called with: nothing, or `nil` for each parameter when
+    all are of type `error` (`close(err error)`: why it closes, and nothing went wrong
+    as far as the function knows); no fix for any other parameter."""
+    parameters = syntax.parameters_of(syntax.parameter_list(stop.node))
+    if not parameters:
+        return b""
+    if any(p.variadic or p.type is None or stop.source.text(p.type) != b"error" for p in parameters):
+        return NoFix(f"{stop.name.decode()} takes arguments, which only the code can choose")
+    return b", ".join(b"nil" for p in parameters for _ in (p.names or (None,)))
 
 
 def _calls_constructor(source: SourceFile, scopes: FunctionScopes, call: Node, made: _Constructor) -> bool:
@@ -529,12 +557,13 @@ def _defer_stop_of_result(source: SourceFile, function: Node, statement: Node, c
     stop = made.worker.stop
     if made.worker.effects.blocker is not None:
         return NoFix(made.worker.effects.blocker)
-    if syntax.parameters_of(syntax.parameter_list(stop.node)):
-        return NoFix(f"{stop.name.decode()} takes arguments, which only the code can choose")
+    arguments = _stop_arguments(source, stop)
+    if isinstance(arguments, NoFix):
+        return arguments
     if inside_loop(statement, function):
         return NoFix("the call runs in a loop")
-    edits = (Edit.insert(statement.start_byte, b"defer "), Edit.insert(call.end_byte, b"." + stop.name + b"()"))
-    return Fix(f"Defer {stop.name.decode()}() on the result", edits, Applicability.UNSAFE)
+    edits = (Edit.insert(statement.start_byte, b"defer "), Edit.insert(call.end_byte, b"." + stop.name + b"(" + arguments + b")"))
+    return Fix(f"Defer {stop.name.decode()}({arguments.decode()}) on the result", edits, Applicability.UNSAFE)
 
 
 def _method_of(source: SourceFile, ref: Node) -> bytes:
