@@ -284,7 +284,11 @@ class GoroutineNoCancel(Rule):
                 f"its next send blocks for ever once the buffer is full"
             )
             stop = b"<-" + source.text(context) + b".Done()"
-            fix = build_stop_select_fix(source, literal, ops, stop, [b"return"], f"Stop the goroutine's sends when {ctx} is done")
+            values = zero_values(source, literal)
+            if values is None:
+                return self.diagnostic(go_statement, NoFix("the goroutine's function returns a value whose zero the source does not spell").annotate(message), None)
+            leave = [b"return " + b", ".join(values) if values else b"return"]
+            fix = build_stop_select_fix(source, literal, ops, stop, leave, f"Stop the goroutine's sends when {ctx} is done")
             if isinstance(fix, NoFix):
                 return self.diagnostic(go_statement, fix.annotate(message), None)
             return self.diagnostic(go_statement, f"{message}; make its sends wait on {stop.decode()} too", fix)
@@ -340,7 +344,13 @@ class GoroutineNoCancel(Rule):
         if effects is None or not effects.sends or effects.receives or effects.ranges or effects.closes or effects.escapes or effects.async_use or effects.in_closure:
             return None
         call_arguments = syntax.call_arguments(handed.node)
-        given = [i for i, a in enumerate(call_arguments) if syntax.is_identifier(syntax.unparen(a)) and scopes.resolve(syntax.unparen(a)) == scopes.resolve(context)]
+        given = [
+            i
+            for i, a in enumerate(call_arguments)
+            if syntax.is_identifier(syntax.unparen(a))
+            and source.text(syntax.unparen(a)) == source.text(context)
+            and scopes.resolve(syntax.unparen(a)) == scopes.resolve(context)
+        ]
         if len(given) != 1:
             return None  # the callee is not handed the context the range stops on
         parameters = syntax.parameter_list(callee.node)
@@ -432,12 +442,11 @@ def _sends_on_parameter(source: SourceFile, function: Node, channel: Node, stop:
     are all it does with it, none sits in a select already, and neither parameter is
     declared again or assigned in the callee: else none."""
     scopes = source.scopes(function)
-    declarations = {d.name: d for d in scopes.declarations() if d.kind == "param"}
-    channel_decl, stop_decl = declarations.get(source.text(channel)), declarations.get(source.text(stop))
+    channel_decl, stop_decl = scopes.resolve(channel), scopes.resolve(stop)
     if channel_decl is None or stop_decl is None:
         return []
-    if any(d.name in (channel_decl.name, stop_decl.name) and d.kind != "param" for d in scopes.declarations()):
-        return []  # shadowed somewhere: `<-ctx.Done()` at a send might name another value
+    if any(d.name in (channel_decl.name, stop_decl.name) and d not in (channel_decl, stop_decl) for d in scopes.declarations()):
+        return []  # declared again somewhere: `<-ctx.Done()` at a send might name another value
     if any(_assigned(scopes, reference) for reference in scopes.references(stop_decl) + scopes.references(channel_decl)):
         return []
     sends = []
