@@ -333,3 +333,67 @@ COMMAND = textwrap.dedent(
 def test_a_command_handler_in_package_main_ends_the_process(package, reported):
     # Once a command's Action returns, main exits: the goroutine dies with the process.
     assert bool(run(COMMAND.replace("PKG", package), unsafe=False).diagnostics) is reported
+
+
+PRODUCER = textwrap.dedent(
+    """
+    package p
+
+    import "context"
+
+    func restore(ctx context.Context) int {
+    	ready := make(chan int, 1)
+    	go func() {
+    		defer close(ready)
+    		scatter(ctx, ready)
+    	}()
+    	for span := range ready {
+    		select {
+    		case <-ctx.Done():
+    			return span
+    		default:
+    		}
+    	}
+    	return 0
+    }
+
+    func scatter(ctx context.Context, ready chan int) {
+    	for i := 0; i < 4; i++ {
+    		ready <- i
+    	}
+    }
+    """
+).lstrip()
+
+
+def _producer_findings(text: str) -> list:
+    result = process("p.go", text.encode(), Settings(rules=[RULE]))
+    assert not result.errors, result.errors
+    return [d for d in result.diagnostics if "keeps sending" in d.message]
+
+
+def test_a_producer_across_a_call_is_found_and_its_sends_wait_on_its_own_context():
+    [diagnostic] = _producer_findings(PRODUCER)
+    assert "goroutine hands ready and ctx to scatter" in diagnostic.message
+    assert diagnostic.fix is not None and diagnostic.fix.applicability is Applicability.UNSAFE
+    fixed = process("p.go", PRODUCER.encode(), Settings(rules=[RULE], unsafe_fixes=True, apply_fixes=True)).fixed
+    assert fixed is not None and b"case ready <- i:\n\t\tcase <-ctx.Done():\n\t\t\treturn\n\t\t}" in fixed
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # scatter is also called elsewhere: its other callers may not stop on ctx
+        lambda t: t + "\nfunc again(ctx context.Context, c chan int) { scatter(ctx, c) }\n",
+        # the callee's ctx is declared again around its sends
+        lambda t: t.replace("\t\tready <- i\n", "\t\tctx := context.Background()\n\t\t_ = ctx\n\t\tready <- i\n"),
+        # the callee also receives from the channel
+        lambda t: t.replace("\t\tready <- i\n", "\t\tready <- i\n\t\t<-ready\n"),
+        # the range can also leave on a value
+        lambda t: t.replace("\tfor span := range ready {\n", "\tfor span := range ready {\n\t\tif span > 2 {\n\t\t\tbreak\n\t\t}\n"),
+        # another context is handed to the producer
+        lambda t: t.replace("scatter(ctx, ready)", "scatter(context.Background(), ready)"),
+    ],
+)
+def test_a_producer_across_a_call_is_left_alone_when_the_proof_stops(change):
+    assert _producer_findings(change(PRODUCER)) == []
