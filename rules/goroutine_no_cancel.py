@@ -134,8 +134,9 @@ class GoroutineNoCancel(Rule):
     For a sender left behind, each of its sends becomes `select { case ch
     <- v: case <-ctx.Done(): return }`; when the range leaves once the
     function's context is done, that `ctx` is that context (no new one: the
-    range already stops when it ends), the producer's own context parameter
-    across a call, where the `return` gives zero values for unnamed results. A `for v := range ch` becomes
+    range already stops when it ends), or across a call the producer's own
+    context parameter, and the `return` gives zero values for unnamed
+    results. A `for v := range ch` becomes
     `for { select { case v, ok := <-ch: if !ok {…} … case <-ctx.Done():
     return } }`, as in
     deferred-goroutine-no-cancel (the rewriting is shared).
@@ -275,7 +276,7 @@ class GoroutineNoCancel(Rule):
         if buffered:
             # A buffer may hold what is left, unless the range leaves only when a context
             # the goroutine can see ends while the goroutine goes on sending regardless.
-            context = _context_left_on(source, jumps, loop)
+            context = _context_left_on(source, scopes, jumps, loop)
             if context is None or not _same_name_at(scopes, context, [op.node for op in ops]):
                 return None
             ctx = source.text(context).decode()
@@ -334,7 +335,7 @@ class GoroutineNoCancel(Rule):
         jumps = leaving_jumps(source, loop) if loop is not None else []
         if loop is None or not jumps:
             return None
-        context = _context_left_on(source, jumps, loop)
+        context = _context_left_on(source, scopes, jumps, loop)
         if context is None:
             return None  # a way out that is not the context ending: the producer cannot tell
         callee = source.facts(FieldChannels).resolver(source, function).callee(handed.node)
@@ -358,7 +359,7 @@ class GoroutineNoCancel(Rule):
         channel_name = syntax.parameter_name_at(parameters, handed.argument_index)
         if stop_name is None or channel_name is None or b"_" in (source.text(stop_name), source.text(channel_name)):
             return None
-        if b"".join(source.text(_declared_type(callee.node, stop_name) or stop_name).split()) != b"context.Context":
+        if b"".join(source.text(syntax.parameter_type(callee.node, stop_name) or stop_name).split()) != b"context.Context":
             return None
         sends = _sends_on_parameter(source, callee.node, channel_name, stop_name)
         if not sends:
@@ -386,13 +387,12 @@ class GoroutineNoCancel(Rule):
 RULE = GoroutineNoCancel()
 
 
-def _context_left_on(source: SourceFile, jumps: list[Node], loop: Node) -> Node | None:
+def _context_left_on(source: SourceFile, scopes: FunctionScopes, jumps: list[Node], loop: Node) -> Node | None:
     """The one context name ``ctx`` every jump out of ``loop`` leaves in a
     `case <-ctx.Done():` of (all of them the same variable), else None."""
     contexts = [_done_case_context(source, jump, loop) for jump in jumps]
     if not contexts or any(c is None for c in contexts):
         return None
-    scopes = source.scopes(syntax.outermost_function(loop) or loop)
     first = contexts[0]
     assert first is not None
     if any(c is not None and (source.text(c) != source.text(first) or scopes.resolve(c) != scopes.resolve(first)) for c in contexts):
@@ -430,13 +430,6 @@ def _done_case_context(source: SourceFile, jump: Node, loop: Node) -> Node | Non
     return None
 
 
-def _declared_type(function: Node, name: Node) -> Node | None:
-    for parameter in syntax.parameters_of(syntax.parameter_list(function)):
-        if any(syntax.same_node(n, name) for n in parameter.names):
-            return parameter.type
-    return None
-
-
 def _sends_on_parameter(source: SourceFile, function: Node, channel: Node, stop: Node) -> list[BlockingOperation]:
     """The callee's send statements on its channel parameter, when those (and len/cap)
     are all it does with it, none sits in a select already, and neither parameter is
@@ -447,7 +440,7 @@ def _sends_on_parameter(source: SourceFile, function: Node, channel: Node, stop:
         return []
     if any(d.name in (channel_decl.name, stop_decl.name) and d not in (channel_decl, stop_decl) for d in scopes.declarations()):
         return []  # declared again somewhere: `<-ctx.Done()` at a send might name another value
-    if any(_assigned(scopes, reference) for reference in scopes.references(stop_decl) + scopes.references(channel_decl)):
+    if any(_assigned(reference) for reference in scopes.references(stop_decl) + scopes.references(channel_decl)):
         return []
     sends = []
     for use in source.facts(Channels).uses(function, channel_decl).uses:
@@ -462,7 +455,8 @@ def _sends_on_parameter(source: SourceFile, function: Node, channel: Node, stop:
     return sorted(sends, key=lambda op: op.node.start_byte)
 
 
-def _assigned(scopes: FunctionScopes, reference: Node) -> bool:
+def _assigned(reference: Node) -> bool:
+    """Is ``reference`` on the left of an assignment (`ctx = …`, `a, ctx = …`)?"""
     parent = reference.parent
     while parent is not None and syntax.is_expression_list(parent):
         parent = parent.parent

@@ -248,7 +248,7 @@ class NeverWoken(Rule):
         if source.facts(PackageIndex).reachable_from_outside(callee.name):
             return NoFix(f"other packages may call {name} with a channel someone else closes")
         parameter = syntax.parameter_name_at(syntax.parameter_list(callee.node), index)
-        stated = _parameter_type(callee.node, parameter)
+        stated = syntax.parameter_type(callee.node, parameter)
         if parameter is None or source.text(parameter) == b"_" or not syntax.is_channel_type(stated) or syntax.channel_direction(stated) == "receive":
             return NoFix(f"{name}'s parameter cannot be closed as it is declared")
         if source.facts(PackageIndex).mentions(callee.name) != 2:
@@ -492,13 +492,6 @@ def _passed_somewhere(text: bytes, name: bytes) -> bool:
     """Do the bytes of a function show ``name`` as an argument of a call (`f(a, name)`),
     as a channel handed to a callee must be?"""
     return re.search(rb"[(,]\s*" + re.escape(name) + rb"\s*[,)]", text) is not None
-
-
-def _parameter_type(function: Node, name: Node | None) -> Node | None:
-    for parameter in syntax.parameters_of(syntax.parameter_list(function)):
-        if any(syntax.same_node(n, name) for n in parameter.names):
-            return syntax.unparen_type(parameter.type) if parameter.type is not None else None
-    return None
 
 
 def _squeezed(source: SourceFile, node: Node) -> bytes:

@@ -479,6 +479,15 @@ def result_types(function: Node) -> list[Node | None]:
     return [found]
 
 
+def parameter_type(function: Node, name: Node | None) -> Node | None:
+    """The stated type of the parameter of ``function`` whose name node is ``name``
+    (parentheses dropped); None when there is none."""
+    for parameter in parameters_of(parameter_list(function)):
+        if any(same_node(n, name) for n in parameter.names):
+            return unparen_type(parameter.type) if parameter.type is not None else None
+    return None
+
+
 def parameter_name_at(parameter_list_node: Node | None, index: int) -> Node | None:
     """The name of the ``index``-th parameter (None when unnamed, variadic or absent)."""
     position = 0
