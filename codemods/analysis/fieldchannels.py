@@ -382,8 +382,16 @@ class FieldChannels(PackageFact):
         T`) and never spell a send on or a close of, or a getter call `x.g()` of a method
         ``g`` the package declares to return a field; or send on such an `x.f` that
         they never spell a receive from?"""
-        package = self._package_spellings()
-        own = self._file_spellings.get(getattr(source, "path", "")) or FieldSpellings.of(source.data)
+        own = self._spellings_of(getattr(source, "path", ""), source.data)
+        candidates = own.received | own.blocking_sends
+        if not candidates:
+            return False
+        # What the package spells about a name only files saying that name can spell.
+        package = FieldSpellings()
+        for path in self.package.paths:
+            data = self.package.raw(path) or b""
+            if any(name in data for name in candidates):
+                package.add(self._spellings_of(path, data))
         received = [
             name
             for name in sorted(own.received - package.sent - package.closed)
@@ -436,10 +444,17 @@ class FieldChannels(PackageFact):
         if self._spellings is None:
             found = FieldSpellings()
             for path in self.package.paths:
-                spelled = self._file_spellings[path] = FieldSpellings.of(self.package.raw(path) or b"")
-                found.add(spelled)
+                found.add(self._spellings_of(path, self.package.raw(path) or b""))
             self._spellings = found
         return self._spellings
+
+    def _spellings_of(self, path: str, data: bytes) -> "FieldSpellings":
+        found = self._file_spellings.get(path)
+        if found is None:
+            found = FieldSpellings.of(data)
+            if path:
+                self._file_spellings[path] = found
+        return found
 
     def _package_shared(self) -> set[bytes]:
         """FieldSpellings.shared of the package's files (asked only when a name is left)."""
