@@ -176,7 +176,7 @@ class BlockedFieldChannel(Rule):
             serving.append((partner, stops))
         if partners and not serving:
             return None  # a serving loop that never stops: it will take the value
-        if not partners and (not local or fields.never_served(op)):
+        if not partners and (not local or (fields.may_be_unserved(source) and fields.never_served(op))):
             return None  # nobody in the package serves it: never-woken's finding (and fix, when the function knows a stop)
         what = _describe(source, op)
         if serving:
