@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Iterator
 
 from tree_sitter import Node
 
@@ -100,28 +101,30 @@ def loop_exits(source, loop: Node) -> bool:
 def leaving_jump(source, loop: Node) -> Node | None:
     """The first return, goto or break bound to ``loop`` (unlabelled, or naming its
     label) in its body, outside function literals: a way out before the loop ends."""
-    return next(iter(leaving_jumps(source, loop)), None)
+    return next(_leaving_jumps(source, loop), None)
 
 
 def leaving_jumps(source, loop: Node) -> list[Node]:
     """Every return, goto and break bound to ``loop`` in its body, outside function
     literals, in document order."""
+    return list(_leaving_jumps(source, loop))
+
+
+def _leaving_jumps(source, loop: Node) -> Iterator[Node]:
     body = syntax.body(loop)
     if body is None:
-        return []
+        return
     label = loop_label(source, loop)
-    found = []
     for node in walk_no_funcs(body):
         if syntax.is_return(node) or syntax.is_goto(node):
-            found.append(node)
+            yield node
         elif syntax.is_break(node):
             target = syntax.jump_label(node)
             if target is not None:
                 if label is not None and source.text(target) == label:
-                    found.append(node)
+                    yield node
             elif break_target(node) == loop:
-                found.append(node)
-    return found
+                yield node
 
 
 def unlabelled_breaks_of(loop: Node) -> list[Node]:

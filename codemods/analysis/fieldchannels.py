@@ -321,8 +321,8 @@ class FieldChannels(PackageFact):
         self._resolvers: dict[tuple[str, int, int], TypeResolver] = {}
         self._calls_cache: list[tuple[CallKey, list[CallKey]]] | None = None
         self._signallers: dict[tuple[bytes, bytes], set[CallKey] | None] = {}
-        self._spellings: FieldSpellings | None = None  # what the package's bytes spell, by field name
-        self._file_spellings: dict[str, FieldSpellings] = {}  # the same, per file
+        self._about: dict[bytes, FieldSpellings] = {}  # what the package's bytes spell, by field name
+        self._file_spellings: dict[str, FieldSpellings] = {}  # what each file's bytes spell
         self._shared: set[bytes] | None = None  # FieldSpellings.shared of the package's files
         self._computed = False
 
@@ -383,21 +383,14 @@ class FieldChannels(PackageFact):
         ``g`` the package declares to return a field; or send on such an `x.f` that
         they never spell a receive from?"""
         own = self._spellings_of(getattr(source, "path", ""), source.data)
-        candidates = own.received | own.blocking_sends
-        if not candidates:
-            return False
-        # What the package spells about a name only files saying that name can spell.
-        package = FieldSpellings()
-        for path in self.package.paths:
-            data = self.package.raw(path) or b""
-            if any(name in data for name in candidates):
-                package.add(self._spellings_of(path, data))
-        received = [
-            name
-            for name in sorted(own.received - package.sent - package.closed)
-            if name in package.channels or (name in package.getters and any(getter_field(info) is not None for info in self.index.methods_named(name)))
-        ]
-        sent = [name for name in sorted(own.blocking_sends - package.received) if name in package.channels]
+        received = []
+        for name in sorted(own.received):
+            spelled = self._spelled(name)
+            if spelled.sent or spelled.closed:
+                continue
+            if spelled.channels or (spelled.getters and any(getter_field(info) is not None for info in self.index.methods_named(name))):
+                received.append(name)
+        sent = [name for name in sorted(own.blocking_sends) if not self._spelled(name).received and self._spelled(name).channels]
         if not received and not sent:
             return False
         shared = self._package_shared()
@@ -431,22 +424,26 @@ class FieldChannels(PackageFact):
         """Does a file of the package spell a send on, or a close of, a selector ending in
         ``field_name`` (`x.f <- v`, `close(y.f)`), whatever owner the analysis found for
         it?"""
-        package = self._package_spellings()
-        return field_name in package.sent or field_name in package.closed
+        spelled = self._spelled(field_name)
+        return bool(spelled.sent or spelled.closed)
 
     def receive_spelled(self, field_name: bytes) -> bool:
         """Does a file of the package spell a receive from, or a range over, a selector
         ending in ``field_name`` (`<-x.f`, `range y.f`), whatever owner the analysis found
         for it?"""
-        return field_name in self._package_spellings().received
+        return bool(self._spelled(field_name).received)
 
-    def _package_spellings(self) -> "FieldSpellings":
-        if self._spellings is None:
-            found = FieldSpellings()
+    def _spelled(self, name: bytes) -> "FieldSpellings":
+        """What the package's files spell about ``name`` (each set holds it or nothing).
+        Only a file whose bytes say the name can spell it; asked once per name."""
+        found = self._about.get(name)
+        if found is None:
+            found = self._about[name] = FieldSpellings()
             for path in self.package.paths:
-                found.add(self._spellings_of(path, self.package.raw(path) or b""))
-            self._spellings = found
-        return self._spellings
+                data = self.package.raw(path) or b""
+                if name in data:
+                    found.add(self._spellings_of(path, data).only(name))
+        return found
 
     def _spellings_of(self, path: str, data: bytes) -> "FieldSpellings":
         found = self._file_spellings.get(path)

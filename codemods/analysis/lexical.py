@@ -433,6 +433,13 @@ class FieldSpellings:
         them only for the names the other sets leave."""
         return {*_SPELLED_COPIED.findall(data), *_SPELLED_HANDED.findall(data), *_SPELLED_SET.findall(data), *_SPELLED_KEYED.findall(data)}
 
+    def only(self, name: bytes) -> "FieldSpellings":
+        """These spellings of ``name`` alone."""
+        keep = {name}
+        return FieldSpellings(
+            self.sent & keep, self.closed & keep, self.received & keep, self.channels & keep, self.getters & keep, self.blocking_sends & keep
+        )
+
     def add(self, other: "FieldSpellings") -> None:
         self.sent |= other.sent
         self.closed |= other.closed
