@@ -4,6 +4,7 @@ it never stops (MethodContractViolation)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -50,6 +51,11 @@ class _WorkerType:
     stop: FunctionInfo  # the Stop (or Close, stop, close) that ends the goroutine
     effects: _StopEffects  # what that stop does
     loops: dict[bytes, _Loop]  # by starter: the goroutine each method that starts one launches
+
+    @functools.cached_property
+    def stop_arguments(self) -> "bytes | NoFix":
+        """What a deferred stop is called with (``_stop_arguments``)."""
+        return _stop_arguments(self.stop)
 
     @property
     def stops(self) -> frozenset[bytes]:
@@ -166,7 +172,7 @@ class UnstoppedWorker(Rule):
                 yield self.diagnostic(call, fix.annotate(message))
             else:
                 note = f"the goroutine now stops when {_function_name(source, function)} returns: work it would still do then is dropped"
-                arguments = _stop_arguments(source, made.worker.stop)
+                arguments = made.worker.stop_arguments
                 spelled = arguments.decode() if isinstance(arguments, bytes) else ""
                 if spelled:
                     note = f"{note}; {_NIL_ERRORS}"
@@ -200,7 +206,7 @@ class UnstoppedWorker(Rule):
         fix = _defer_stop_fix(source, function, decl, worker, starts, unsafe)
         if isinstance(fix, NoFix):
             return self.diagnostic(starts[0].parent, fix.annotate(message))
-        arguments = _stop_arguments(source, worker.stop)
+        arguments = worker.stop_arguments
         spelled = arguments.decode() if isinstance(arguments, bytes) else ""
         if spelled:
             unsafe = "; ".join(filter(None, [unsafe, _NIL_ERRORS]))
@@ -499,7 +505,7 @@ def _defer_stop_fix(
     start = f"{name}.{_method_of(source, starts[0]).decode()}()"
     if worker.effects.blocker is not None:
         return NoFix(worker.effects.blocker)
-    arguments = _stop_arguments(source, worker.stop)
+    arguments = worker.stop_arguments
     if isinstance(arguments, NoFix):
         return arguments
     if len(starts) > 1:
@@ -521,7 +527,7 @@ def _defer_stop_fix(
 _NIL_ERRORS = "it is told nil for its error: closed with nothing gone wrong, as far as the function knows"
 
 
-def _stop_arguments(source: SourceFile, stop: FunctionInfo) -> bytes | NoFix:
+def _stop_arguments(stop: FunctionInfo) -> bytes | NoFix:
     """What the deferred stop is called with: nothing, or `nil` for each parameter when
     all are of type `error` (`close(err error)`: why it closes, and nothing went wrong
     as far as the function knows); no fix for any other parameter."""
@@ -557,7 +563,7 @@ def _defer_stop_of_result(source: SourceFile, function: Node, statement: Node, c
     stop = made.worker.stop
     if made.worker.effects.blocker is not None:
         return NoFix(made.worker.effects.blocker)
-    arguments = _stop_arguments(source, stop)
+    arguments = made.worker.stop_arguments
     if isinstance(arguments, NoFix):
         return arguments
     if inside_loop(statement, function):
