@@ -16,15 +16,16 @@ from gofix_defer.codemods.analysis.channels import Channels, ChannelUse, Directi
 from gofix_defer.codemods.analysis.fieldchannels import FieldChannels, FieldOp, FieldOpKind
 from gofix_defer.codemods.analysis.held import held_at
 from gofix_defer.codemods.analysis.index import FunctionInfo, PackageIndex, ValueKind
-from gofix_defer.codemods.analysis.lexical import FIELD_WAIT, MADE_CHANNEL, SELECTOR_CHANNEL_OPERATION
+from gofix_defer.codemods.analysis.lexical import FIELD_WAIT, MADE_CHANNEL, SELECTOR_CHANNEL_OPERATION, TIMER_DRAIN
 from gofix_defer.codemods.analysis.locks import states_waitgroup
 from gofix_defer.codemods.analysis.nodeindex import method_calls_named, nodes_of_types
 from gofix_defer.codemods.analysis.scope import Scopes
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syncfields import ADDS, WAITS, SyncFields, never_done, use_of
+from gofix_defer.codemods.analysis.timers import stale_drains
 from gofix_defer.codemods.edits.field_stop import local_stop, stop_fix
-from gofix_defer.codemods.edits.insertion import delete_line, insert_after, insert_before, line_text
-from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, NoFix, Rule
+from gofix_defer.codemods.edits.insertion import delete_line, ends_line, insert_after, insert_before, line_text, starts_line
+from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, NoFix, Rule
 
 
 class NeverWoken(Rule):
@@ -57,6 +58,15 @@ class NeverWoken(Rule):
       starts one goroutine per turn, after `wg.Add(len(xs))` before the loop
       (GoKer's Moby25348): the first turn waits for goroutines the loop only
       starts after Wait returns.
+    - `if !t.Stop() { <-t.C }` in one case of a `select` in a loop, when
+      another case of it receives from `t.C` and nothing re-arms `t` before
+      the next turn (GoKer's Istio18454): that case took the timer's value,
+      so Stop returns false and the drain waits for one that never comes.
+      Re-arming is read widely: a `Reset(` in the taking case, in the loop
+      outside the select or in a package function they call, an assignment
+      to the timer there, or a `t.Reset(` anywhere else in the package (another
+      goroutine may re-arm it) leaves the drain alone, as does a taking case
+      that leaves the loop and a drain under another condition.
 
     The search is the package's: every function and method, the functions a
     channel is handed to (`CallSummaries`), the field's every use
@@ -124,6 +134,18 @@ class NeverWoken(Rule):
     Only when it is the loop body's last statement, the loop starts one
     goroutine per turn and no turn can leave early (`break`, `continue`).
 
+    The stale timer drain takes a value only if one is there:
+    ```go
+        case <-s.resetChan:
+            if !s.timer.Stop() {
+                select {
+                case <-s.timer.C:
+                default:
+                }
+            }
+            s.timer.Reset(s.timerFrequency)
+    ```
+
     A channel handed to one function of the file, whose only use in the
     package that call is, is closed by it when it returns, as the upstream
     fix of Grpc1424 did:
@@ -159,6 +181,11 @@ class NeverWoken(Rule):
     one element or none, starting the goroutine then waiting after the loop
     does exactly what waiting inside it did.
 
+    The drain without waiting is safe: when the timer's value is there it
+    takes it as before; when it is not, the receive as written waits for ever
+    (nothing re-arms the timer, nothing else sends on its channel), so no
+    working run depends on it.
+
     The wait on the function's stop signal is unsafe: the operation could
     never complete, so no working run changes, but once the signal comes the
     function now returns where it blocked for ever, and what its callers do
@@ -190,6 +217,8 @@ class NeverWoken(Rule):
             return True
         if b"<-" in data and SELECTOR_CHANNEL_OPERATION.search(data) is not None:
             return True
+        if b".Stop()" in data and TIMER_DRAIN.search(data) is not None:
+            return True
         return b".Wait()" in data and (b"WaitGroup" in data or FIELD_WAIT.search(data) is not None)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
@@ -199,6 +228,7 @@ class NeverWoken(Rule):
             *self._sync_fields(source),
             *self._local_waitgroups(source),
             *self._endless_wait_loops(source),
+            *self._stale_timer_drains(source),
         ]
         return sorted(found, key=lambda d: (d.start, d.end, d.message))
 
@@ -374,6 +404,22 @@ class NeverWoken(Rule):
             )
             yield self.diagnostic(call, NoFix("what should end the loop is for the code to say").annotate(message))
 
+    # -- a timer drained after another case took its value ----------------------------
+    def _stale_timer_drains(self, source: SourceFile) -> Iterator[Diagnostic]:
+        for found in stale_drains(source, source.facts(PackageIndex)):
+            timer = found.timer.decode("utf-8", "replace")
+            taker_line = source.line_col(found.taker.start_byte)[0]
+            message = (
+                f"<-{timer}.C waits for a value the timer no longer holds: the `case <-{timer}.C:` at line {taker_line} "
+                f"takes it, and nothing re-arms {timer} before this case can run on a later turn, so {timer}.Stop() "
+                "returns false and the receive waits for ever"
+            )
+            fix = _drain_without_waiting(source, found.drain)
+            if isinstance(fix, NoFix):
+                yield self.diagnostic(found.drain, fix.annotate(message))
+            else:
+                yield self.diagnostic(found.drain, f"{message}; drain it only if a value is there", fix)
+
     # -- WaitGroups the function declares ------------------------------------------------
     def _local_waitgroups(self, source: SourceFile) -> Iterator[Diagnostic]:
         if b"WaitGroup" not in source.data:
@@ -462,6 +508,17 @@ def _wait_in_starting_loop(source: SourceFile, declaration, uses: list[tuple[Nod
         return call, NoFix("the Wait or the loop shares its line with other code").annotate(message), None
     fix = Fix(f"Wait for the goroutines after the loop: move {name}.Wait() below it", (removed, moved), Applicability.SAFE)
     return call, message, fix
+
+
+def _drain_without_waiting(source: SourceFile, drain: Node) -> Fix | NoFix:
+    """`<-t.C` as `select { case <-t.C: default: }`: it takes a value that is there and
+    goes on when there is none, where the receive waited for ever."""
+    if not starts_line(source, drain) or not ends_line(source, drain) or b"\n" in source.text(drain):
+        return NoFix("the drain shares its line with other code")
+    indent, nl = source.indentation(drain.start_byte), source.newline
+    receive = source.text(drain)
+    text = b"select {" + nl + indent + b"case " + receive + b":" + nl + indent + b"default:" + nl + indent + b"}"
+    return Fix("Drain the timer's channel without waiting", (Edit(drain.start_byte, drain.end_byte, text),), Applicability.SAFE)
 
 
 def _loop_flag(source: SourceFile, loop: Node) -> tuple[str, Node] | None:

@@ -41,6 +41,7 @@ SCOPE: dict[str, tuple[bool, str]] = {
     "Grpc660": (True, "the parent returns without draining the done channel"),
     "Grpc862": (True, "on the nil-conn path the ClientConn is never closed (missing deferred Close)"),
     "Istio17860": (True, "statusCh is never drained after the agent stops"),
+    "Istio18454": (True, "drains timer.C after a Stop another select case already drained: a drain that need not wait releases it"),
     "Kubernetes25331": (True, "run blocks sending an error on resultChan after Stop cancelled the context"),
     "Kubernetes38669": (True, "process sends on an unbuffered result channel nobody reads after Stop"),
     "Kubernetes5316": (True, "the parent's select takes another case; the sender blocks on the result channel"),
@@ -87,7 +88,6 @@ SCOPE: dict[str, tuple[bool, str]] = {
     "Syncthing4829": (False, "double locking: the same RWMutex taken twice in one call chain"),
     # Out of scope: protocol bugs no local unblocking operation fixes
     "Cockroach2448": (False, "cyclic wait between two event loops, each sending to the other: the fix reorders the protocol"),
-    "Istio18454": (False, "drains timer.C after a Stop another select case already drained: a timer-protocol bug"),
     "Kubernetes11298": (False, "sync.Cond signals not guaranteed to reach the waiter: a condition-variable protocol bug"),
     "Moby25348": (False, "WaitGroup misuse: Wait inside the loop waits for Done calls that come one per iteration"),
     "Moby27782": (False, "a sync.Cond waiter never signalled once events stop: a condition-variable protocol bug"),

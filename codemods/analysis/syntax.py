@@ -1296,6 +1296,7 @@ SELECTOR_KINDS = frozenset({"selector_expression"})
 # Where a send (`ch <- v`) or a receive (`<-ch`, a unary expression: is_receive) is written.
 CHANNEL_OPERATION_KINDS = frozenset({"send_statement", "unary_expression"})
 GOTO_KINDS = frozenset({"goto_statement"})
+SELECT_KINDS = frozenset({"select_statement"})
 
 
 def following_statements(statement: Node) -> list[Node]:
