@@ -58,6 +58,15 @@ class NeverWoken(Rule):
       starts one goroutine per turn, after `wg.Add(len(xs))` before the loop
       (GoKer's Moby25348): the first turn waits for goroutines the loop only
       starts after Wait returns.
+    - a send on a struct field's channel, in a function that only afterwards
+      starts the package's one serving loop for that field (a function
+      literal that receives from it in a loop, or ranges over it; GoKer's
+      Cockroach24808): unbuffered, it waits at once; with a buffer of a
+      size the source states, when the package sends on the field elsewhere
+      too, those sends may have filled it. Left alone: a receive that is
+      not in a loop of its goroutine (a semaphore's release, which an
+      earlier call started), a receiver anywhere else, the only send on a
+      buffered field, and a field set to other channels.
     - `if !t.Stop() { <-t.C }` in one case of a `select` in a loop, when
       another case of it receives from `t.C` and nothing re-arms `t` before
       the next turn (GoKer's Istio18454): that case took the timer's value,
@@ -134,6 +143,17 @@ class NeverWoken(Rule):
     Only when it is the loop body's last statement, the loop starts one
     goroutine per turn and no turn can leave early (`break`, `continue`).
 
+    The send before the serving loop starts, on a buffered `chan struct{}`
+    whose receivers drop the value (a wake-up signal), is made only if there
+    is room, as the upstream fix of Cockroach24808 did (its `poke`):
+    ```go
+        select {
+        case c.ch <- struct{}{}:
+        default:
+        }
+        stopper.RunWorker(ctx, func(ctx context.Context) { … })
+    ```
+
     The stale timer drain takes a value only if one is there:
     ```go
         case <-s.resetChan:
@@ -186,6 +206,10 @@ class NeverWoken(Rule):
     (nothing re-arms the timer, nothing else sends on its channel), so no
     working run depends on it.
 
+    The wake-up sent only if there is room is unsafe: a wake-up already
+    waiting in the buffer stands for this one, so the loop wakes once where,
+    had the send not blocked for ever, it would have woken twice.
+
     The wait on the function's stop signal is unsafe: the operation could
     never complete, so no working run changes, but once the signal comes the
     function now returns where it blocked for ever, and what its callers do
@@ -229,6 +253,7 @@ class NeverWoken(Rule):
             *self._local_waitgroups(source),
             *self._endless_wait_loops(source),
             *self._stale_timer_drains(source),
+            *self._sends_before_receivers(source),
         ]
         return sorted(found, key=lambda d: (d.start, d.end, d.message))
 
@@ -404,6 +429,52 @@ class NeverWoken(Rule):
             )
             yield self.diagnostic(call, NoFix("what should end the loop is for the code to say").annotate(message))
 
+    # -- a send made before the only receivers are started ----------------------------
+    def _sends_before_receivers(self, source: SourceFile) -> Iterator[Diagnostic]:
+        candidates = _sends_before_spelled_receivers(source)
+        if not candidates:
+            return  # decided from the file alone: the package's field channels are not needed
+        fields = source.facts(FieldChannels)
+        for send in candidates:
+            op = fields.op_at(source, send)
+            if op is None or op.kind is not FieldOpKind.SEND or held_at(source, op.function, send):
+                continue
+            key = (op.type_name, op.field)
+            if fields.escape(*key) is not None or fields.embedded(op.type_name):
+                continue
+            ops = fields.ops(*key)
+            made_ops = [o for o in ops if o.kind is FieldOpKind.MADE]
+            made = [o.make for o in made_ops if o.make is not None]
+            if not made or len(made) != len(made_ops):
+                continue
+            if any(o.kind is FieldOpKind.SET for o in ops):
+                continue  # the field may hold another channel, with other receivers
+            receivers = [o for o in ops + fields.unknown_owner(op.field) if o.kind in (FieldOpKind.RECEIVE, FieldOpKind.RANGE)]
+            if not receivers or not all(_started_after(r, op) for r in receivers):
+                continue
+            others = [o for o in ops if o.kind is FieldOpKind.SEND and not syntax.same_node(o.node, send)]
+            capacities = {_squeezed(o.source, o.make.capacity) if o.make is not None and o.make.capacity is not None else b"0" for o in made_ops}
+            if any(m.unbuffered for m in made):
+                if len(made) != 1:
+                    continue
+                filled = "unbuffered, it waits for a receiver at once"
+            elif len(capacities) == 1 and all(syntax.is_basic_literal(m.capacity) for m in made) and others:
+                places = capacities.pop().decode()
+                filled = f"its buffer of {places} may be full already: the package also sends on it at {', '.join(_where(o) for o in others[:3])}"
+            else:
+                continue
+            channel = _spelled(source, op.expression)
+            first = min(receivers, key=lambda r: r.node.start_byte)
+            message = (
+                f"{channel} is sent on before the function starts the only receivers of {op.type_name.decode()}.{op.field.decode()} "
+                f"(line {first.line}); {filled}, and then this send waits for ever"
+            )
+            fix = _send_without_waiting(source, op, made_ops, receivers)
+            if isinstance(fix, NoFix):
+                yield self.diagnostic(send, fix.annotate(message))
+            else:
+                yield self.diagnostic(send, f"{message}; send only if there is room (the wake-up already waiting stands for this one)", fix)
+
     # -- a timer drained after another case took its value ----------------------------
     def _stale_timer_drains(self, source: SourceFile) -> Iterator[Diagnostic]:
         for found in stale_drains(source, source.facts(PackageIndex)):
@@ -508,6 +579,96 @@ def _wait_in_starting_loop(source: SourceFile, declaration, uses: list[tuple[Nod
         return call, NoFix("the Wait or the loop shares its line with other code").annotate(message), None
     fix = Fix(f"Wait for the goroutines after the loop: move {name}.Wait() below it", (removed, moved), Applicability.SAFE)
     return call, message, fix
+
+
+def _sends_before_spelled_receivers(source: SourceFile) -> list[Node]:
+    """Sends on a selector (`x.f <- v`) standing in a declared function's body, outside any
+    loop, select or function literal, when the function spells a receive from or a range
+    over that same selector later on: a cheap, necessary condition, read from the file
+    alone."""
+    found = []
+    for send in nodes_of_types(source, (*syntax.CHANNEL_OPERATION_KINDS,)):
+        if not syntax.is_send(send):
+            continue
+        channel = syntax.send_channel(send)
+        if channel is None or not syntax.is_selector(syntax.unparen(channel)):
+            continue
+        function = syntax.enclosing_function(send)
+        if not syntax.is_declared_function(function):
+            continue
+        if any(syntax.is_loop(a) or syntax.is_select(a) for a in syntax.ancestors(send) if syntax.is_inside(a, function) and not syntax.same_node(a, function)):
+            continue
+        spelled = re.escape(source.text(syntax.unparen(channel)))
+        later = source.data[send.end_byte : function.end_byte]
+        if re.search(rb"(<-\s*|\brange\s+)" + spelled + rb"(?![\w.(\[])", later):
+            found.append(send)
+    return found
+
+
+def _started_after(receiver: FieldOp, send: FieldOp) -> bool:
+    """Is ``receiver`` a serving loop the send's own function starts after the send: a
+    receive in a loop of a function literal written there (or a range over the channel)?
+    It cannot run before the send does. A receive that is not in a loop of its own
+    goroutine is left alone: a semaphore's release (`defer func() { <-s.tokens }()`)
+    runs once per send, and earlier calls of the function started the ones that free
+    this send's place. A receiver reached through a call may be anywhere."""
+    if receiver.source is not send.source or receiver.via.startswith("call"):
+        return False
+    if not syntax.is_inside(receiver.node, send.function) or receiver.node.start_byte <= send.node.end_byte:
+        return False
+    if receiver.kind is FieldOpKind.RANGE:
+        looped = True
+    else:
+        looped = False
+        for ancestor in syntax.ancestors(receiver.node):
+            if syntax.is_loop(ancestor):
+                looped = True
+            if syntax.is_function(ancestor):
+                break
+    return looped and syntax.is_function_literal(syntax.enclosing_function(receiver.node))
+
+
+def _send_without_waiting(source: SourceFile, op: FieldOp, made: list[FieldOp], receivers: list[FieldOp]) -> Fix | NoFix:
+    """`x.f <- struct{}{}` as `select { case x.f <- struct{}{}: default: }`, for a buffered
+    channel of empty structs whose receivers never keep the value: a wake-up signal, where
+    one waiting in the buffer wakes the receiver as well as two would."""
+    if any(m.make is None or m.make.unbuffered for m in made):
+        return NoFix("unbuffered: a send that does not wait would always be dropped; start the receivers before it")
+    elements = {_element_spelled(m) for m in made}
+    if elements != {b"struct{}"}:
+        return NoFix("the values sent may matter: only a wake-up signal (chan struct{}) may be dropped when one is waiting")
+    if any(r.kind is FieldOpKind.RECEIVE and _value_kept(r.node) for r in receivers):
+        return NoFix("a receiver keeps the value it receives")
+    send = op.node
+    if not starts_line(source, send) or not ends_line(source, send) or b"\n" in source.text(send):
+        return NoFix("the send shares its line with other code")
+    indent, nl = source.indentation(send.start_byte), source.newline
+    text = b"select {" + nl + indent + b"case " + source.text(send) + b":" + nl + indent + b"default:" + nl + indent + b"}"
+    return Fix(
+        "Send the wake-up only if there is room",
+        (Edit(send.start_byte, send.end_byte, text),),
+        Applicability.UNSAFE,
+    )
+
+
+def _element_spelled(made: FieldOp) -> bytes | None:
+    element = syntax.channel_element(made.make.type) if made.make is not None else None
+    return _squeezed(made.source, element) if element is not None else None
+
+
+def _value_kept(receive: Node) -> bool:
+    """Is the value of ``receive`` (a `<-x.f` expression) used: anything but a statement of
+    its own or a select case that drops it."""
+    parent = receive.parent
+    while syntax.is_parenthesized(parent):
+        parent = parent.parent
+    if parent is None:
+        return True
+    if syntax.is_expression_statement(parent):
+        return False
+    if syntax.is_receive_statement(parent):
+        return any(n.text != b"_" for n in syntax.left_side(parent))
+    return True
 
 
 def _drain_without_waiting(source: SourceFile, drain: Node) -> Fix | NoFix:

@@ -79,7 +79,7 @@ def _loop_around(select: Node) -> Node | None:
     for ancestor in syntax.ancestors(select):
         if syntax.is_loop(ancestor):
             return ancestor
-        if ancestor.type in syntax.FUNCTION_KINDS:
+        if syntax.is_function(ancestor):
             return None
     return None
 
@@ -202,7 +202,7 @@ def _may_rearm(source, index: PackageIndex, node: Node, timer: bytes, depth: int
                     return True
         elif syntax.is_call(inner):
             name = syntax.callee_name(inner)
-            if name is None or not syntax.is_identifier(name) and name.type != "field_identifier":
+            if not (syntax.is_identifier(name) or syntax.is_field_identifier(name)):
                 continue
             for info in index.callables_named(source.text(name)):
                 key = (getattr(info.source, "path", ""), info.node.start_byte)
