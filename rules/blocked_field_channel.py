@@ -13,7 +13,6 @@ from gofix_defer.codemods.analysis.fieldchannels import (
     FieldOp,
     FieldOpKind,
     StopCase,
-    calls_one_of,
     enclosing_stop,
     runs_after,
     stop_cases,
@@ -352,7 +351,8 @@ def _stops_after_test_step(source: SourceFile, fields: FieldChannels, op: FieldO
     itself, the test calls no such function or method before it, nor in a goroutine or
     closure, only after it or in its deferred clean-up; for a step of a goroutine the
     test starts, the test calls none at all (its clean-up may run before the goroutine's
-    step). Also when nothing in the package signals the channel."""
+    step). Also when nothing in the package signals the channel. A call reaches a signal
+    only through calls whose method the source states (``signallers(exact=True)``)."""
     name = _stop_field(fields, op, partner, case)
     if name is None or fields.escape(op.type_name, name) is not None:
         return False
@@ -366,25 +366,61 @@ def _stops_after_test_step(source: SourceFile, fields: FieldChannels, op: FieldO
         return False
     if op.owner is None or not _plain_path(op.owner) or not _made_here(source, test, op.owner):
         return False
+    # Only calls the source resolves count as steps that stop it: which implementation an
+    # interface call runs (a supervisor's `service.Stop()`) is not stated, and a test
+    # that drives a service through one also sees it restarted.
+    exact = fields.signallers(op.type_name, name, exact=True) or set()
     in_goroutine = not syntax.same_node(test, op.function)
     for key, node in fields.call_keys_in(source, test):
-        if not calls_one_of(key, keys):
+        if key not in exact:
             continue
         if syntax.same_node(syntax.enclosing_function(node), op.function) and runs_after(op.node, node, op.function):
             continue  # after the operation, on its own goroutine
         if not in_goroutine and syntax.runs_in_defer_of(node, test):
             continue  # the test's clean-up, after its steps (a goroutine's step may come later still)
+        if not in_goroutine and _restarted_between(source, fields, op, partner, node):
+            continue  # the test waits for the server to announce it runs again
         return False
     return True
 
 
 def _test_function(source: SourceFile, function: Node) -> bool:
-    """`func TestX(t *testing.T)` (or a benchmark or fuzz target): run on its own goroutine."""
+    """`func TestX(t *testing.T)` (or a benchmark or fuzz target), `func ExampleX()`: run
+    on its own goroutine."""
     if not syntax.is_declared_function(function) or syntax.is_method(function):
         return False
     name = syntax.function_name(function)
     text = source.text(name) if name is not None else b""
-    return any(text.startswith(prefix) for prefix in (b"Test", b"Benchmark", b"Fuzz")) and len(syntax.parameters_of(syntax.parameter_list(function))) == 1
+    parameters = len(syntax.parameters_of(syntax.parameter_list(function)))
+    if text.startswith(b"Example"):
+        return parameters == 0
+    return any(text.startswith(prefix) for prefix in (b"Test", b"Benchmark", b"Fuzz")) and parameters == 1
+
+
+def _restarted_between(source: SourceFile, fields: FieldChannels, op: FieldOp, partner: FieldOp, stop: Node) -> bool:
+    """Between the step that stops the server (``stop``) and the operation, does the test
+    receive from a field of the same value that only the serving function sends on, before
+    its serving loop (`s.started <- true` at the top of Serve): the server runs again (a
+    supervisor restarted it) when the operation comes."""
+    if op.owner is None:
+        return False
+    owner = b"".join(source.text(op.owner).split())
+    loop = next((a for a in syntax.ancestors(partner.node) if syntax.is_loop(a) and syntax.is_inside(a, partner.function)), None)
+    if loop is None:
+        return False
+    for other in fields.ops_in(source):
+        if other.kind is not FieldOpKind.RECEIVE or other.type_name != op.type_name or other.owner is None or other.in_select:
+            continue
+        if not syntax.same_node(other.function, op.function) or b"".join(source.text(other.owner).split()) != owner:
+            continue
+        if not (runs_after(stop, other.node, op.function) and runs_after(other.node, op.node, op.function)):
+            continue
+        senders = [o for o in fields.ops(op.type_name, other.field) if o.kind in (FieldOpKind.SEND, FieldOpKind.CLOSE)]
+        if senders and all(
+            o.source is partner.source and syntax.same_node(o.function, partner.function) and o.node.end_byte <= loop.start_byte for o in senders
+        ):
+            return True
+    return False
 
 
 def _made_here(source: SourceFile, function: Node, owner: Node) -> bool:

@@ -351,6 +351,85 @@ def test_a_test_step_after_a_stop_is_still_found(body):
     assert len(_test_file("\nfunc TestA(t *testing.T) {\n" + body + "}\n")) == 1
 
 
+def test_a_literal_that_sets_the_fields_by_position_makes_them():
+    data = source_of(
+        """
+        type s struct {
+        	name string
+        	ch   chan int
+        	out  chan int
+        }
+
+        func newS(out chan int) *s { return &s{"x", make(chan int), out} }
+        """
+    )
+    facts = SourceFile("x.go", data, (1, 22)).facts(FieldChannels)
+    assert facts.unbuffered(b"s", b"ch")
+    assert facts.escape(b"s", b"ch") is None
+    assert "set from out" in (facts.escape(b"s", b"out") or "")
+
+
+def test_a_stop_reached_only_through_an_interface_is_not_a_step_before():
+    # A supervisor stops its services through an interface: which one it stops, and
+    # whether it starts it again, the package's code does not say.
+    supervisor = """
+type service interface{ shutdown() }
+
+type supervisor struct{ services []service }
+
+func (v *supervisor) stopAll() {
+	for _, s := range v.services {
+		s.shutdown()
+	}
+}
+"""
+    body = "\tv := &supervisor{}\n\ts := newSession()\n\tv.services = append(v.services, s)\n\tgo v.stopAll()\n\ts.refs <- 1\n"
+    assert _test_file(supervisor + "\nfunc TestA(t *testing.T) {\n" + body + "}\n") == []
+    # The same stop called on the session itself is a step before the send.
+    direct = body.replace("go v.stopAll()", "go s.shutdown()")
+    assert len(_test_file(supervisor + "\nfunc TestA(t *testing.T) {\n" + direct + "}\n")) == 1
+
+
+def test_an_example_is_a_test_step():
+    assert _test_file("\nfunc ExampleA() {\n\ts := newSession()\n\ts.refs <- 1\n\ts.shutdown()\n}\n") == []
+    assert len(_test_file("\nfunc ExampleA() {\n\ts := newSession()\n\ts.shutdown()\n\ts.refs <- 1\n}\n")) == 1
+
+
+RESTARTING = """
+type job struct {
+	started chan bool
+	take    chan int
+	quit    chan bool
+}
+
+func newJob() *job {
+	return &job{make(chan bool), make(chan int), make(chan bool)}
+}
+
+func (j *job) serve() {
+	j.started <- true
+	for {
+		select {
+		case <-j.take:
+		case <-j.quit:
+			return
+		}
+	}
+}
+
+func (j *job) stop() { j.quit <- true }
+"""
+
+
+def test_a_step_after_the_server_announces_its_restart_is_left_alone():
+    # The test stops the job, then waits until serve runs again (something restarts it).
+    body = "\tj := newJob()\n\tgo j.serve()\n\t<-j.started\n\tj.stop()\n\t<-j.started\n\tj.take <- 1\n"
+    assert _test_file(RESTARTING + "\nfunc TestA(t *testing.T) {\n" + body + "}\n") == []
+    # Without the wait for the restart, the send after the stop blocks for ever.
+    stopped = body.replace("\tj.stop()\n\t<-j.started\n", "\tj.stop()\n")
+    assert len(_test_file(RESTARTING + "\nfunc TestA(t *testing.T) {\n" + stopped + "}\n")) == 1
+
+
 def test_only_a_close_from_elsewhere_releases_a_sender():
     closer = NODE.replace("STOP_BODY", "close(n.done)") + STOPPER
     assert check(source_of(closer + "\nfunc (n *node) Close() { close(n.status) }\n")) == []

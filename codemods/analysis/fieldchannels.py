@@ -320,7 +320,7 @@ class FieldChannels(PackageFact):
         self._getters: dict[tuple[bytes, bytes], tuple[bytes, bytes]] = {}  # (type, method) -> (type, field)
         self._resolvers: dict[tuple[str, int, int], TypeResolver] = {}
         self._calls_cache: list[tuple[CallKey, list[CallKey]]] | None = None
-        self._signallers: dict[tuple[bytes, bytes], set[CallKey] | None] = {}
+        self._signallers: dict[tuple[bytes, bytes, bool], set[CallKey] | None] = {}
         self._about: dict[bytes, FieldSpellings] = {}  # what the package's bytes spell, by field name
         self._file_spellings: dict[str, FieldSpellings] = {}  # what each file's bytes spell
         self._shared: set[bytes] | None = None  # FieldSpellings.shared of the package's files
@@ -471,25 +471,28 @@ class FieldChannels(PackageFact):
     def type_info(self, type_name: bytes) -> TypeInfo | None:
         return self.index.types.get(type_name)
 
-    def signallers(self, type_name: bytes, field_name: bytes) -> set[CallKey] | None:
+    def signallers(self, type_name: bytes, field_name: bytes, *, exact: bool = False) -> set[CallKey] | None:
         """The package's functions and methods that may signal the channel of field
         ``field_name`` of ``type_name`` (send on it or close it): those that do, and those
         that call one that may, or hand it on as a value (`t.Cleanup(s.close)`), to a
         fixpoint. A method is known by its receiver type and name; a call on an operand
         whose type the source does not state, or on an interface of the package, counts
         as calling every method of that name (a method of another package's type, none of
-        the package's). None when a signal sits outside a declared function (a
-        package-level literal)."""
+        the package's). With ``exact``, only what the source states counts: a signal on
+        the field of a value of the type (not an `x.f` of unknown type), and calls whose
+        method the source names (not on an interface or an operand of unknown type). None when a
+        signal sits outside a declared function (a package-level literal)."""
         self._compute()
-        key = (type_name, field_name)
+        key = (type_name, field_name, exact)
         if key not in self._signallers:
-            self._signallers[key] = self._find_signallers(type_name, field_name)
+            self._signallers[key] = self._find_signallers(type_name, field_name, exact)
         found = self._signallers[key]
         return set(found) if found is not None else None
 
-    def _find_signallers(self, type_name: bytes, field_name: bytes) -> set[CallKey] | None:
+    def _find_signallers(self, type_name: bytes, field_name: bytes, exact: bool) -> set[CallKey] | None:
         found: set[CallKey] = set()
-        signals = [o for o in self.ops(type_name, field_name) + self.unknown_owner(field_name) if o.kind in (FieldOpKind.SEND, FieldOpKind.CLOSE)]
+        unknown = [] if exact else self.unknown_owner(field_name)
+        signals = [o for o in self.ops(type_name, field_name) + unknown if o.kind in (FieldOpKind.SEND, FieldOpKind.CLOSE)]
         for signal in signals:
             outer = syntax.outermost_function(signal.function) or signal.function
             info = self.index.declaration(signal.source, outer)
@@ -503,7 +506,7 @@ class FieldChannels(PackageFact):
         while changed:
             changed = False
             for key, called in calls:
-                if key not in found and any(calls_one_of(c, found) for c in called):
+                if key not in found and any(c in found if exact else calls_one_of(c, found) for c in called):
                     found.add(key)
                     changed = True
         return found
@@ -556,8 +559,10 @@ class FieldChannels(PackageFact):
             if self.index.reachable_from_outside(field_name):
                 facts.escape = f"other packages can reach the exported field {type_name.decode()}.{field_name.decode()}"
         getter_names = {method for (_, method) in self._getters}
-        # Every use of a field, and every keyed literal that sets one, says its name.
-        for source in self.package.files_saying(*sorted({*names, *getter_names})):
+        # Every use of a field, and every keyed literal that sets one, says its name; a
+        # literal that sets the fields by position (`&T{make(chan int)}`) says its type's.
+        type_names = {type_name for type_name, _ in self._fields}
+        for source in self.package.files_saying(*sorted({*names, *getter_names, *type_names})):
             for selector in nodes_of_types(source, syntax.SELECTOR_KINDS):
                 parts = syntax.selector_parts(selector)
                 if parts is None:
@@ -632,17 +637,27 @@ class FieldChannels(PackageFact):
         if type_name is None:
             return
         function = syntax.enclosing_function(literal)
-        for key, value in syntax.composite_elements(literal):
-            if key is None:
-                continue
-            facts = self._fields.get((type_name, source.text(key)))
+        for key, value in self._keyed_elements(source, type_name, literal):
+            facts = self._fields.get((type_name, key))
             if facts is None:
                 continue
             made = make_channel(value)
             kind = FieldOpKind.MADE if made is not None else FieldOpKind.SET
             if made is None and not _is_nil(value):
-                facts.escape = facts.escape or f"{type_name.decode()}.{source.text(key).decode()} is set from {_short(source, value)} (line {source.line_col(value.start_byte)[0]}), not made here"
-            facts.ops.append(FieldOp(kind, type_name, source.text(key), source, value, literal, function or literal, None, None, "", made))
+                facts.escape = facts.escape or f"{type_name.decode()}.{key.decode()} is set from {_short(source, value)} (line {source.line_col(value.start_byte)[0]}), not made here"
+            facts.ops.append(FieldOp(kind, type_name, key, source, value, literal, function or literal, None, None, "", made))
+
+    def _keyed_elements(self, source, type_name: bytes, literal: Node) -> list[tuple[bytes, Node]]:
+        """The (field name, value) pairs a struct literal sets: by key, or, when no element
+        has one, by position in the type's declaration (Go then requires every field)."""
+        elements = syntax.composite_elements(literal)
+        if all(key is not None for key, _ in elements):
+            return [(source.text(key), value) for key, value in elements if key is not None]
+        info = self.index.types.get(type_name)
+        declared = info.fields if info is not None else None
+        if any(key is not None for key, _ in elements) or declared is None or len(declared) != len(elements):
+            return []
+        return [(declared_field.name, value) for declared_field, (_, value) in zip(declared, elements)]
 
     def _classify(
         self,
