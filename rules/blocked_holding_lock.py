@@ -3,6 +3,8 @@ a lock that every goroutine at the other end of the channel must take first."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Iterable
 
 from tree_sitter import Node
@@ -15,6 +17,7 @@ from gofix_defer.codemods.analysis.fieldchannels import FieldChannels, FieldOp, 
 from gofix_defer.codemods.analysis.goroutines import blocking_operation
 from gofix_defer.codemods.analysis.held import HeldLock, LockFinder, LockId, held_at, lock_id
 from gofix_defer.codemods.analysis.index import PackageIndex
+from gofix_defer.codemods.analysis.lexical import SELECTOR_CHANNEL_OPERATION
 from gofix_defer.codemods.analysis.locks import lock_statement
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import Scopes
@@ -98,7 +101,9 @@ class BlockedHoldingLock(Rule):
         return super().applies_to(source) and b"Lock()" in source.data
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
-        if not _may_block_holding_a_lock(source) or not _operation_under_lock(source):
+        direct = _may_block_holding_a_lock(source) and _operation_under_lock(source)
+        through = _blocking_callees_called_locking(source)
+        if not direct and not through:
             return  # decided on this file alone: the package's facts are not needed
         fields = source.facts(FieldChannels)
         if not fields.channel_fields():
@@ -108,7 +113,9 @@ class BlockedHoldingLock(Rule):
         for op in fields.ops_in(source):
             if op.kind not in _PARTNERS or op.in_select:
                 continue
-            found = self._check(source, fields, finder, sites, op)
+            found = self._check(source, fields, finder, sites, op) if direct else None
+            if found is None and _declared_name(source, op.function) in through:
+                found = self._check_through_callers(source, fields, finder, sites, op)
             if found is not None:
                 yield found
 
@@ -156,6 +163,44 @@ class BlockedHoldingLock(Rule):
             if isinstance(fix, NoFix):
                 return self.diagnostic(op.node, fix.annotate(message), None)
             return self.diagnostic(op.node, message, fix)
+        return None
+
+    def _check_through_callers(self, source: SourceFile, fields: FieldChannels, finder: LockFinder, sites: CallSites, op: FieldOp) -> Diagnostic | None:
+        """The operation's own function holds no lock, but a caller in the file calls it
+        (or a function that calls it) holding one the other end needs first."""
+        if held_at(source, op.function, op.node) or fields.escape(op.type_name, op.field) is not None:
+            return None
+        if not fields.unbuffered(op.type_name, op.field) or _spells_unlock(source, op.function):
+            return None
+        wanted = _PARTNERS[op.kind]
+        if any(u.kind in wanted for u in fields.unknown_owner(op.field)):
+            return None
+        partners: list[FieldOp] = []
+        for partner in fields.ops(op.type_name, op.field):
+            if partner.kind in wanted and not any(syntax.same_node(partner.node, n) for n in [op.node, *(p.node for p in partners)]):
+                partners.append(partner)  # one receive reached two ways (a getter, an alias) counts once
+        if not partners:
+            return None
+        for locked in _locking_callers(source, fields, op.function):
+            lock = locked.lock
+            identity = lock_id(fields.resolver(source, locked.holder), source, lock.lock.operand)
+            if identity is None:
+                continue
+            reasons = [_needs(fields, finder, sites, partner, identity) for partner in partners]
+            if any(r is None for r in reasons):
+                continue
+            what = "the send on" if op.kind is FieldOpKind.SEND else "the receive from"
+            channel = " ".join(source.text(op.expression).decode("utf-8", "replace").split())
+            held_line = source.line_col(lock.statement.start_byte)[0]
+            calls = " → ".join(f"{_spelled(source, c)} (line {source.line_col(c.start_byte)[0]})" for c in locked.calls)
+            more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
+            holder = _declared_name(source, locked.holder).decode() or "a function literal"
+            message = (
+                f"{what} {channel} waits while a caller holds {source.text(lock.lock.operand).decode()}: "
+                f"{holder} locks it on line {held_line}, then calls {calls}; "
+                f"the other end needs it first: {reasons[0]}{more}: a deadlock"
+            )
+            return self.diagnostic(op.node, NoFix("a caller holds the lock: release it before the call, or give the operation a stop channel").annotate(message), None)
         return None
 
     # -- the fix ----------------------------------------------------------------------
@@ -244,6 +289,94 @@ def _operation_under_lock(source: SourceFile) -> bool:
 
 RULE = BlockedHoldingLock()
 
+_MAX_CALLERS = 3  # calls followed up from the operation to the caller holding the lock
+
+
+def _declared_name(source: SourceFile, function: Node) -> bytes:
+    """The name a declared function or method declares (b"" for a literal)."""
+    name = syntax.function_name(function) if syntax.is_declared_function(function) else None
+    return source.text(name) if name is not None else b""
+
+
+def _spells_unlock(source: SourceFile, function: Node) -> bool:
+    return b"Unlock" in source.text(function)
+
+
+def _blocking_callees_called_locking(source: SourceFile) -> set[bytes]:
+    """The names of the file's declared functions that send on or receive from a selector
+    (`x.f <- v`, `<-x.f`) and are called, in the file, by a function that takes a lock,
+    directly or through another function of the file: a cheap, necessary condition for
+    an operation made while a caller holds a lock, read from the bytes alone."""
+    declared = [f for f in nodes_of_types(source, syntax.DECLARED_FUNCTION_KINDS)]
+    texts = {f: source.text(f) for f in declared}
+    blockers = {_declared_name(source, f) for f in declared if SELECTOR_CHANNEL_OPERATION.search(texts[f]) is not None} - {b""}
+    if not blockers:
+        return set()
+
+    def calls(text: bytes, names: set[bytes]) -> set[bytes]:
+        return {n for n in names if re.search(rb"\b" + re.escape(n) + rb"\s*\(", text) is not None}
+
+    reached: dict[bytes, set[bytes]] = {name: {name} for name in blockers}  # caller name -> blockers it reaches
+    for _ in range(_MAX_CALLERS - 1):
+        for f in declared:
+            name = _declared_name(source, f)
+            for callee in calls(texts[f], set(reached)):
+                if callee != name:
+                    reached.setdefault(name, set()).update(reached[callee])
+    found: set[bytes] = set()
+    for f in declared:
+        if b"Lock()" in texts[f]:
+            for callee in calls(texts[f], set(reached)):
+                if callee != _declared_name(source, f):
+                    found |= reached[callee]
+    return found
+
+
+@dataclass(frozen=True)
+class _LockedCall:
+    holder: Node  # the function that holds the lock at the first call
+    lock: HeldLock
+    calls: tuple[Node, ...]  # the calls from the holder down to the operation's function
+
+
+def _locking_callers(source: SourceFile, fields: FieldChannels, function: Node) -> list[_LockedCall]:
+    """Calls in the file that reach ``function`` from a function holding a lock at the
+    call, up to _MAX_CALLERS calls up. A call in a `go` or `defer` statement does not count
+    (the lock is not held where it runs), nor a chain through a function that spells an
+    Unlock (it may release the caller's lock before calling on)."""
+    found: list[_LockedCall] = []
+
+    def up(callee: Node, below: tuple[Node, ...], depth: int) -> None:
+        name = _declared_name(source, callee)
+        if not name or depth >= _MAX_CALLERS:
+            return
+        for call in _calls_named(source, name):
+            caller = syntax.enclosing_function(call)
+            if caller is None or any(syntax.is_go(a) or syntax.is_defer(a) for a in syntax.ancestors(call) if syntax.is_inside(a, caller)):
+                continue
+            resolved = fields.resolver(source, caller).callee(call)
+            if resolved is None or resolved.source is not source or not syntax.same_node(resolved.node, callee):
+                continue
+            calls = (call, *below)
+            held = held_at(source, caller, call)
+            if held:
+                found.extend(_LockedCall(caller, lock, calls) for lock in held)
+            elif syntax.is_declared_function(caller) and not _spells_unlock(source, caller):
+                up(caller, calls, depth + 1)
+
+    up(function, (), 0)
+    return found
+
+
+def _calls_named(source: SourceFile, name: bytes) -> list[Node]:
+    """The calls `name(…)` and `x.name(…)` of the file, in document order."""
+    found = []
+    for call in nodes_of_types(source, syntax.CALL_KINDS):
+        callee = syntax.callee_name(call)
+        if callee is not None and source.text(callee) == name:
+            found.append(call)
+    return found
+
 
 def _delete_line(source: SourceFile, statement: Node) -> Edit | NoFix:
     if not (starts_line(source, statement) and ends_line(source, statement)):
@@ -251,6 +384,11 @@ def _delete_line(source: SourceFile, statement: Node) -> Edit | NoFix:
     start = source.line_start(statement.start_byte)
     end = min(source.line_end(statement.end_byte) + 1, len(source.data))
     return Edit.delete(start, end)
+
+
+def _spelled(source: SourceFile, node: Node) -> str:
+    spelled = " ".join(source.text(node).decode("utf-8", "replace").split())
+    return spelled if len(spelled) <= 60 else spelled[:57] + "..."
 
 
 def _needs(fields: FieldChannels, finder: LockFinder, sites: CallSites, partner: FieldOp, identity: LockId) -> str | None:

@@ -163,7 +163,10 @@ class LockFinder:
                 continue
             callee = resolver.callee(node)
             summary = self.summaries.of_info(callee) if callee is not None else None
-            if summary is None or not summary.acquires or callee is None or callee.receiver_type is None:
+            if summary is None or not summary.acquires or callee is None:
+                continue
+            found.extend(self._argument_locks(resolver, source, node, callee, summary.acquires))
+            if callee.receiver_type is None:
                 continue
             function_node = syntax.callee(node)
             parts = syntax.selector_parts(unparen(function_node)) if function_node is not None else None
@@ -175,4 +178,20 @@ class LockFinder:
             for path in summary.acquires:
                 if not path.startswith(b"#"):
                     found.append((LockId(owner, path), node))
+        return found
+
+    def _argument_locks(self, resolver: TypeResolver, source, call: Node, callee, acquires: set[bytes]) -> list[tuple[LockId, Node]]:
+        """The locks a callee takes on the values it is handed (`handle(c)` where handle
+        runs `c.Lock()` on its pointer parameter): the caller's arguments' locks."""
+        found: list[tuple[LockId, Node]] = []
+        arguments = syntax.call_arguments(call)
+        for path in sorted(acquires):
+            if not path.startswith(b"#") or not path[1:].isdigit():
+                continue
+            position = int(path[1:])
+            if position >= len(arguments) or not syntax.parameter_is_pointer(callee.node, position):
+                continue
+            identity = lock_id(resolver, source, arguments[position])
+            if identity is not None:
+                found.append((identity, call))
         return found

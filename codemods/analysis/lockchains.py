@@ -883,7 +883,7 @@ class _Analysis:
                 return None
             arguments = syntax.call_arguments(call)
             position = ref[1]
-            if position >= len(arguments) or not _by_reference(callee, position):
+            if position >= len(arguments) or not syntax.parameter_is_pointer(callee.node, position):
                 return None
             return self._plain(arguments[position], ref[2])
         return None
@@ -926,17 +926,6 @@ def _parameter_positions(scopes, function: Node) -> dict[tuple[int, int], int]:
                 found[(name.start_byte, name.end_byte)] = position
             position += 1
     return found
-
-
-def _by_reference(callee: FunctionInfo, position: int) -> bool:
-    """Is the callee's ``position``-th parameter a pointer (so its locks are the caller's)?"""
-    index = 0
-    for parameter in syntax.parameters_of(syntax.parameter_list(callee.node)):
-        for _ in parameter.names or (None,):
-            if index == position:
-                return parameter.type is not None and syntax.is_pointer_type(syntax.unparen_type(parameter.type))
-            index += 1
-    return False
 
 
 def _own_calls(source, function: Node):

@@ -488,6 +488,18 @@ def parameter_type(function: Node, name: Node | None) -> Node | None:
     return None
 
 
+def parameter_is_pointer(function: Node, position: int) -> bool:
+    """Is the ``position``-th parameter of ``function`` stated as a pointer (so the locks
+    its value holds are the caller's, not a copy's)?"""
+    index = 0
+    for parameter in parameters_of(parameter_list(function)):
+        for _ in parameter.names or (None,):
+            if index == position:
+                return parameter.type is not None and is_pointer_type(unparen_type(parameter.type))
+            index += 1
+    return False
+
+
 def parameter_name_at(parameter_list_node: Node | None, index: int) -> Node | None:
     """The name of the ``index``-th parameter (None when unnamed, variadic or absent)."""
     position = 0
