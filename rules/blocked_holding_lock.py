@@ -42,6 +42,14 @@ class BlockedHoldingLock(Rule):
     runs with the lock held, or after the function it runs in took the lock,
     or in a loop, or a function called in a loop, that takes it each turn.
 
+    The lock may also be a caller's: a function of the file that holds it
+    calls, directly or through up to three calls of the file, the function
+    that makes the operation (GoKer's Moby28462: `StateChanged` locks the
+    container, and `CloseMonitorChannel` two calls down sends on an
+    unbuffered channel). A call in a `go` or `defer` statement does not
+    count, nor a chain through a function that spells an `Unlock`. Such a
+    finding names the chain and has no fix: the lock is the caller's.
+
     The package is read as a whole: the methods of the type, its
     constructors, the functions the channel is passed to, and the locks the
     package's functions and methods take (their call summaries). Left alone:
@@ -53,7 +61,8 @@ class BlockedHoldingLock(Rule):
     The function waits for the other goroutine while holding the lock; the
     other goroutine waits for the lock before it can serve the channel.
     Neither moves again: a deadlock of both goroutines (GoKer's etcd#6873,
-    kubernetes#10182, grpc#1460; kubernetes#1321 and #6632 report only).
+    kubernetes#10182, grpc#1460; kubernetes#1321, #6632 and moby#28462
+    report only).
 
     ## Example
     ```go
