@@ -353,12 +353,15 @@ def _locking_callers(source: SourceFile, fields: FieldChannels, function: Node) 
     call, up to _MAX_CALLERS calls up. A call in a `go` or `defer` statement does not count
     (the lock is not held where it runs), nor a chain through a function that spells an
     Unlock (it may release the caller's lock before calling on)."""
+    # A work list, not a recursive closure: a closure that calls itself is a reference
+    # cycle, and it would keep the file's parse alive after the run.
     found: list[_LockedCall] = []
-
-    def up(callee: Node, below: tuple[Node, ...], depth: int) -> None:
+    pending: list[tuple[Node, tuple[Node, ...], int]] = [(function, (), 0)]
+    while pending:
+        callee, below, depth = pending.pop(0)
         name = _declared_name(source, callee)
         if not name or depth >= _MAX_CALLERS:
-            return
+            continue
         for call in _calls_named(source, name):
             caller = syntax.enclosing_function(call)
             if caller is None or any(syntax.is_go(a) or syntax.is_defer(a) for a in syntax.ancestors(call) if syntax.is_inside(a, caller)):
@@ -371,9 +374,7 @@ def _locking_callers(source: SourceFile, fields: FieldChannels, function: Node) 
             if held:
                 found.extend(_LockedCall(caller, lock, calls) for lock in held)
             elif syntax.is_declared_function(caller) and not _spells_unlock(source, caller):
-                up(caller, calls, depth + 1)
-
-    up(function, (), 0)
+                pending.append((caller, calls, depth + 1))
     return found
 
 
