@@ -195,7 +195,7 @@ class BlockedFieldChannel(Rule):
 
     # -- the stop signal --------------------------------------------------------------
     def _server_stop(self, source: SourceFile, fields: FieldChannels, op: FieldOp, serving: list[tuple[FieldOp, list[StopCase]]]) -> StopSignal | None:
-        if op.owner is None or not _plain_path(op.owner):
+        if op.owner is None or not syntax.is_plain_path(op.owner):
             return None
         owner = source.text(op.owner)
         info = fields.type_info(op.type_name)
@@ -242,16 +242,6 @@ def _function_name(op: FieldOp) -> str:
         return f"a goroutine in {name.text.decode()}" if name is not None and name.text else "a function literal"
     name = syntax.function_name(function)
     return name.text.decode() if name is not None and name.text else "a function"
-
-
-def _plain_path(node: Node) -> bool:
-    node = syntax.unparen(node)
-    while syntax.is_selector(node):
-        parts = syntax.selector_parts(node)
-        if parts is None:
-            return False
-        node = syntax.unparen(parts[0])
-    return syntax.is_identifier(node)
 
 
 def _same_text(source, a: Node, b: Node) -> bool:
@@ -364,7 +354,7 @@ def _stops_after_test_step(source: SourceFile, fields: FieldChannels, op: FieldO
     test = syntax.outermost_function(op.function) or op.function
     if not source.path.endswith("_test.go") or not _test_function(source, test):
         return False
-    if op.owner is None or not _plain_path(op.owner) or not _made_here(source, test, op.owner):
+    if op.owner is None or not syntax.is_plain_path(op.owner) or not _made_here(source, test, op.owner):
         return False
     # Only calls the source resolves count as steps that stop it: which implementation an
     # interface call runs (a supervisor's `service.Stop()`) is not stated, and a test

@@ -488,6 +488,17 @@ def parameter_type(function: Node, name: Node | None) -> Node | None:
     return None
 
 
+def is_plain_path(node: Node) -> bool:
+    """A name or a field path (`t`, `s.timer`): something a later read reaches again."""
+    node = unparen(node)
+    while is_selector(node):
+        parts = selector_parts(node)
+        if parts is None:
+            return False
+        node = unparen(parts[0])
+    return is_identifier(node)
+
+
 def parameter_is_pointer(function: Node, position: int) -> bool:
     """Is the ``position``-th parameter of ``function`` stated as a pointer (so the locks
     its value holds are the caller's, not a copy's)?"""

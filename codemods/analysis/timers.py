@@ -103,20 +103,9 @@ def _timer_received(source, communication: Node | None) -> bytes | None:
 
 def _timer_of_channel(source, channel: Node | None) -> bytes | None:
     parts = syntax.selector_parts(syntax.unparen(channel)) if channel is not None else None
-    if parts is None or source.text(parts[1]) != b"C" or not _plain_path(parts[0]):
+    if parts is None or source.text(parts[1]) != b"C" or not syntax.is_plain_path(parts[0]):
         return None
     return source.text(parts[0])
-
-
-def _plain_path(node: Node) -> bool:
-    """A name or a field path (`t`, `s.timer`): something a later read reaches again."""
-    node = syntax.unparen(node)
-    while syntax.is_selector(node):
-        parts = syntax.selector_parts(node)
-        if parts is None:
-            return False
-        node = syntax.unparen(parts[0])
-    return syntax.is_identifier(node)
 
 
 def _first_drain(source, clause: Node) -> tuple[Node, Node, bytes] | None:
@@ -143,7 +132,7 @@ def _drain(source, statement: Node) -> tuple[Node, bytes] | None:
     if not syntax.is_unary(condition, b"!"):
         return None
     stopped = syntax.selector_call(syntax.unary_operand(condition))
-    if stopped is None or source.text(stopped[1]) != b"Stop" or syntax.call_arguments(stopped[2]) or not _plain_path(stopped[0]):
+    if stopped is None or source.text(stopped[1]) != b"Stop" or syntax.call_arguments(stopped[2]) or not syntax.is_plain_path(stopped[0]):
         return None
     body = syntax.statements(syntax.then_branch(statement))
     if len(body) != 1 or not syntax.is_expression_statement(body[0]):
