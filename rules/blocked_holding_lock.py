@@ -18,8 +18,9 @@ from gofix_defer.codemods.analysis.goroutines import blocking_operation
 from gofix_defer.codemods.analysis.held import HeldLock, LockFinder, LockId, held_at, lock_id
 from gofix_defer.codemods.analysis.index import PackageIndex
 from gofix_defer.codemods.analysis.lexical import SELECTOR_CHANNEL_OPERATION
+from gofix_defer.codemods.analysis.lockchains import Site
 from gofix_defer.codemods.analysis.locks import lock_statement
-from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
+from gofix_defer.codemods.analysis.nodeindex import calls_named, nodes_of_types
 from gofix_defer.codemods.analysis.scope import Scopes
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.edits.insertion import ends_line, insert_before, starts_line
@@ -130,13 +131,9 @@ class BlockedHoldingLock(Rule):
 
     def _check(self, source: SourceFile, fields: FieldChannels, finder: LockFinder, sites: CallSites, op: FieldOp) -> Diagnostic | None:
         held = held_at(source, op.function, op.node)
-        if not held or fields.escape(op.type_name, op.field) is not None:
+        if not held or not _may_wait_for_ever(fields, op):
             return None
-        if not fields.unbuffered(op.type_name, op.field):
-            return None  # a buffered channel: a queue, a pool or a semaphore, whose protocol is its own
         wanted = _PARTNERS[op.kind]
-        if any(u.kind in wanted for u in fields.unknown_owner(op.field)):
-            return None
         ops = fields.ops(op.type_name, op.field)
         partners = [p for p in ops if p.kind in wanted and not syntax.same_node(p.node, op.node)]
         closes_only = False
@@ -154,8 +151,7 @@ class BlockedHoldingLock(Rule):
             reasons = [_needs(fields, finder, sites, partner, identity) for partner in partners]
             if any(r is None for r in reasons):
                 continue
-            what = "the send on" if op.kind is FieldOpKind.SEND else "the receive from"
-            channel = " ".join(source.text(op.expression).decode("utf-8", "replace").split())
+            what, channel = _described(source, op)
             held_line = source.line_col(lock.statement.start_byte)[0]
             more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
             if closes_only:
@@ -177,13 +173,9 @@ class BlockedHoldingLock(Rule):
     def _check_through_callers(self, source: SourceFile, fields: FieldChannels, finder: LockFinder, sites: CallSites, op: FieldOp) -> Diagnostic | None:
         """The operation's own function holds no lock, but a caller in the file calls it
         (or a function that calls it) holding one the other end needs first."""
-        if held_at(source, op.function, op.node) or fields.escape(op.type_name, op.field) is not None:
-            return None
-        if not fields.unbuffered(op.type_name, op.field) or _spells_unlock(source, op.function):
+        if held_at(source, op.function, op.node) or _spells_unlock(source, op.function) or not _may_wait_for_ever(fields, op):
             return None
         wanted = _PARTNERS[op.kind]
-        if any(u.kind in wanted for u in fields.unknown_owner(op.field)):
-            return None
         partners: list[FieldOp] = []
         for partner in fields.ops(op.type_name, op.field):
             if partner.kind in wanted and not any(syntax.same_node(partner.node, n) for n in [op.node, *(p.node for p in partners)]):
@@ -198,10 +190,9 @@ class BlockedHoldingLock(Rule):
             reasons = [_needs(fields, finder, sites, partner, identity) for partner in partners]
             if any(r is None for r in reasons):
                 continue
-            what = "the send on" if op.kind is FieldOpKind.SEND else "the receive from"
-            channel = " ".join(source.text(op.expression).decode("utf-8", "replace").split())
+            what, channel = _described(source, op)
             held_line = source.line_col(lock.statement.start_byte)[0]
-            calls = " → ".join(f"{_spelled(source, c)} (line {source.line_col(c.start_byte)[0]})" for c in locked.calls)
+            calls = " → ".join(f"{Site(source, c).text()} (line {source.line_col(c.start_byte)[0]})" for c in locked.calls)
             more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
             holder = _declared_name(source, locked.holder).decode() or "a function literal"
             message = (
@@ -298,6 +289,22 @@ def _operation_under_lock(source: SourceFile) -> bool:
 
 RULE = BlockedHoldingLock()
 
+
+def _may_wait_for_ever(fields: FieldChannels, op: FieldOp) -> bool:
+    """The operation's channel is one the package alone can reach, unbuffered (a buffered
+    one is a queue, a pool or a semaphore, whose protocol is its own), and no `x.f` of
+    unknown type may be its other end."""
+    if fields.escape(op.type_name, op.field) is not None or not fields.unbuffered(op.type_name, op.field):
+        return False
+    wanted = _PARTNERS[op.kind]
+    return not any(u.kind in wanted for u in fields.unknown_owner(op.field))
+
+
+def _described(source: SourceFile, op: FieldOp) -> tuple[str, str]:
+    """("the send on" or "the receive from", the channel as written) for a message."""
+    what = "the send on" if op.kind is FieldOpKind.SEND else "the receive from"
+    return what, " ".join(source.text(op.expression).decode("utf-8", "replace").split())
+
 _MAX_CALLERS = 3  # calls followed up from the operation to the caller holding the lock
 
 
@@ -362,7 +369,7 @@ def _locking_callers(source: SourceFile, fields: FieldChannels, function: Node) 
         name = _declared_name(source, callee)
         if not name or depth >= _MAX_CALLERS:
             continue
-        for call in _calls_named(source, name):
+        for call in calls_named(source, name):
             caller = syntax.enclosing_function(call)
             if caller is None or any(syntax.is_go(a) or syntax.is_defer(a) for a in syntax.ancestors(call) if syntax.is_inside(a, caller)):
                 continue
@@ -378,27 +385,12 @@ def _locking_callers(source: SourceFile, fields: FieldChannels, function: Node) 
     return found
 
 
-def _calls_named(source: SourceFile, name: bytes) -> list[Node]:
-    """The calls `name(…)` and `x.name(…)` of the file, in document order."""
-    found = []
-    for call in nodes_of_types(source, syntax.CALL_KINDS):
-        callee = syntax.callee_name(call)
-        if callee is not None and source.text(callee) == name:
-            found.append(call)
-    return found
-
-
 def _delete_line(source: SourceFile, statement: Node) -> Edit | NoFix:
     if not (starts_line(source, statement) and ends_line(source, statement)):
         return NoFix("the unlock shares its line with other code")
     start = source.line_start(statement.start_byte)
     end = min(source.line_end(statement.end_byte) + 1, len(source.data))
     return Edit.delete(start, end)
-
-
-def _spelled(source: SourceFile, node: Node) -> str:
-    spelled = " ".join(source.text(node).decode("utf-8", "replace").split())
-    return spelled if len(spelled) <= 60 else spelled[:57] + "..."
 
 
 def _needs(fields: FieldChannels, finder: LockFinder, sites: CallSites, partner: FieldOp, identity: LockId) -> str | None:

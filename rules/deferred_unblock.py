@@ -13,7 +13,7 @@ from gofix_defer.codemods.analysis import control, syntax
 from gofix_defer.codemods.analysis.index import FunctionInfo, PackageIndex
 from gofix_defer.codemods.analysis.lockchains import LockChains
 from gofix_defer.codemods.analysis.locks import ACQUIRE_OF, RELEASE_OF, EventKind, LockFlow, LockId, Locks, lock_call, lock_statement
-from gofix_defer.codemods.analysis.nodeindex import nodes_of_types, own_descendants
+from gofix_defer.codemods.analysis.nodeindex import calls_named, nodes_of_types, own_descendants
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.edits.insertion import delete_line, insert_after, insert_before
 from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, NoFix, Rule
@@ -454,7 +454,7 @@ def _verdict(source: SourceFile, function: Node, exit_node: Node) -> NoFix | _Ha
         return NoFix("the function may hand the lock to its caller")
     if _ACQUIRING_NAME.search(source.text(name)):
         return _HandsOver(f"{source.text(name).decode()} is named for acquiring")
-    callers = _callers(source, source.text(name))
+    callers = calls_named(source, source.text(name))
     if not callers:
         return NoFix("no caller in this file shows whether the lock is handed over")
     if any(_unlocks_after(source, caller) for caller in callers):
@@ -482,16 +482,6 @@ def _is_error_value(source: SourceFile, value: Node) -> bool:
     if syntax.is_call(value):
         return syntax.call_name(value, source.data) in _ERROR_CONSTRUCTORS
     return syntax.is_identifier(value) and re.match(rb"(Err|err)", source.text(value)) is not None
-
-
-def _callers(source: SourceFile, name: bytes) -> list[Node]:
-    """The calls of ``name`` in this file (as f(…) or x.f(…))."""
-    found = []
-    for call in nodes_of_types(source, syntax.CALL_KINDS):
-        called = syntax.callee_name(call)
-        if called is not None and source.text(called) == name:
-            found.append(call)
-    return found
 
 
 def _unlocks_after(source: SourceFile, call: Node) -> bool:

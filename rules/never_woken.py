@@ -639,16 +639,10 @@ def _send_without_waiting(source: SourceFile, op: FieldOp, made: list[FieldOp], 
         return NoFix("the values sent may matter: only a wake-up signal (chan struct{}) may be dropped when one is waiting")
     if any(r.kind is FieldOpKind.RECEIVE and _value_kept(r.node) for r in receivers):
         return NoFix("a receiver keeps the value it receives")
-    send = op.node
-    if not starts_line(source, send) or not ends_line(source, send) or b"\n" in source.text(send):
+    edit = _without_waiting(source, op.node)
+    if edit is None:
         return NoFix("the send shares its line with other code")
-    indent, nl = source.indentation(send.start_byte), source.newline
-    text = b"select {" + nl + indent + b"case " + source.text(send) + b":" + nl + indent + b"default:" + nl + indent + b"}"
-    return Fix(
-        "Send the wake-up only if there is room",
-        (Edit(send.start_byte, send.end_byte, text),),
-        Applicability.UNSAFE,
-    )
+    return Fix("Send the wake-up only if there is room", (edit,), Applicability.UNSAFE)
 
 
 def _element_spelled(made: FieldOp) -> bytes | None:
@@ -674,12 +668,20 @@ def _value_kept(receive: Node) -> bool:
 def _drain_without_waiting(source: SourceFile, drain: Node) -> Fix | NoFix:
     """`<-t.C` as `select { case <-t.C: default: }`: it takes a value that is there and
     goes on when there is none, where the receive waited for ever."""
-    if not starts_line(source, drain) or not ends_line(source, drain) or b"\n" in source.text(drain):
+    edit = _without_waiting(source, drain)
+    if edit is None:
         return NoFix("the drain shares its line with other code")
-    indent, nl = source.indentation(drain.start_byte), source.newline
-    receive = source.text(drain)
-    text = b"select {" + nl + indent + b"case " + receive + b":" + nl + indent + b"default:" + nl + indent + b"}"
-    return Fix("Drain the timer's channel without waiting", (Edit(drain.start_byte, drain.end_byte, text),), Applicability.SAFE)
+    return Fix("Drain the timer's channel without waiting", (edit,), Applicability.SAFE)
+
+
+def _without_waiting(source: SourceFile, operation: Node) -> Edit | None:
+    """A send or receive statement as `select { case OP: default: }`, which goes on where
+    the statement would wait (None when it shares its lines with other code)."""
+    if not starts_line(source, operation) or not ends_line(source, operation) or b"\n" in source.text(operation):
+        return None
+    indent, nl = source.indentation(operation.start_byte), source.newline
+    text = b"select {" + nl + indent + b"case " + source.text(operation) + b":" + nl + indent + b"default:" + nl + indent + b"}"
+    return Edit(operation.start_byte, operation.end_byte, text)
 
 
 def _loop_flag(source: SourceFile, loop: Node) -> tuple[str, Node] | None:

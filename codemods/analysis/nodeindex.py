@@ -25,7 +25,7 @@ from typing import Iterable
 from tree_sitter import Node, QueryCursor
 
 from gofix_defer.codemods.analysis import grammar
-from gofix_defer.codemods.analysis.syntax import FUNCTION_KINDS
+from gofix_defer.codemods.analysis.syntax import CALL_KINDS, FUNCTION_KINDS, callee_name
 
 _INDEX_ATTRIBUTE = "_gofix_defer_node_index"
 
@@ -168,6 +168,16 @@ def own_descendants(source, node: Node, types: Iterable[str]) -> list[Node]:
             parent = parent.parent
         if parent is None or parent == node:
             found.append(candidate)
+    return found
+
+
+def calls_named(source, name: bytes) -> list[Node]:
+    """The calls `name(…)` and `x.name(…)` of the file, in document order."""
+    found = []
+    for call in nodes_of_types(source, CALL_KINDS):
+        callee = callee_name(call)
+        if callee is not None and source.text(callee) == name:
+            found.append(call)
     return found
 
 
