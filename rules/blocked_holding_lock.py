@@ -3,7 +3,6 @@ a lock that every goroutine at the other end of the channel must take first."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -17,7 +16,7 @@ from gofix_defer.codemods.analysis.fieldchannels import FieldChannels, FieldOp, 
 from gofix_defer.codemods.analysis.goroutines import blocking_operation
 from gofix_defer.codemods.analysis.held import HeldLock, LockFinder, LockId, held_at, lock_id
 from gofix_defer.codemods.analysis.index import PackageIndex
-from gofix_defer.codemods.analysis.lexical import SELECTOR_CHANNEL_OPERATION
+from gofix_defer.codemods.analysis.lexical import SELECTOR_CHANNEL_OPERATION, names_called
 from gofix_defer.codemods.analysis.lockchains import Site
 from gofix_defer.codemods.analysis.locks import lock_statement
 from gofix_defer.codemods.analysis.nodeindex import calls_named, nodes_of_types
@@ -328,21 +327,18 @@ def _blocking_callees_called_locking(source: SourceFile) -> set[bytes]:
     blockers = {_declared_name(source, f) for f in declared if SELECTOR_CHANNEL_OPERATION.search(texts[f]) is not None} - {b""}
     if not blockers:
         return set()
-
-    def calls(text: bytes, names: set[bytes]) -> set[bytes]:
-        return {n for n in names if re.search(rb"\b" + re.escape(n) + rb"\s*\(", text) is not None}
-
+    called = {f: names_called(texts[f]) for f in declared}  # one scan per function, not one per name
     reached: dict[bytes, set[bytes]] = {name: {name} for name in blockers}  # caller name -> blockers it reaches
     for _ in range(_MAX_CALLERS - 1):
         for f in declared:
             name = _declared_name(source, f)
-            for callee in calls(texts[f], set(reached)):
+            for callee in called[f] & set(reached):
                 if callee != name:
                     reached.setdefault(name, set()).update(reached[callee])
     found: set[bytes] = set()
     for f in declared:
         if b"Lock()" in texts[f]:
-            for callee in calls(texts[f], set(reached)):
+            for callee in called[f] & set(reached):
                 if callee != _declared_name(source, f):
                     found |= reached[callee]
     return found

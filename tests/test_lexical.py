@@ -184,6 +184,20 @@ def test_the_fields_of_the_locks_taken_are_seen_in_the_bytes(code: str, expected
     assert lexical.lock_fields_taken(code.encode()) == expected
 
 
+@pytest.mark.parametrize(
+    "code, expected",
+    [
+        ("f(); x.g (1); h[int](2); k[K, V](m)", {b"f", b"g", b"h", b"k"}),
+        ("s.mu.Lock()\n\tx.\n\t\tRun()", {b"Lock", b"Run"}),
+        ("xf(); f2()", {b"xf", b"f2"}),  # whole names only
+        ("überLänge(); a[i] (b)", {"überLänge".encode()}),  # a name of any letters; an index then `(` calls no name
+    ],
+)
+def test_the_names_a_text_may_call_are_seen_in_the_bytes(code: str, expected: set[bytes]):
+    assert lexical.names_called(code.encode()) >= expected
+    assert lexical.names_called(code.encode()) - expected <= {b"i", b"a"}
+
+
 def _standard_library() -> Path | None:
     bin_dir = gotool.go_bin_dir()
     source = bin_dir.parent / "src" if bin_dir is not None else None
@@ -275,6 +289,15 @@ def test_no_byte_question_says_no_where_the_parse_of_a_stdlib_file_says_yes():
                 fields = lexical.lock_fields_taken(source.text(function))
                 if lexical.ANY_FIELD not in fields and (parts is None or source.text(parts[1]) not in fields):
                     wrong.append(f"{source.path}:{call_node.start_point[0] + 1}: lock {source.text(call_node)!r} not among fields {sorted(fields)}")
+            # Every call of a name (`f(…)`, `x.f(…)`, `f[T](…)`) is seen in the text of its function.
+            called: dict[int, frozenset[bytes]] = {}  # per function: scanned once
+            for call_node in nodes_of_types(source, syntax.CALL_KINDS):
+                name = syntax.callee_name(call_node)
+                function = syntax.outermost_function(call_node) if name is not None and (syntax.is_identifier(name) or syntax.is_field_identifier(name)) else None
+                if function is not None and function.start_byte not in called:
+                    called[function.start_byte] = lexical.names_called(source.text(function))
+                if name is not None and function is not None and source.text(name) not in called[function.start_byte]:
+                    wrong.append(f"{source.path}:{call_node.start_point[0] + 1}: call of {source.text(name)!r} not seen")
             # Every operation on a selector's channel is spelled with its field's name, every
             # Wait on a field and every send or receive on one (but ctx.Done(), a timer's
             # C, time.After/Tick) by the rule's gate.

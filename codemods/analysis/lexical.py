@@ -456,3 +456,13 @@ SELECTOR_CHANNEL_OPERATION = re.compile(rb"\.\s*\w+\s*<-|<-\s*[\w.\[\]()]*\.(?!D
 TIMER_DRAIN = re.compile(rb"if\s*!\s*[\w.]+\.Stop\(\)\s*\{\s*<-\s*[\w.]+\.C\b")
 # `x.f.Wait()`: a Wait on a field.
 FIELD_WAIT = re.compile(rb"\.\s*\w+\s*\.\s*Wait\(\)")
+
+# A name, then `(` (an instantiation's `[…]` may come between, on one line).
+_CALLED_NAME = re.compile(rb"(?<![A-Za-z0-9_\x80-\xff])([A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)\s*(?:\[[^\]\n]*\]\s*)?\(")
+
+
+def names_called(text: bytes) -> frozenset[bytes]:
+    """Every name written just before a `(` in ``text`` (`f(`, `x.f (`, `f[int](`): the
+    names a piece of code may call, read in one scan (a superset: conversions and
+    declarations spell the same)."""
+    return frozenset(_CALLED_NAME.findall(text))
