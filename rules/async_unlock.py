@@ -17,7 +17,7 @@ from gofix_defer.codemods.analysis.scope import FunctionScopes, Scopes, same_var
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.edits.import_removal import remove_import_if_unused
 from gofix_defer.codemods.edits.insertion import ends_line, insert_before, starts_line
-from gofix_defer.codemods.model import Diagnostic, Edit, Fix, NoFix, Rule
+from gofix_defer.codemods.model import Diagnostic, Edit, Fix, NoFix, Rule, says
 
 
 class AsyncUnlock(Rule):
@@ -85,7 +85,7 @@ class AsyncUnlock(Rule):
 
     def applies_to(self, source) -> bool:
         # The unlock is in a deferred function literal.
-        return super().applies_to(source) and DEFERRED_LITERAL.search(source.data) is not None
+        return super().applies_to(source) and says(source, DEFERRED_LITERAL)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         for function in nodes_of_types(source, syntax.FUNCTION_KINDS):

@@ -23,7 +23,7 @@ from gofix_defer.codemods.analysis.nodeindex import calls_named, nodes_of_types
 from gofix_defer.codemods.analysis.scope import Scopes
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.edits.insertion import ends_line, insert_before, starts_line
-from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, NoFix, Rule
+from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, NoFix, Rule, says
 
 _PARTNERS = {
     FieldOpKind.SEND: (FieldOpKind.RECEIVE, FieldOpKind.RANGE),
@@ -107,7 +107,7 @@ class BlockedHoldingLock(Rule):
 
     def applies_to(self, source) -> bool:
         # The file takes a lock too (held_at sees only a function's own lock calls).
-        return super().applies_to(source) and b"Lock()" in source.data
+        return super().applies_to(source) and says(source, b"Lock()")
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         direct = _may_block_holding_a_lock(source) and _operation_under_lock(source)

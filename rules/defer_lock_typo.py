@@ -12,7 +12,7 @@ from gofix_defer.codemods.analysis.locks import LockCall, lock_call, lock_statem
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import FunctionScopes, Scopes, same_variable
 from gofix_defer.codemods.analysis.source import SourceFile
-from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule
+from gofix_defer.codemods.model import Diagnostic, Edit, Fix, Rule, says
 
 
 class DeferLockTypo(Rule):
@@ -67,7 +67,7 @@ class DeferLockTypo(Rule):
 
     def applies_to(self, source) -> bool:
         # `defer X.Lock()` must be there: most files with a defer lock nothing.
-        return super().applies_to(source) and DEFERRED_LOCK.search(source.data) is not None
+        return super().applies_to(source) and says(source, DEFERRED_LOCK)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         for statement in nodes_of_types(source, syntax.DEFER_KINDS):

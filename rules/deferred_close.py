@@ -11,7 +11,7 @@ from gofix_defer.codemods.analysis.lexical import GO_STATEMENT, MADE_CHANNEL
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.edits.close_deferral import defer_close_fix
-from gofix_defer.codemods.model import Applicability, Diagnostic, NoFix, Rule
+from gofix_defer.codemods.model import Applicability, Diagnostic, NoFix, Rule, says
 
 
 class DeferredClose(Rule):
@@ -91,8 +91,7 @@ class DeferredClose(Rule):
     def applies_to(self, source) -> bool:
         # A channel the function makes, a goroutine that consumes it and a return that
         # leaves before the close: the bytes say whether all can be there.
-        data = source.data
-        return super().applies_to(source) and b"return" in data and MADE_CHANNEL.search(data) is not None and GO_STATEMENT.search(data) is not None
+        return super().applies_to(source) and says(source, b"return") and says(source, MADE_CHANNEL) and says(source, GO_STATEMENT)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         closes = source.facts(Closes)

@@ -17,7 +17,7 @@ from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Sco
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syntax import ancestors, called_function_literal, enclosing_function, identifiers, is_inside, statements, walk, walk_no_funcs
 from gofix_defer.codemods.edits.insertion import ends_line, starts_line
-from gofix_defer.codemods.model import Diagnostic, Edit, Fix, NoFix, Rule
+from gofix_defer.codemods.model import Diagnostic, Edit, Fix, NoFix, Rule, says
 
 # The uses of a channel the rule follows; any other use (passed to a call, sent,
 # stored, returned) hands it to code that may send or close.
@@ -122,8 +122,7 @@ class DeferredGoroutineAwaited(Rule):
     def applies_to(self, source) -> bool:
         # A deferred literal starting a literal, and a wait: X.Wait() or a channel the
         # function makes.
-        data = source.data
-        return super().applies_to(source) and (b"Wait" in data or b"chan" in data) and starts_literal_from_deferred_literal(data)
+        return super().applies_to(source) and (says(source, b"Wait") or says(source, b"chan")) and starts_literal_from_deferred_literal(source)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         by_function: dict[tuple[int, int], tuple[Node, list[_Goroutine]]] = {}

@@ -124,7 +124,7 @@ class DeferredGoroutineNoCancel(Rule):
 
     def applies_to(self, source) -> bool:
         # `defer func() { … go func() { … }() … }()`: both literals are in the bytes.
-        return super().applies_to(source) and starts_literal_from_deferred_literal(source.data)
+        return super().applies_to(source) and starts_literal_from_deferred_literal(source)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         # Names chosen by earlier fixes (this rule's and goroutine-no-cancel's), per

@@ -21,7 +21,7 @@ from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Sco
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.edits.cancel_rewrite import CancelNames, ChosenNames, build_cancel_fix, build_stop_select_fix, releases_a_lock, zero_values
 from gofix_defer.codemods.edits.close_deferral import defer_close_fix
-from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, NoFix, Rule
+from gofix_defer.codemods.model import Applicability, Diagnostic, Fix, NoFix, Rule, says
 
 # Operations that make a goroutine a background job (a ticker, a poller, a
 # worker waiting on something out of sight) rather than a helper waiting for
@@ -163,7 +163,7 @@ class GoroutineNoCancel(Rule):
 
     def applies_to(self, source) -> bool:
         # The same byte test as each function's below, on the whole file.
-        return super().applies_to(source) and b"go " in source.data
+        return super().applies_to(source) and says(source, b"go ")
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         chosen = source.facts(CancelNames).start(self.name)

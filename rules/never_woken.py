@@ -25,7 +25,7 @@ from gofix_defer.codemods.analysis.syncfields import ADDS, WAITS, SyncFields, ne
 from gofix_defer.codemods.analysis.timers import stale_drains
 from gofix_defer.codemods.edits.field_stop import local_stop, stop_fix
 from gofix_defer.codemods.edits.insertion import delete_line, ends_line, insert_after, insert_before, line_text, starts_line
-from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, NoFix, Rule
+from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, NoFix, Rule, says
 
 
 class NeverWoken(Rule):
@@ -236,14 +236,13 @@ class NeverWoken(Rule):
         # `<-time.After(d)`); a `Wait()` on a field (`x.f.Wait()`) or in a file that
         # declares a WaitGroup. A range over a field channel is looked at only in files
         # that also send or receive.
-        data = source.data
-        if (b"<-" in data or b"range" in data) and MADE_CHANNEL.search(data) is not None:
+        if (says(source, b"<-") or says(source, b"range")) and says(source, MADE_CHANNEL):
             return True
-        if b"<-" in data and SELECTOR_CHANNEL_OPERATION.search(data) is not None:
+        if says(source, b"<-") and says(source, SELECTOR_CHANNEL_OPERATION):
             return True
-        if b".Stop()" in data and TIMER_DRAIN.search(data) is not None:
+        if says(source, b".Stop()") and says(source, TIMER_DRAIN):
             return True
-        return b".Wait()" in data and (b"WaitGroup" in data or FIELD_WAIT.search(data) is not None)
+        return says(source, b".Wait()") and (says(source, b"WaitGroup") or says(source, FIELD_WAIT))
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         found = [

@@ -15,7 +15,7 @@ from gofix_defer.codemods.analysis.nodeindex import descendants_of_types, nodes_
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes, fresh_name
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.edits.parameters import add_parameters
-from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, NoFix, Rule
+from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, NoFix, Rule, says
 
 # Fields of *http.Request (and of its *url.URL) that hold plain values: read
 # before the goroutine starts, they can be passed as arguments of these
@@ -144,8 +144,7 @@ class RequestEscape(Rule):
 
     def applies_to(self, source) -> bool:
         # A handler (it names the request) that starts a goroutine.
-        data = source.data
-        return super().applies_to(source) and b"Request" in data and GO_STATEMENT.search(data) is not None
+        return super().applies_to(source) and says(source, b"Request") and says(source, GO_STATEMENT)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         http = imported_name(source, b"net/http")

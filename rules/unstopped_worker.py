@@ -21,7 +21,7 @@ from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Sco
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.typeinfer import made_type_name
 from gofix_defer.codemods.edits.insertion import insert_after
-from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, NoFix, Rule
+from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, NoFix, Rule, says
 
 # The methods that stop a worker, in the order one is offered: the exported ones first.
 _STOP_NAMES = (b"Stop", b"Close", b"stop", b"close")
@@ -138,7 +138,7 @@ class UnstoppedWorker(Rule):
 
     def applies_to(self, source) -> bool:
         # The worker type's Start, in this file, starts a goroutine.
-        return super().applies_to(source) and GO_STATEMENT.search(source.data) is not None
+        return super().applies_to(source) and says(source, GO_STATEMENT)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         workers = _worker_types(source)

@@ -14,7 +14,7 @@ from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import FunctionScopes, Scopes, same_variable
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.edits.insertion import ends_line, insert_before, starts_line
-from gofix_defer.codemods.model import Diagnostic, Edit, Fix, NoFix, Rule
+from gofix_defer.codemods.model import Diagnostic, Edit, Fix, NoFix, Rule, says
 
 # An Add argument may call these and still be evaluated just as well before the `go` statement.
 _PURE_CALLS = frozenset({b"len", b"cap"})
@@ -119,7 +119,7 @@ class WaitGroupAddInGoroutine(Rule):
 
     def applies_to(self, source) -> bool:
         # A goroutine of a function literal that adds, and a Wait: all must be there.
-        return super().applies_to(source) and b"Wait" in source.data and STARTED_LITERAL.search(source.data) is not None
+        return super().applies_to(source) and says(source, b"Wait") and says(source, STARTED_LITERAL)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         for go_statement in nodes_of_types(source, syntax.GO_KINDS):

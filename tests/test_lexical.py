@@ -20,6 +20,7 @@ from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.package import declared_functions
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syntax import is_inside
+from gofix_defer.codemods.engine.process import RawFile
 
 from . import gotool
 
@@ -70,9 +71,12 @@ def test_a_go_defer_or_run_inside_a_loop_is_seen_in_the_bytes(code: str, expecte
 
 
 def test_deferred_and_started_literals_and_deferred_locks():
-    assert lexical.starts_literal_from_deferred_literal(b"defer func() {\n\tgo func() { work() }()\n}()")
-    assert not lexical.starts_literal_from_deferred_literal(b"defer func() { go work() }()")
-    assert not lexical.starts_literal_from_deferred_literal(b"defer close(ch); go func() {}()")
+    def raw(text: bytes) -> RawFile:
+        return RawFile("a.go", text, (1, 27))
+
+    assert lexical.starts_literal_from_deferred_literal(raw(b"defer func() {\n\tgo func() { work() }()\n}()"))
+    assert not lexical.starts_literal_from_deferred_literal(raw(b"defer func() { go work() }()"))
+    assert not lexical.starts_literal_from_deferred_literal(raw(b"defer close(ch); go func() {}()"))
     assert lexical.DEFERRED_LOCK.search(b"defer s.mu.RLock()")
     assert not lexical.DEFERRED_LOCK.search(b"defer s.mu.Unlock()")
     assert lexical.STARTED_LITERAL.search(b"go (func() { work() })()") and lexical.DEFERRED_LITERAL.search(b"defer(func() {})()")

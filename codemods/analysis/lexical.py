@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from gofix_defer.codemods.model import says
+
 # String, rune and comment literals: skipped whole by the scans, so that a brace or
 # keyword inside one counts for nothing.
 _LITERALS = rb'"[^"\\\n]*(?:\\.[^"\\\n]*)*"|`[^`]*`|\'[^\'\\\n]*(?:\\.[^\'\\\n]*)*\'|//[^\n]*|/\*.*?\*/'
@@ -67,9 +69,10 @@ def inside_literal(data: bytes, at: int) -> bool:
     return False
 
 
-def starts_literal_from_deferred_literal(data: bytes) -> bool:
-    """May a deferred function literal start a goroutine of a function literal?"""
-    return DEFERRED_LITERAL.search(data) is not None and STARTED_LITERAL.search(data) is not None
+def starts_literal_from_deferred_literal(source) -> bool:
+    """May a deferred function literal of ``source`` (a file, parsed or not) start a
+    goroutine of a function literal?"""
+    return says(source, DEFERRED_LITERAL) and says(source, STARTED_LITERAL)
 
 
 def defer_inside_loop(data: bytes) -> bool:

@@ -37,6 +37,8 @@ class SourceFile:
     _syntax_error: bool | None = field(init=False, repr=False, default=None)
     # Answers of cheap syntax questions asked over and over (imports), by question.
     _memo: dict = field(init=False, repr=False, default_factory=dict)
+    # What the bytes hold, by question (model.says: the rules' prefilters).
+    byte_answers: dict = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.tree = parsing.parse(self.data)

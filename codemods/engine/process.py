@@ -121,11 +121,13 @@ def syntax_error_diagnostic(source: SourceFile) -> Diagnostic:
 
 @dataclass(frozen=True)
 class RawFile:
-    """A file before parsing: what ``Rule.applies_to`` needs (``data``, ``go_version``)."""
+    """A file before parsing: what ``Rule.applies_to`` needs (``data``, ``go_version``, and
+    the answers ``model.says`` keeps, so that rules sharing a trigger scan for it once)."""
 
     path: str
     data: bytes
     go_version: tuple[int, int]
+    byte_answers: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def applicable_rules(path: str, data: bytes, version: tuple[int, int], rules: Sequence[Rule]) -> list[Rule]:
@@ -135,8 +137,7 @@ def applicable_rules(path: str, data: bytes, version: tuple[int, int], rules: Se
     files of a large tree go unparsed.
     """
     raw = RawFile(path, data, version)
-    present: dict[bytes, bool] = {}
-    return [rule for rule in rules if _applies(rule, raw, present)]
+    return [rule for rule in rules if rule.applies_to(raw)]  # type: ignore[arg-type]
 
 
 def any_rule_applies(path: str, data: bytes, version: tuple[int, int], rules: Sequence[Rule]) -> bool:
@@ -145,8 +146,7 @@ def any_rule_applies(path: str, data: bytes, version: tuple[int, int], rules: Se
     yes, so a rule's scan of the bytes (``Rule.scans_bytes``) runs only for files no
     cheaper rule wants."""
     raw = RawFile(path, data, version)
-    present: dict[bytes, bool] = {}
-    return any(_applies(rule, raw, present) for rule in _cheapest_first(tuple(rules)))
+    return any(rule.applies_to(raw) for rule in _cheapest_first(tuple(rules)))  # type: ignore[arg-type]
 
 
 @functools.lru_cache(maxsize=8)
@@ -154,25 +154,6 @@ def _cheapest_first(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
     """Plain trigger rules, then refined ones, then those that scan the bytes (sorted once
     per rule set, not per file)."""
     return tuple(sorted(rules, key=lambda rule: 0 if type(rule).applies_to is Rule.applies_to else 2 if rule.scans_bytes else 1))
-
-
-def _applies(rule: Rule, raw: RawFile, present: dict[bytes, bool]) -> bool:
-    """``rule.applies_to(raw)``. Rules share triggers (`defer`, `Unlock`, `make(chan`...):
-    ``present`` searches each distinct one once per file, with the logic of
-    Rule.applies_to, which a rule that overrides it still gets."""
-    if type(rule).applies_to is not Rule.applies_to:
-        return rule.applies_to(raw)  # type: ignore[arg-type]
-    if rule.max_go_version is not None and raw.go_version >= rule.max_go_version:
-        return False
-    if not rule.triggers:
-        return True
-    for trigger in rule.triggers:
-        found = present.get(trigger)
-        if found is None:
-            found = present[trigger] = trigger in raw.data
-        if found:
-            return True
-    return False
 
 
 def unparsed_result(path: str, data: bytes, settings: Settings) -> FileResult | None:

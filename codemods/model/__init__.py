@@ -8,6 +8,6 @@ from gofix_defer.codemods.model.diagnostic import Diagnostic
 from gofix_defer.codemods.model.fix import Applicability, Edit, Fix, apply_edits
 from gofix_defer.codemods.model.nofix import NoFix
 from gofix_defer.codemods.model.result import INTERNAL_ERROR, SYNTAX_ERROR, FileResult
-from gofix_defer.codemods.model.rule import Rule
+from gofix_defer.codemods.model.rule import Rule, says
 
-__all__ = ["Applicability", "Diagnostic", "Edit", "FileResult", "Fix", "INTERNAL_ERROR", "NoFix", "Rule", "SYNTAX_ERROR", "apply_edits"]
+__all__ = ["Applicability", "Diagnostic", "Edit", "FileResult", "Fix", "INTERNAL_ERROR", "NoFix", "Rule", "SYNTAX_ERROR", "apply_edits", "says"]

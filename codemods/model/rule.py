@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, ClassVar, Iterable
 
 from gofix_defer.codemods.model.diagnostic import Diagnostic
@@ -10,6 +11,17 @@ from gofix_defer.codemods.model.fix import Applicability, Fix
 if TYPE_CHECKING:  # pragma: no cover
     from gofix_defer.codemods.analysis.facts import Fact
     from gofix_defer.codemods.analysis.source import SourceFile
+
+
+def says(source, question: "bytes | re.Pattern[bytes]") -> bool:
+    """Do the file's bytes hold ``question`` (a byte string, or a match of a pattern)?
+    Answered once per file (``source.byte_answers``): the prefilters of many rules ask the
+    same (`defer`, `go `, `make(chan`), and each asking is a pass over the bytes."""
+    answers = source.byte_answers
+    found = answers.get(question)
+    if found is None:
+        found = answers[question] = question in source.data if isinstance(question, bytes) else question.search(source.data) is not None
+    return found
 
 
 class Rule:
@@ -56,7 +68,7 @@ class Rule:
     def applies_to(self, source: "SourceFile") -> bool:
         if self.max_go_version is not None and source.go_version >= self.max_go_version:
             return False
-        return not self.triggers or any(t in source.data for t in self.triggers)
+        return not self.triggers or any(says(source, t) for t in self.triggers)
 
     def diagnostic(self, node_or_range, message: str, fix: Fix | None = None) -> Diagnostic:
         """Build a diagnostic for a tree-sitter node or a (start, end) pair."""
