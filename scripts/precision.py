@@ -223,7 +223,8 @@ def main() -> int:
     args = parser.parse_args()
     root = Path(args.root)
     if not root.is_dir():
-        print(f"error: {root} is not a folder", file=sys.stderr)
+        hint = f" (apt-get install the packages listed in {LABELS / 'debian-packages.txt'})" if root == DEBIAN_SOURCES else ""
+        print(f"error: {root} is not a folder{hint}", file=sys.stderr)
         return 2
     try:
         labels = read_all_labels(label_files(args.labels or [str(LABELS)]))
