@@ -228,7 +228,9 @@ def _composite_type(source, value: Node) -> tuple[object, Node] | None:
     return (source, type_node) if type_node is not None else None
 
 
-def _named_package_type(index: PackageIndex, source, node: Node | None) -> bytes | None:
+def _named_package_type(index: PackageIndex, source, node: Node | None, among: "set[bytes] | None" = None) -> bytes | None:
+    """The name of the package's type that ``node`` states (`T`, `*T`), else None; with
+    ``among`` (names of package types), only a name among them."""
     if node is None:
         return None
     stated = syntax.unparen_type(node)
@@ -241,6 +243,8 @@ def _named_package_type(index: PackageIndex, source, node: Node | None) -> bytes
     if name is None:
         return None
     text = source.text(name)
+    if among is not None:
+        return text if text in among else None  # a set lookup, not the index's
     return text if text in index.types else None
 
 
@@ -573,7 +577,7 @@ class FieldChannels(PackageFact):
                 if name in getter_names:
                     self._getter_call(source, selector, parts[0], name)
             for literal in nodes_of_types(source, _COMPOSITE_KINDS):
-                self._composite(source, literal)
+                self._composite(source, literal, type_names)
 
     def _find_getters(self) -> None:
         for type_name in sorted({type_name for type_name, _ in self._fields}):
@@ -632,8 +636,9 @@ class FieldChannels(PackageFact):
         for op in self._classify(source, function, call, operand, target[0], target[1], "getter", 0, facts):
             facts.ops.append(op)
 
-    def _composite(self, source, literal: Node) -> None:
-        type_name = _named_package_type(self.index, source, syntax.composite_type(literal))
+    def _composite(self, source, literal: Node, type_names: set[bytes]) -> None:
+        """The fields a literal of one of ``type_names`` (the types with channel fields) makes or sets."""
+        type_name = _named_package_type(self.index, source, syntax.composite_type(literal), among=type_names)
         if type_name is None:
             return
         function = syntax.enclosing_function(literal)
