@@ -154,6 +154,8 @@ def lock_fields_taken(data: bytes) -> frozenset[bytes]:
     `f().Lock()`) and for any other `Lock` or `RLock` word of the code (a method value,
     a method declared so). `TryLock`, `Locker` and words in comments or strings count
     for nothing."""
+    if b"Lock" not in data:
+        return frozenset()  # most code takes no lock: no need to step over its literals
     fields = set()
     for match in _LOCK_TOKENS.finditer(data):
         start = match.start()
