@@ -16,7 +16,7 @@ from gofix_defer.codemods.analysis.channels import Channels, ChannelUse, Directi
 from gofix_defer.codemods.analysis.fieldchannels import FieldChannels, FieldOp, FieldOpKind
 from gofix_defer.codemods.analysis.held import held_at
 from gofix_defer.codemods.analysis.index import FunctionInfo, PackageIndex, ValueKind
-from gofix_defer.codemods.analysis.lexical import FIELD_WAIT, MADE_CHANNEL, SELECTOR_CHANNEL_OPERATION, TIMER_DRAIN
+from gofix_defer.codemods.analysis.lexical import FIELD_WAIT, MADE_CHANNEL, SELECTOR_CHANNEL_OPERATION, SELECTOR_SEND, TIMER_DRAIN
 from gofix_defer.codemods.analysis.locks import states_waitgroup
 from gofix_defer.codemods.analysis.nodeindex import method_calls_named, nodes_of_types
 from gofix_defer.codemods.analysis.scope import Scopes
@@ -585,6 +585,8 @@ def _sends_before_spelled_receivers(source: SourceFile) -> list[Node]:
     loop, select or function literal, when the function spells a receive from or a range
     over that same selector later on: a cheap, necessary condition, read from the file
     alone."""
+    if not says(source, SELECTOR_SEND):
+        return []  # no send on a selector: the file's channel operations need not be found
     found = []
     for send in nodes_of_types(source, (*syntax.CHANNEL_OPERATION_KINDS,)):
         if not syntax.is_send(send):

@@ -310,6 +310,8 @@ def test_no_byte_question_says_no_where_the_parse_of_a_stdlib_file_says_yes():
                 operations += 1
                 if name not in getattr(spelled, "received" if kind == "ranged" else kind):
                     wrong.append(f"{source.path}:{node.start_point[0] + 1}: {kind} {name!r} not spelled")
+                if kind == "sent" and not lexical.SELECTOR_SEND.search(data):
+                    wrong.append(f"{source.path}:{node.start_point[0] + 1}: a send on {name!r} not seen by SELECTOR_SEND")
                 gated = kind in ("sent", "received") and name not in (b"Done", b"C", b"After", b"Tick")
                 if gated and not lexical.SELECTOR_CHANNEL_OPERATION.search(data):
                     wrong.append(f"{source.path}:{node.start_point[0] + 1}: {kind} {name!r} not seen by the gate")

@@ -457,6 +457,8 @@ class FieldSpellings:
 # A send on, or a receive from, a selector other than a context's Done(), a timer's C or
 # time.After/Tick (which no field of the file's package is): `x.f <- v`, `<-x.f`.
 SELECTOR_CHANNEL_OPERATION = re.compile(rb"\.\s*\w+\s*<-|<-\s*[\w.\[\]()]*\.(?!Done\(\)|C\b|After\(|Tick\()\w+")
+# `x.f <- v`: a send on a selector (parenthesised too: `(x.f) <- v`).
+SELECTOR_SEND = re.compile(rb"\.\s*\w+[\s)]*<-")
 # `if !t.Stop() { <-t.C`: a timer drained after Stop (timers.stale_drains looks closer).
 TIMER_DRAIN = re.compile(rb"if\s*!\s*[\w.]+\.Stop\(\)\s*\{\s*<-\s*[\w.]+\.C\b")
 # `x.f.Wait()`: a Wait on a field.
