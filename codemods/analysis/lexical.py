@@ -359,11 +359,15 @@ def _block_end(data: bytes, opening: int) -> int | None:
 _SPELLED_ARROW = re.compile(rb"<-")
 _SPELLED_SENT_ON = re.compile(rb"\.\s*(\w+)\s*$")  # before `<-`
 _SPELLED_NAME = re.compile(rb"\.\s*(\w+)")  # every selector's name in what `<-` or `range` reads
-_SPELLED_RANGE = re.compile(rb"\brange\b")
-_SPELLED_CLOSE = re.compile(rb"\bclose\s*\(")
+# These three start with their literal, not `\b`, so that the regex engine scans for it at
+# C speed (3x faster here); each match is then checked to start a name (starts_name).
+_SPELLED_RANGE = re.compile(rb"range\b")
+_SPELLED_CLOSE = re.compile(rb"close\s*\(")
 _SPELLED_CLOSED = re.compile(rb"[^()]*\.\s*(\w+)\s*\)")  # after `close(`
-_SPELLED_CHAN = re.compile(rb"\bchan\b")
-_SPELLED_GETTER = re.compile(rb"(?m)^func\s*\([^)]*\)\s*(\w+)\s*\(\s*\)\s*(?:<-\s*)?chan\b")
+_SPELLED_CHAN = re.compile(rb"chan\b")
+# A method with no parameters returning a channel, its `func` starting a line: run on the
+# bytes after a newline put first, for `\n` is a literal to scan for and `(?m)^` is not.
+_SPELLED_GETTER = re.compile(rb"\nfunc\s*\([^)]*\)\s*(\w+)\s*\(\s*\)\s*(?:<-\s*)?chan\b")
 _SPELLED_FIELD_NAMES_BEFORE = re.compile(rb"^(?:[^\n]*[{;])?[ \t]*(\w+(?:[ \t]*,[ \t]*\w+)*)[ \t]+(?:<-[ \t]*)?$")  # a struct's field
 _SPELLED_LOOK_BACK = 80  # bytes before a `<-` that can hold the selector it sends on
 _SPELLED_COPIED = re.compile(rb"(?m)=[ \t]*[\w.\[\]()]*\.[ \t]*(\w+)[ \t]*(?://.*)?$")  # `c := x.f` ending its line
@@ -417,13 +421,16 @@ class FieldSpellings:
                     found.blocking_sends.add(sent.group(1))
             found.received.update(_SPELLED_NAME.findall(data, arrow.end(), _expression_end(data, arrow.end())))
         for loop in _SPELLED_RANGE.finditer(data):
-            found.received.update(_SPELLED_NAME.findall(data, loop.end(), _expression_end(data, loop.end())))
+            if starts_name(data, loop.start()):
+                found.received.update(_SPELLED_NAME.findall(data, loop.end(), _expression_end(data, loop.end())))
         for close in _SPELLED_CLOSE.finditer(data):
-            closed = _SPELLED_CLOSED.match(data, close.end())
+            closed = _SPELLED_CLOSED.match(data, close.end()) if starts_name(data, close.start()) else None
             if closed is not None:
                 found.closed.add(closed.group(1))
-        found.getters.update(_SPELLED_GETTER.findall(data))
+        found.getters.update(_SPELLED_GETTER.findall(b"\n" + data))
         for match in _SPELLED_CHAN.finditer(data):
+            if not starts_name(data, match.start()):
+                continue
             line = data[data.rfind(b"\n", 0, match.start()) + 1 : match.start()]
             names = _SPELLED_FIELD_NAMES_BEFORE.search(line)
             if names is not None:
