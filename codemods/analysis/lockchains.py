@@ -50,14 +50,13 @@ from gofix_defer.codemods.analysis.access import Access, access
 from gofix_defer.codemods.analysis.calls import CallSummaries
 from gofix_defer.codemods.analysis.facts import PackageFact
 from gofix_defer.codemods.analysis.index import Declarations, FunctionInfo, PackageIndex, ValueKind, value_kind
-from gofix_defer.codemods.analysis.lexical import ANY_FIELD, lock_fields_taken
+from gofix_defer.codemods.analysis.lexical import ANY_FIELD, lock_fields_taken, names_called
 from gofix_defer.codemods.analysis.locks import LockCall, LockFlow, LockId, Locks, follow_locks, lock_call, lock_statement
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types, own_descendants
 from gofix_defer.codemods.analysis.scope import Scopes
 from gofix_defer.codemods.analysis.syntax import unparen, walk_no_funcs
 
 MAX_CHAIN = 8  # calls followed down from one function
-_CALLED_NAME = re.compile(rb"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 _GUARD_NAME = re.compile(rb"(?i)lock|held|hold")
 _OUTSIDE = (-1, -1)
 
@@ -374,7 +373,7 @@ class LockChains(PackageFact):
             fields: set[bytes] = set()
             for text in self._declaration_texts(current):
                 fields |= lock_fields_taken(text)
-                called.update(_CALLED_NAME.findall(text))
+                called |= names_called(text)
             calls[current], taken[current] = called, fields
             if ANY_FIELD not in fields:
                 stack.extend(called)  # a name that may take any lock needs no more
