@@ -202,6 +202,24 @@ def test_the_names_a_text_may_call_are_seen_in_the_bytes(code: str, expected: se
     assert lexical.names_called(code.encode()) - expected <= {b"i", b"a"}
 
 
+@pytest.mark.parametrize(
+    "code",
+    [
+        "T{f: done, g: make(chan int), h: nil, k: &x, m: (y)}",
+        "s[lo:hi:max]; a:bc:d; x[i:j]",  # a key starts only after the previous match
+        "case a: b(); default: c()\nlabel: for {}",
+        "T{überFeld: x, f:\ty, g :z}",
+        "m := map[string]int{\"k\": v, `r`: w}",
+    ],
+)
+def test_keyed_names_are_what_the_key_pattern_finds(code: str):
+    import re
+
+    pattern = re.compile(rb"\b(\w+):[ \t]*(?!make\b|nil\b)[\w&*(]")  # the pattern the scan stands for
+    data = code.encode()
+    assert lexical._keyed_names(data) == pattern.findall(data)
+
+
 def _standard_library() -> Path | None:
     bin_dir = gotool.go_bin_dir()
     source = bin_dir.parent / "src" if bin_dir is not None else None
