@@ -397,7 +397,6 @@ def _keyed_names(data: bytes) -> list[bytes]:
     return found
 
 
-
 def _expression_end(data: bytes, start: int) -> int:
     """Where the expression after a `<-` or a `range` at ``start`` ends, at the latest: the
     end of its line, or a `;`, `:`, `{` or `//` before it."""
