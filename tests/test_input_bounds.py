@@ -4,9 +4,11 @@ names, unreadable go.mod files, and what the command line names."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -95,6 +97,26 @@ def test_time_budget_in_the_engine_and_off_the_main_thread():
     worker.join(120)
     assert found and found[0].skipped == "timeout"
     assert not process("ok.go", LEAKY.encode(), Settings(rules=LVC, go_version=(1, 21), file_timeout=5)).errors
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="no POSIX interval timer")
+def test_a_lost_alarm_rings_again_and_leaves_no_timer_behind():
+    from gofix_defer.codemods.engine.budget import BudgetExceeded, deadline
+
+    lost = 0
+    with pytest.raises(BudgetExceeded):
+        with deadline(0.05):
+            try:
+                while True:
+                    pass
+            except BudgetExceeded:
+                lost += 1  # as Python drops one raised in a finaliser or a gc callback
+            started = time.monotonic()
+            while time.monotonic() - started < 5:
+                pass
+            pytest.fail("the alarm did not ring again")
+    assert lost == 1
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0) and signal.getsignal(signal.SIGALRM) is signal.SIG_DFL
 
 
 def test_budget_values_parse():

@@ -37,12 +37,21 @@ class BudgetExceeded(BaseException):
 
 class _State(threading.local):
     deadline: float | None = None
+    armed: bool = False  # this thread's SIGALRM timer belongs to a deadline block still running
 
 
 _state = _State()
 
+# How soon the alarm rings again. Raised where Python cannot pass an exception on (a
+# finaliser, a gc callback: "Exception ignored in ..."), BudgetExceeded is lost; the next
+# ring interrupts the work again, until the deadline's block is left.
+_RING_AGAIN = 0.05
+
 
 def _on_alarm(signal_number: int, frame: object) -> None:
+    if not _state.armed:
+        return  # the block is being left: nothing to interrupt
+    signal.setitimer(signal.ITIMER_REAL, _RING_AGAIN)
     raise BudgetExceeded()
 
 
@@ -58,14 +67,28 @@ def deadline(seconds: float) -> Iterator[None]:
     old_handler = None
     if alarm:
         old_handler = signal.signal(signal.SIGALRM, _on_alarm)
+        _state.armed = True
         signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
         if alarm:
+            _disarm(old_handler)
+        _state.deadline = previous
+
+
+def _disarm(old_handler) -> None:
+    """Stop the timer and put the old handler back. An alarm that rings before ``armed``
+    is cleared raises here; the exception already on its way out (if any) stands, and the
+    timer must still be stopped, or it would interrupt whatever runs next."""
+    while True:
+        try:
+            _state.armed = False
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old_handler)
-        _state.deadline = previous
+            return
+        except BudgetExceeded:
+            continue
 
 
 def _can_use_alarm() -> bool:
