@@ -13,7 +13,7 @@ from gofix_defer.codemods.analysis import control, syntax
 from gofix_defer.codemods.analysis.access import Access, access
 from gofix_defer.codemods.analysis.facts import PackageFact
 from gofix_defer.codemods.analysis.imports import imported_name
-from gofix_defer.codemods.analysis.lexical import go_defer_or_run_inside_loop
+from gofix_defer.codemods.analysis.lexical import loop_closure_may_read_loop_variable
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types, outermost_functions
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes, loop_variables
 from gofix_defer.codemods.analysis.source import SourceFile
@@ -228,12 +228,12 @@ class LoopVarCapture(Rule):
     max_go_version = (1, 22)
     triggers = (b"go ", b"go\t", b"defer", b".Run(")
     requires = (Scopes, Types, _OneEntryTables)
-    scans_bytes = True  # go_defer_or_run_inside_loop
+    scans_bytes = True  # loop_closure_may_read_loop_variable
 
     def applies_to(self, source) -> bool:
         # Every site is a go or defer statement or a subtest's Run inside a loop: most
         # files that start goroutines or defer do it outside loops, as their bytes say.
-        return super().applies_to(source) and go_defer_or_run_inside_loop(source.data)
+        return super().applies_to(source) and loop_closure_may_read_loop_variable(source.data)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         # The statements that may run a closure after its iteration, by the outermost

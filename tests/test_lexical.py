@@ -18,6 +18,7 @@ from gofix_defer.codemods.analysis.index import Declarations, ValueKind
 from gofix_defer.codemods.analysis.locks import lock_call
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.package import declared_functions
+from gofix_defer.codemods.analysis.scope import loop_variables
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syntax import is_inside
 from gofix_defer.codemods.engine.process import RawFile
@@ -56,18 +57,28 @@ def test_a_defer_inside_a_loop_is_seen_in_the_bytes(code: str, expected: bool):
 @pytest.mark.parametrize(
     "code, expected",
     [
-        ("func f() { for _, x := range xs { go work(x) } }", True),
-        ("func f() { for _, x := range xs { run(func() { go work() }) } }", False),  # the literal's own go
-        ("func f() { for { func() { defer g() }() } }", False),  # the literal's own defer
-        ("func f(t *testing.T) { for _, c := range cases { t.Run(c.name, func(t *testing.T) {}) } }", True),
-        ("func f() { go work()\n\tfor range xs {} }", False),  # before the loop
-        ("func f() { for range xs { ago(); goes() } }", False),  # part of names
-        ('func f() { for range xs { s := "go f()"; _ = s }\n\tdefer g() }', False),  # a string
-        ("func f() { for range xs { Runner() } }", False),
+        ("func f() { for _, x := range xs { go func() { work(x) }() } }", True),
+        ("func f() { for i := 0; i < n; i++ { defer func() { use(i) }() } }", True),
+        ("func f() { for k, v := range m { g := func() { use(k, v) }; go g() } }", True),  # bound, then started
+        ("func f() { for _, x := range xs { for { go func() { work(x) }() } } }", True),  # the outer loop's variable
+        ("func f() { for /* a */ i /* b */ , x := range xs { go func() { work(x) }() } }", True),  # comments in the header
+        ("func f(t *testing.T) { for _, c := range cases { t.Run(c.name, func(t *testing.T) { t.Parallel(); use(c) }) } }", True),
+        ("func f(t *testing.T) { for _, c := range cases { t.Run(c.name, func(t *testing.T) { use(c) }) } }", False),  # never parallel
+        ("func f() { for _, x := range xs { go work(x) } }", False),  # no closure: x is evaluated at the go statement
+        ("func f() { for _, x := range xs { go func() { work() }(); use(x) } }", False),  # the closure reads no loop variable
+        ("func f() { for x = range xs { go func() { work(x) }() } }", False),  # the loop declares nothing
+        ("func f() { for { go func() { work(x) }() } }", False),
+        ("func f() { for _ = range xs { go func() { work(x) }() } }", False),
+        ("func f() { for _, x := range xs { run(func() { go work(x) }) } }", False),  # the literal's own go
+        ("func f() { for _, x := range xs { func() { defer g(x) }() } }", False),  # the literal's own defer
+        ("func f() { go func() { work(x) }()\n\tfor _, x := range xs {} }", False),  # before the loop
+        ("func f() { for _, x := range xs { ago(func() { goes(x) }) } }", False),  # part of names
+        ('func f() { for _, x := range xs { s := "go f()"; _ = s; h := func() { use(x) }; h() } }', False),  # a string
+        ("func f() { for _, x := range xs { go func() { work(x) }()", True),  # unbalanced: cannot tell
     ],
 )
-def test_a_go_defer_or_run_inside_a_loop_is_seen_in_the_bytes(code: str, expected: bool):
-    assert lexical.go_defer_or_run_inside_loop(("package p\n\n" + code + "\n").encode()) is expected
+def test_a_closure_in_a_loop_that_may_read_a_loop_variable_is_seen_in_the_bytes(code: str, expected: bool):
+    assert lexical.loop_closure_may_read_loop_variable(("package p\n\n" + code + "\n").encode()) is expected
 
 
 def test_deferred_and_started_literals_and_deferred_locks():
@@ -227,7 +238,7 @@ def _standard_library() -> Path | None:
 
 def _truths(source: SourceFile) -> dict[str, bool]:
     """What the parse says for each byte question."""
-    found = {"defer in loop": False, "deferred literal": False, "go statement": False, "go literal": False, "deferred lock": False, "go, defer or Run in loop": False, "made channel": False}
+    found = {"defer in loop": False, "deferred literal": False, "go statement": False, "go literal": False, "deferred lock": False, "loop closure reads loop variable": False, "made channel": False}
     found["struct channel field"] = any(
         not field.embedded and field.kind is ValueKind.CHANNEL and syntax.is_channel_type(syntax.unparen_type(field.type))
         for info in source.facts(Declarations).part.types.values()
@@ -243,13 +254,21 @@ def _truths(source: SourceFile) -> dict[str, bool]:
         call = lock_call(source, syntax.call_of(defer))
         if call is not None and call.acquires:
             found["deferred lock"] = True
-    for statement in nodes_of_types(source, syntax.GO_AND_DEFER_KINDS):
-        if control.enclosing_loops(statement):
-            found["go, defer or Run in loop"] = True
+    # A go or defer statement, or a subtest's Run that calls Parallel, in a loop that
+    # declares variables, one of which a function literal in the loop's body reads.
+    runs = list(nodes_of_types(source, syntax.GO_AND_DEFER_KINDS))
     for call in nodes_of_types(source, syntax.CALL_KINDS):
         function = syntax.callee(call)
-        if function is not None and source.text(function).endswith(b".Run") and syntax.is_expression_statement(call.parent) and control.enclosing_loops(call):
-            found["go, defer or Run in loop"] = True  # a subtest's Run stands as a statement
+        if function is not None and source.text(function).endswith(b".Run") and syntax.is_expression_statement(call.parent) and b"Parallel" in source.text(call):
+            runs.append(call.parent)
+    literals = list(nodes_of_types(source, ("function_literal",)))
+    for statement in runs:
+        outermost = syntax.outermost_function(statement)
+        for loop in control.enclosing_loops(statement) if outermost is not None else ():
+            names = {d.name for d in loop_variables(source.scopes(outermost), loop)} - {b"_"}
+            body = syntax.body(loop)
+            if names and body is not None and any(is_inside(literal, body) and any(source.text(i) in names for i in syntax.identifiers(literal)) for literal in literals):
+                found["loop closure reads loop variable"] = True
     for call in nodes_of_types(source, syntax.CALL_KINDS):
         if make_channel(call) is not None:
             found["made channel"] = True
@@ -278,7 +297,7 @@ def test_no_byte_question_says_no_where_the_parse_of_a_stdlib_file_says_yes():
             checked += 1
             answers = {
                 "defer in loop": lexical.defer_inside_loop(data),
-                "go, defer or Run in loop": lexical.go_defer_or_run_inside_loop(data),
+                "loop closure reads loop variable": lexical.loop_closure_may_read_loop_variable(data),
                 "deferred literal": lexical.DEFERRED_LITERAL.search(data) is not None,
                 "go statement": lexical.GO_STATEMENT.search(data) is not None,
                 "go literal": lexical.STARTED_LITERAL.search(data) is not None,

@@ -86,57 +86,117 @@ def defer_inside_loop(data: bytes) -> bool:
     return _inside_loop(data, _DEFER_TOKENS, (b"defer",))
 
 
-def go_defer_or_run_inside_loop(data: bytes) -> bool:
-    """May a `go` or `defer` statement, or a `x.Run(…)` call statement, lie inside the
-    body of a `for` loop? As ``defer_inside_loop``, for the three words."""
-    return _inside_loop(data, _GO_DEFER_RUN_TOKENS, (b"go", b"defer", b"Run"))
+def loop_closure_may_read_loop_variable(data: bytes) -> bool:
+    """May a function literal run after its iteration read a variable its loop declares?
+
+    Yes when, inside the body of a `for` loop whose header declares names
+    (`for i := 0; …`, `for k, v := range …`), there is a `go` or `defer` word, or a
+    `Run` word in a file that says `Parallel` (a subtest runs after its iteration only
+    once it calls `t.Parallel()`), and a `func` literal in such a body spells one of the
+    loop's names. As ``defer_inside_loop`` otherwise: generous about what a brace
+    after a `for` opens, blind to another function's loops, yes for unbalanced braces."""
+    words = (b"go", b"defer", b"Run") if b"Parallel" in data else (b"go", b"defer")
+    return _inside_loop(data, _GO_DEFER_RUN_TOKENS, words, closures=True)
 
 
 _DEFER_TOKENS = _tokens(b"for", b"func", b"defer")
 _GO_DEFER_RUN_TOKENS = _tokens(b"for", b"func", b"go", b"defer", b"Run")
+# What a `for` header that declares starts with: names, commas, blanks and comments up
+# to `:=` (a short variable declaration's names come before anything else it holds).
+_BLANKS_OR_COMMENTS = rb"(?:\s|//[^\n]*\n|/\*.*?\*/)*"
+_NAME_PATTERN = rb"[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*"
+_DECLARING_HEADER = re.compile(
+    _BLANKS_OR_COMMENTS + b"(" + _NAME_PATTERN + b"(?:" + _BLANKS_OR_COMMENTS + b"," + _BLANKS_OR_COMMENTS + _NAME_PATTERN + b")*)" + _BLANKS_OR_COMMENTS + b":=",
+    re.DOTALL,
+)
+_NAMES = re.compile(_NAME_PATTERN)
 
 
-def _inside_loop(data: bytes, tokens: "re.Pattern[bytes]", words: tuple[bytes, ...]) -> bool:
+def _declared_by_header(data: bytes, after_for: int) -> tuple[bytes, ...]:
+    """The names (but `_`) a `for` header declares, read from just after its keyword."""
+    header = _DECLARING_HEADER.match(data, after_for)
+    return tuple(name for name in _NAMES.findall(header.group(1)) if name != b"_") if header else ()
+
+
+def _spells_any(text: bytes, names: list[bytes]) -> bool:
+    """Does ``text`` hold one of ``names`` as a whole word (comments and strings too)?"""
+    for name in names:
+        at = text.find(name)
+        while at >= 0:
+            if starts_name(text, at) and _name_ends(text, at + len(name)):
+                return True
+            at = text.find(name, at + 1)
+    return False
+
+
+def _inside_loop(data: bytes, tokens: "re.Pattern[bytes]", words: tuple[bytes, ...], closures: bool = False) -> bool:
+    """Does one of ``words`` lie inside a loop's body (see ``defer_inside_loop``)? With
+    ``closures``, only the loops whose header declares names count, and a `func`
+    literal in such a body must spell one of them too (see
+    ``loop_closure_may_read_loop_variable``)."""
     last = max(data.rfind(word) for word in words)
     if last < 0 or data.find(b"for", 0, last) < 0:
         return False
-    loopish: list[bool] = []  # per open brace: opened after a `for` of its block
-    after_for = [False]  # per block: a `for` was seen in it
+    # Nothing after the last of the words can change the answer; with closures, nothing
+    # after the last `func` either (a `go func(){…}()` has its literal after the word).
+    stop = last + max(len(word) for word in words)
+    if closures:
+        stop = max(stop, data.rfind(b"func") + len(b"func"))
+    # Per open brace: None, or opened after a `for` of its block, with the names that
+    # block's `for` headers declare (empty unless ``closures``).
+    loopish: list[tuple[bytes, ...] | None] = []
+    after_for: list[tuple[bytes, ...] | None] = [None]  # per block: the names of the `for`s seen in it
     inside = 0  # open braces that are loopish
+    declaring = 0  # open braces that are loopish with names
     bodies: set[int] = set()  # where the `{` of a function's body is
-    outer: list[tuple[list[bool], list[bool], int]] = []  # the contexts around a function body
-    # Nothing after the last of the words can change the answer.
-    for match in tokens.finditer(data, 0, last + max(len(word) for word in words)):
+    outer: list[tuple[list, list, int, int]] = []  # the contexts around a function body
+    word_seen = closure_seen = False  # with closures: the two halves of a yes
+    for match in tokens.finditer(data, 0, stop):
         token = match.group()
         first = token[0]
         if first == _OPEN:
             if match.start() in bodies:  # a function's own code: the loops around it do not count
-                outer.append((loopish, after_for, inside))
-                loopish, after_for, inside = [], [False], 0
+                outer.append((loopish, after_for, inside, declaring))
+                loopish, after_for, inside, declaring = [], [None], 0, 0
             opened = after_for[-1]
             loopish.append(opened)
-            inside += opened
-            after_for.append(False)
+            inside += opened is not None
+            declaring += bool(opened)
+            after_for.append(None)
         elif first == _CLOSE:
             if not loopish:
                 return True
-            inside -= loopish.pop()
+            closed = loopish.pop()
+            inside -= closed is not None
+            declaring -= bool(closed)
             after_for.pop()
             if not loopish and outer:  # the function body's own brace
-                loopish, after_for, inside = outer.pop()
+                loopish, after_for, inside, declaring = outer.pop()
         elif token == b"for":
             if starts_name(data, match.start()):  # not the end of a longer name (`xfor`)
-                after_for[-1] = True
+                names = _declared_by_header(data, match.end()) if closures else ()
+                after_for[-1] = (after_for[-1] or ()) + names
         elif token == b"func":
             # Only a body that would open in a loop's reach needs its own context (a
             # declaration's never does: no loop is open at the top level).
-            if (inside or after_for[-1]) and starts_name(data, match.start()):
+            if (inside or after_for[-1] is not None) and starts_name(data, match.start()):
                 found = _signature_end(data, match.start())
                 if found is not None and found[1]:
                     bodies.add(found[0])  # (a func type's composite literal too: it holds no statement)
+                    if declaring and not closure_seen:
+                        end = _block_end(data, found[0])
+                        names = [name for opened in loopish if opened for name in opened]
+                        closure_seen = end is None or _spells_any(data[match.start() : end], names)
+                        if closure_seen and word_seen:
+                            return True
         elif token in words:
             if inside and starts_name(data, match.start()):
-                return True
+                if not closures:
+                    return True
+                if declaring:
+                    word_seen = True
+                    if closure_seen:
+                        return True
     return False
 
 
