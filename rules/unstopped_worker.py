@@ -17,6 +17,7 @@ from gofix_defer.codemods.analysis.control import inside_loop
 from gofix_defer.codemods.analysis.index import Declarations, FunctionInfo, PackageIndex
 from gofix_defer.codemods.analysis.lexical import GO_STATEMENT
 from gofix_defer.codemods.analysis.nodeindex import descendants_of_types, nodes_of_types, own_descendants
+from gofix_defer.codemods.analysis.package import declares_method
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.typeinfer import made_type_name
@@ -135,10 +136,12 @@ class UnstoppedWorker(Rule):
     applicability = Applicability.SAFE
     triggers = tuple(name + b"(" for name in _STOP_NAMES)  # the worker's stop is declared in the file
     requires = (Scopes, Declarations, PackageIndex)
+    scans_bytes = True  # declares_method
 
     def applies_to(self, source) -> bool:
-        # The worker type's Start, in this file, starts a goroutine.
-        return super().applies_to(source) and says(source, GO_STATEMENT)
+        # The worker type's Start, in this file, starts a goroutine; its stop is a method
+        # the file declares (most files that say `Close(` only call one).
+        return super().applies_to(source) and says(source, GO_STATEMENT) and declares_method(source.data, _STOP_NAMES)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         workers = _worker_types(source)

@@ -17,11 +17,12 @@ from gofix_defer.codemods.analysis.channels import make_channel
 from gofix_defer.codemods.analysis.index import Declarations, ValueKind
 from gofix_defer.codemods.analysis.locks import lock_call
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
-from gofix_defer.codemods.analysis.package import declared_functions
+from gofix_defer.codemods.analysis.package import declared_functions, declares_method
 from gofix_defer.codemods.analysis.scope import loop_variables
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.syntax import is_inside
 from gofix_defer.codemods.engine.process import RawFile
+from gofix_defer.rules.unstopped_worker import _STOP_NAMES
 
 from . import gotool
 
@@ -230,6 +231,22 @@ def test_keyed_names_are_what_the_key_pattern_finds(code: str):
     assert lexical._keyed_names(data) == pattern.findall(data)
 
 
+@pytest.mark.parametrize(
+    "code, expected",
+    [
+        ("func (w *worker) Stop() { close(w.done) }", True),
+        ("func (w worker)\tclose() {}", True),
+        ("func (w *worker[T]) Close() error { return nil }", True),
+        ("func Stop() {}", False),  # no receiver
+        ("func f(w *worker) { w.Stop(); defer w.Close() }", False),  # calls only
+        ("func (w *worker) Stopped() bool { return false }", False),
+        ("// func (w *worker) Stop() {}\nfunc (w *worker) run() {}", True),  # a comment may say yes, never no
+    ],
+)
+def test_a_declared_stop_method_is_seen_in_the_bytes(code: str, expected: bool):
+    assert declares_method(("package p\n\n" + code + "\n").encode(), _STOP_NAMES) is expected
+
+
 def _standard_library() -> Path | None:
     bin_dir = gotool.go_bin_dir()
     source = bin_dir.parent / "src" if bin_dir is not None else None
@@ -239,6 +256,7 @@ def _standard_library() -> Path | None:
 def _truths(source: SourceFile) -> dict[str, bool]:
     """What the parse says for each byte question."""
     found = {"defer in loop": False, "deferred literal": False, "go statement": False, "go literal": False, "deferred lock": False, "loop closure reads loop variable": False, "made channel": False}
+    found["declares a Stop or Close method"] = any(name in _STOP_NAMES for methods in source.facts(Declarations).part.methods.values() for name in methods)
     found["struct channel field"] = any(
         not field.embedded and field.kind is ValueKind.CHANNEL and syntax.is_channel_type(syntax.unparen_type(field.type))
         for info in source.facts(Declarations).part.types.values()
@@ -304,6 +322,7 @@ def test_no_byte_question_says_no_where_the_parse_of_a_stdlib_file_says_yes():
                 "made channel": lexical.MADE_CHANNEL.search(data) is not None,
                 "deferred lock": lexical.DEFERRED_LOCK.search(data) is not None,
                 "struct channel field": lexical.struct_says_chan(data),
+                "declares a Stop or Close method": declares_method(data, _STOP_NAMES),
             }
             wrong.extend(f"{source.path}: {question}" for question, truth in _truths(source).items() if truth and not answers[question])
             part = source.facts(Declarations).part

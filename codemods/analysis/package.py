@@ -75,6 +75,12 @@ def declared_functions(data: bytes) -> Iterable[tuple[bytes, int]]:
         yield name, start
 
 
+def declares_method(data: bytes, names: "frozenset[bytes] | tuple[bytes, ...]") -> bool:
+    """Does the Go file declare a method (a function with a receiver) of one of ``names``?
+    Read from its bytes, as ``declared_functions``."""
+    return any(receiver and name in names for name, _, receiver in _declarations(data))
+
+
 def _declarations(data: bytes) -> Iterable[tuple[bytes, int, bytes]]:
     """``declared_functions``, with each one's receiver, `(s *Server)` (b"" for none)."""
     for match in _DECLARED_FUNCTION.finditer(data):
