@@ -281,26 +281,38 @@ class LockChains(PackageFact):
         return found
 
     def _calls_a_locker(self, info: FunctionInfo) -> bool:
-        """Does the function's own code call a name a package function answers to that may
-        take a lock the function itself takes (``_fields_taken``: by the field the lock
-        ends in)? Only such a call can take again a lock the function holds: without one,
-        the function's paths need not be followed."""
+        """Does the function's own code make a call that may take again a lock the function
+        itself takes? Only such a call can be a double lock: without one, the function's
+        paths need not be followed. Asked of the code, not of its paths: the callee's
+        name may take a lock ending in the same field (``_fields_taken``), and the call
+        hands the callee the lock's owner (``_hands_on``: `s.flush()` or `f(s)` may reach
+        `s.mu`, `s.conn.Close()` cannot), unless the lock may be a package variable's,
+        which a callee reaches by name."""
         body = syntax.function_body(info.node)
         if body is None or not lock_fields_taken(info.source.text(body)):
             return False  # the bytes take no lock (an Unlock-only helper): nothing is held
-        held: set[bytes | None] = set()
-        called: list[bytes] = []
+        held: list[tuple[bytes, bytes | None, Node | None]] = []  # each lock taken: key, field, root identifier
+        called: list[tuple[bytes, Node]] = []
         for node, found in _own_calls(info.source, info.node):
             if found is not None:
                 if found.method in (b"Lock", b"RLock"):
                     operand = unparen(found.operand)
                     parts = syntax.selector_parts(operand) if syntax.is_selector(operand) else None
-                    held.add(info.source.text(parts[1]) if parts is not None else None)
+                    held.append((found.key, info.source.text(parts[1]) if parts is not None else None, syntax.root_identifier(found.operand)))
                 continue
             name = syntax.callee_name(node)
             if name is not None:
-                called.append(info.source.text(name))
-        return bool(held) and any(_may_meet(held, self._fields_taken(name)) for name in called)
+                called.append((info.source.text(name), node))
+        if not held:
+            return False
+        for name, call in called:
+            taken = self._fields_taken(name)
+            if not taken:
+                continue
+            for key, ends_in, root in held:
+                if _may_meet({ends_in}, taken) and (_hands_on(info.source, call, key) or _declared_outside(info, root)):
+                    return True
+        return False
 
     def _locking_infos_in(self, source) -> list[FunctionInfo]:
         """The package's entries for the functions and methods declared in ``source``
@@ -447,6 +459,38 @@ def _declared_in(source) -> list[FunctionInfo]:
 def _body_mentions_locks(info: FunctionInfo) -> bool:
     body = syntax.function_body(info.node)
     return body is not None and _mentions_locks(info.source.text(body))
+
+
+def _declared_outside(info: FunctionInfo, root: Node | None) -> bool:
+    """May a lock path starting at the name ``root`` be a package variable's: does the name
+    resolve outside the function (its LockId rooted outside, the one kind of lock a
+    callee reaches without being handed it, ``_Analysis._map``)? The receiver, the
+    parameters and the locals resolve inside."""
+    return root is None or info.source.scopes(info.node).resolve(root) is None
+
+
+def _hands_on(source, call: Node, key: bytes) -> bool:
+    """May ``call`` give its callee the lock ``key`` in the callee's own terms: is its
+    receiver or one of its arguments (`&` aside) the lock's path or a prefix of it? A
+    callee's lock on its receiver or a parameter is the caller's `<that operand><the
+    callee's path>` (``_Analysis._map``), so a call that hands on neither cannot take
+    ``key`` again through them."""
+    operands = list(syntax.call_arguments(call))
+    function = syntax.callee(call)
+    parts = syntax.selector_parts(unparen(function)) if function is not None else None
+    if parts is not None:
+        operands.append(parts[0])
+    for operand in operands:
+        node = unparen(operand)
+        if syntax.is_address_of(node):
+            inner = syntax.unary_operand(node)
+            if inner is None:
+                continue
+            node = unparen(inner)
+        spelled = b"".join(source.text(node).split())
+        if key == spelled or (key.startswith(spelled) and key[len(spelled) : len(spelled) + 1] in (b".", b"[")):
+            return True
+    return False
 
 
 def _may_meet(held: set[bytes | None], taken: frozenset[bytes]) -> bool:
