@@ -185,8 +185,8 @@ def _inside_loop(data: bytes, tokens: "re.Pattern[bytes]", words: tuple[bytes, .
                     bodies.add(found[0])  # (a func type's composite literal too: it holds no statement)
                     if declaring and not closure_seen:
                         end = _block_end(data, found[0])
-                        names = [name for opened in loopish if opened for name in opened]
-                        closure_seen = end is None or _spells_any(data[match.start() : end], names)
+                        open_names = [name for opened in loopish if opened for name in opened]
+                        closure_seen = end is None or _spells_any(data[match.start() : end], open_names)
                         if closure_seen and word_seen:
                             return True
         elif token in words:

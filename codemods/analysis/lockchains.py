@@ -305,8 +305,8 @@ class LockChains(PackageFact):
                 called.append((info.source.text(name), node))
         if not held:
             return False
-        for name, call in called:
-            taken = self._fields_taken(name)
+        for called_name, call in called:
+            taken = self._fields_taken(called_name)
             if not taken:
                 continue
             for key, ends_in, root in held:
