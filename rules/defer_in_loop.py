@@ -15,7 +15,7 @@ from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Sco
 from gofix_defer.codemods.analysis.source import SourceFile
 from gofix_defer.codemods.analysis.subtests import stops_the_test
 from gofix_defer.codemods.analysis.syntax import ancestors, identifiers, is_inside, unparen, walk_no_funcs
-from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, NoFix, Rule
+from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, NoFix, Rule, says
 
 MESSAGE = "defer in a loop body runs only when the function returns; every iteration holds its resource until then"
 
@@ -114,7 +114,7 @@ class DeferInLoop(Rule):
 
     def applies_to(self, source) -> bool:
         # Most files that defer do it outside loops: their bytes say so, unparsed.
-        return super().applies_to(source) and defer_inside_loop(source.data)
+        return super().applies_to(source) and says(source, defer_inside_loop)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         for defer in nodes_of_types(source, syntax.DEFER_KINDS):

@@ -22,7 +22,7 @@ from gofix_defer.codemods.analysis.syntax import ancestors, called_function_lite
 from gofix_defer.codemods.analysis.typeinfer import TypeInference, Types, ranges_over_integer_or_function
 from gofix_defer.codemods.edits.insertion import insert_before
 from gofix_defer.codemods.edits.parameters import add_parameters
-from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, NoFix, Rule
+from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, Fix, NoFix, Rule, says
 
 
 # -- tables of one entry: a range over them has no later value ------------------------
@@ -233,7 +233,7 @@ class LoopVarCapture(Rule):
     def applies_to(self, source) -> bool:
         # Every site is a go or defer statement or a subtest's Run inside a loop: most
         # files that start goroutines or defer do it outside loops, as their bytes say.
-        return super().applies_to(source) and loop_closure_may_read_loop_variable(source.data)
+        return super().applies_to(source) and says(source, loop_closure_may_read_loop_variable)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         # The statements that may run a closure after its iteration, by the outermost

@@ -136,12 +136,12 @@ class UnstoppedWorker(Rule):
     applicability = Applicability.SAFE
     triggers = tuple(name + b"(" for name in _STOP_NAMES)  # the worker's stop is declared in the file
     requires = (Scopes, Declarations, PackageIndex)
-    scans_bytes = True  # declares_method
+    scans_bytes = True  # _declares_a_stop_method
 
     def applies_to(self, source) -> bool:
         # The worker type's Start, in this file, starts a goroutine; its stop is a method
         # the file declares (most files that say `Close(` only call one).
-        return super().applies_to(source) and says(source, GO_STATEMENT) and declares_method(source.data, _STOP_NAMES)
+        return super().applies_to(source) and says(source, GO_STATEMENT) and says(source, _declares_a_stop_method)
 
     def check(self, source: SourceFile) -> Iterable[Diagnostic]:
         workers = _worker_types(source)
@@ -215,6 +215,11 @@ class UnstoppedWorker(Rule):
             unsafe = "; ".join(filter(None, [unsafe, _NIL_ERRORS]))
         note = "" if unsafe is None else f" (unsafe: {unsafe})"
         return self.diagnostic(starts[0].parent, f"{message}; defer {name}.{stop}({spelled}){note}", fix)
+
+
+def _declares_a_stop_method(data: bytes) -> bool:
+    """May the file declare a method named one of ``_STOP_NAMES`` (a question of its bytes)?"""
+    return declares_method(data, _STOP_NAMES)
 
 
 RULE = UnstoppedWorker()

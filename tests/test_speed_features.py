@@ -19,7 +19,7 @@ import pytest
 from gofix_defer.codemods.analysis import grammar as parsing
 from gofix_defer.codemods.engine import process as engine
 from gofix_defer.codemods.engine.process import Settings, process
-from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, FileResult, Fix, Rule
+from gofix_defer.codemods.model import Applicability, Diagnostic, Edit, FileResult, Fix, Rule, says
 from gofix_defer.codemods.run import cache as cache_module
 from gofix_defer.codemods.run import workers as runner
 from gofix_defer.codemods.run.cache import ResultCache, decode, encode, settings_fingerprint
@@ -645,6 +645,37 @@ def test_a_rule_that_scans_the_bytes_is_asked_only_when_no_cheaper_rule_wants_th
     assert any_rule_applies("c.go", b"defer loop", (1, 27), rules) and asked == ["b.go", "c.go"]
 
 
+def test_each_byte_question_is_answered_once_per_file_from_the_prefilter_to_the_check() -> None:
+    # The prefilter's answers go on to the rules' applies_to and to their checks: a scan
+    # of the bytes that decided the parse is not run again for the same bytes.
+    scanned: list[bytes] = []
+
+    def loop_in(data: bytes) -> bool:
+        scanned.append(data)
+        return b"for" in data
+
+    class Scanning(Rule):
+        name = "scanning"
+        summary = "scans the bytes"
+        triggers = (b"defer",)
+        scans_bytes = True
+        requires = ()
+
+        def applies_to(self, source) -> bool:
+            return super().applies_to(source) and says(source, loop_in)
+
+        def check(self, source):
+            assert says(source, loop_in) and says(source, b"defer")
+            return [self.diagnostic((0, 1), "seen")]
+
+    data = b"package p\n\nfunc f() {\n\tfor {\n\t\tdefer g()\n\t}\n}\n"
+    result = process("a.go", data, Settings(rules=[Scanning()]))
+    assert [d.message for d in result.diagnostics] == ["seen"] and not result.errors
+    assert scanned == [data]
+    fixed = data.replace(b"for", b"if true")
+    assert process("a.go", fixed, Settings(rules=[Scanning()])).diagnostics == [] and scanned == [data, fixed]  # other bytes: asked afresh
+
+
 CLEAN_FILE = "package p\n\nfunc f{n}() int {{ return {n} }}\n"
 
 
@@ -663,9 +694,9 @@ def _counting_scans(monkeypatch) -> list[str]:
     scans: list[str] = []
     real = engine.any_rule_applies
 
-    def counting(path, data, version, rules):
+    def counting(path, data, version, rules, answers=None):
         scans.append(os.path.basename(path))
-        return real(path, data, version, rules)
+        return real(path, data, version, rules, answers)
 
     monkeypatch.setattr(engine, "any_rule_applies", counting)
     return scans

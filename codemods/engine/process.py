@@ -130,22 +130,24 @@ class RawFile:
     byte_answers: dict = field(default_factory=dict, compare=False, repr=False)
 
 
-def applicable_rules(path: str, data: bytes, version: tuple[int, int], rules: Sequence[Rule]) -> list[Rule]:
+def applicable_rules(path: str, data: bytes, version: tuple[int, int], rules: Sequence[Rule], answers: dict | None = None) -> list[Rule]:
     """The rules whose trigger bytes and Go version gate let them match ``data``.
 
     Decided from the raw bytes, before any parse: the prefilter that lets most
-    files of a large tree go unparsed.
+    files of a large tree go unparsed. ``answers``: what the bytes were already
+    found to hold (``RawFile.byte_answers`` of the prefilter, for the same bytes),
+    added to as the rules ask.
     """
-    raw = RawFile(path, data, version)
+    raw = RawFile(path, data, version, answers if answers is not None else {})
     return [rule for rule in rules if rule.applies_to(raw)]  # type: ignore[arg-type]
 
 
-def any_rule_applies(path: str, data: bytes, version: tuple[int, int], rules: Sequence[Rule]) -> bool:
+def any_rule_applies(path: str, data: bytes, version: tuple[int, int], rules: Sequence[Rule], answers: dict | None = None) -> bool:
     """Is ``applicable_rules`` non-empty? The question a file must answer to be parsed at
     all (or looked up in the cache): asked of the rules cheapest first, up to the first
     yes, so a rule's scan of the bytes (``Rule.scans_bytes``) runs only for files no
     cheaper rule wants."""
-    raw = RawFile(path, data, version)
+    raw = RawFile(path, data, version, answers if answers is not None else {})
     return any(rule.applies_to(raw) for rule in _cheapest_first(tuple(rules)))  # type: ignore[arg-type]
 
 
@@ -172,8 +174,10 @@ def unparsed_result(path: str, data: bytes, settings: Settings) -> FileResult | 
 _last_verdict: tuple = (None, None, None, None)
 
 
-def _prefilter(path: str, data: bytes, settings: Settings) -> "FileResult | tuple[int, int]":
-    """The result of a file that needs no parse, or its Go version."""
+def _prefilter(path: str, data: bytes, settings: Settings) -> "FileResult | RawFile":
+    """The result of a file that needs no parse, or the file before its parse: its Go
+    version, and what the prefilter found its bytes to hold (kept for the rules' own
+    questions, so that each is a pass over the bytes once per file)."""
     global _last_verdict
     from gofix_defer.codemods.analysis.goversion import GoModError, effective_go_version
 
@@ -190,8 +194,9 @@ def _prefilter(path: str, data: bytes, settings: Settings) -> "FileResult | tupl
         except GoModError as error:  # an unreadable go.mod: the file's Go version is unknown
             verdict = FileResult(path=path, original=data, errors=[f"{path}: {error}"])
         else:
-            applies = any_rule_applies(path, data, version, settings.rules)
-            verdict = version if applies else FileResult(path=path, original=data)
+            raw = RawFile(path, data, version)
+            applies = any_rule_applies(path, data, version, settings.rules, raw.byte_answers)
+            verdict = raw if applies else FileResult(path=path, original=data)
     if isinstance(verdict, FileResult):
         _last_verdict = (None, None, None, None)  # a result is mutated by its consumers: never shared
     else:
@@ -218,8 +223,8 @@ def _process(path: str, data: bytes, settings: Settings, package: Package | None
     decided = _prefilter(path, data, settings)
     if isinstance(decided, FileResult):
         return decided
-    version = decided
-    applicable = applicable_rules(path, data, version, settings.rules)
+    version = decided.go_version
+    applicable = applicable_rules(path, data, version, settings.rules, decided.byte_answers)
     result = FileResult(path=path, original=data)
     known = package.parse_of(path, data, version) if package is not None else None
     source = known if known is not None else SourceFile(path, data, version)
@@ -228,6 +233,7 @@ def _process(path: str, data: bytes, settings: Settings, package: Package | None
         return result
     if package is not None:
         source = package.adopt(source)
+    source.byte_answers.update(decided.byte_answers)  # a parse of these very bytes: the same answers
     diagnostics = check_source(source, applicable)
     result.diagnostics = result.found = diagnostics
     read_package = source.read_package

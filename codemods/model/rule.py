@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, ClassVar, Iterable
+from typing import TYPE_CHECKING, Callable, ClassVar, Iterable
 
 from gofix_defer.codemods.model.diagnostic import Diagnostic
 from gofix_defer.codemods.model.fix import Applicability, Fix
@@ -13,14 +13,22 @@ if TYPE_CHECKING:  # pragma: no cover
     from gofix_defer.codemods.analysis.source import SourceFile
 
 
-def says(source, question: "bytes | re.Pattern[bytes]") -> bool:
-    """Do the file's bytes hold ``question`` (a byte string, or a match of a pattern)?
-    Answered once per file (``source.byte_answers``): the prefilters of many rules ask the
-    same (`defer`, `go `, `make(chan`), and each asking is a pass over the bytes."""
+def says(source, question: "bytes | re.Pattern[bytes] | Callable[[bytes], bool]") -> bool:
+    """Do the file's bytes hold ``question`` (a byte string, a match of a pattern, or a yes
+    from a scan of the bytes such as ``lexical.defer_inside_loop``)? Answered once per
+    file (``source.byte_answers``, kept from the prefilter to the rules' checks): the
+    prefilters of many rules ask the same (`defer`, `go `, `make(chan`), and each asking
+    is a pass over the bytes."""
     answers = source.byte_answers
     found = answers.get(question)
     if found is None:
-        found = answers[question] = question in source.data if isinstance(question, bytes) else question.search(source.data) is not None
+        if isinstance(question, bytes):
+            found = question in source.data
+        elif isinstance(question, re.Pattern):
+            found = question.search(source.data) is not None
+        else:
+            found = bool(question(source.data))
+        answers[question] = found
     return found
 
 
