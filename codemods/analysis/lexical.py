@@ -120,13 +120,7 @@ def _declared_by_header(data: bytes, after_for: int) -> tuple[bytes, ...]:
 
 def _spells_any(text: bytes, names: list[bytes]) -> bool:
     """Does ``text`` hold one of ``names`` as a whole word (comments and strings too)?"""
-    for name in names:
-        at = text.find(name)
-        while at >= 0:
-            if starts_name(text, at) and _name_ends(text, at + len(name)):
-                return True
-            at = text.find(name, at + 1)
-    return False
+    return any(says_word(text, name) for name in names)
 
 
 def _inside_loop(data: bytes, tokens: "re.Pattern[bytes]", words: tuple[bytes, ...], closures: bool = False) -> bool:
