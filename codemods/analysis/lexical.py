@@ -546,7 +546,7 @@ TIMER_DRAIN = re.compile(rb"if\s*!\s*[\w.]+\.Stop\(\)\s*\{\s*<-\s*[\w.]+\.C\b")
 FIELD_WAIT = re.compile(rb"\.\s*\w+\s*\.\s*Wait\(\)")
 
 # A name, then `(` (an instantiation's `[…]` may come between, on one line).
-_CALLED_NAME = re.compile(rb"(?<![A-Za-z0-9_\x80-\xff])([A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)\s*(?:\[[^\]\n]*\]\s*)?\(")
+_CALLED_NAME = re.compile(rb"(?<![A-Za-z0-9_\x80-\xff])(" + _NAME_PATTERN + rb")\s*(?:\[[^\]\n]*\]\s*)?\(")
 
 
 def names_called(text: bytes) -> frozenset[bytes]:

@@ -481,16 +481,28 @@ def _hands_on(source, call: Node, key: bytes) -> bool:
     if parts is not None:
         operands.append(parts[0])
     for operand in operands:
-        node = unparen(operand)
-        if syntax.is_address_of(node):
-            inner = syntax.unary_operand(node)
-            if inner is None:
-                continue
-            node = unparen(inner)
-        spelled = b"".join(source.text(node).split())
-        if key == spelled or (key.startswith(spelled) and key[len(spelled) : len(spelled) + 1] in (b".", b"[")):
+        node = _handed_path(operand)
+        if node is not None and _on_path(key, b"".join(source.text(node).split())):
             return True
     return False
+
+
+def _handed_path(expression: Node) -> Node | None:
+    """The path an operand hands a callee: `x.a` of `x.a` and of `&x.a`, parentheses
+    aside (None for an `&` of nothing)."""
+    node = unparen(expression)
+    if syntax.is_address_of(node):
+        inner = syntax.unary_operand(node)
+        if inner is None:
+            return None
+        node = unparen(inner)
+    return node
+
+
+def _on_path(key: bytes, path: bytes) -> bool:
+    """Is the lock path ``key`` the path ``path`` itself or reached through it (`path.f`,
+    `path[i]`), both spelled without white space?"""
+    return key == path or key.startswith(path + b".") or key.startswith(path + b"[")
 
 
 def _may_meet(held: set[bytes | None], taken: frozenset[bytes]) -> bool:
@@ -761,7 +773,7 @@ class _Analysis:
                 while path.parent is not None and syntax.is_selector(path.parent) and syntax.same_node(syntax.operand(path.parent), path):
                     path = path.parent
                 spelled = b"".join(self.source.text(path).split())
-                if key == spelled or key.startswith(spelled + b".") or key.startswith(spelled + b"["):
+                if _on_path(key, spelled):
                     return False
         return True
 
@@ -933,12 +945,9 @@ class _Analysis:
 
     def _plain(self, expression: Node, suffix: bytes) -> LockId | None:
         """`x.a` as a lock path of this function, `&x.a` too."""
-        node = unparen(expression)
-        if syntax.is_address_of(node):
-            inner = syntax.unary_operand(node)
-            if inner is None:
-                return None
-            node = unparen(inner)
+        node = _handed_path(expression)
+        if node is None:
+            return None
         current = node
         while syntax.is_selector(current):
             parts = syntax.selector_parts(current)
