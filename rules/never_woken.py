@@ -16,7 +16,7 @@ from gofix_defer.codemods.analysis.channels import Channels, ChannelUse, Directi
 from gofix_defer.codemods.analysis.fieldchannels import FieldChannels, FieldOp, FieldOpKind
 from gofix_defer.codemods.analysis.held import held_at
 from gofix_defer.codemods.analysis.index import FunctionInfo, PackageIndex, ValueKind
-from gofix_defer.codemods.analysis.lexical import FIELD_WAIT, MADE_CHANNEL, SELECTOR_CHANNEL_OPERATION, SELECTOR_SEND, TIMER_DRAIN
+from gofix_defer.codemods.analysis.lexical import FIELD_WAIT, MADE_CHANNEL, SELECTOR_CHANNEL_OPERATION, SELECTOR_SEND, TIMER_DRAIN, made_channel_names
 from gofix_defer.codemods.analysis.locks import states_waitgroup
 from gofix_defer.codemods.analysis.nodeindex import method_calls_named, nodes_of_types
 from gofix_defer.codemods.analysis.scope import Scopes
@@ -265,6 +265,9 @@ class NeverWoken(Rule):
             text = source.text(function)
             if b"make(" not in text or b"chan" not in text:
                 continue  # makes no channel
+            given = made_channel_names(text)
+            if given is not None and not any(_passed_somewhere(text, name) for name in given):
+                continue  # no channel it makes is handed to a call: the bytes say so, before the scopes
             for made in channels.made_in(function):
                 if made.make.direction is not Direction.BOTH or not _passed_somewhere(text, made.name):
                     continue

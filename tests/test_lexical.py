@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gofix_defer.codemods.analysis import control, lexical, syntax
-from gofix_defer.codemods.analysis.channels import make_channel
+from gofix_defer.codemods.analysis.channels import Channels, make_channel
 from gofix_defer.codemods.analysis.index import Declarations, ValueKind
 from gofix_defer.codemods.analysis.locks import lock_call
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
@@ -214,6 +214,28 @@ def test_the_names_a_text_may_call_are_seen_in_the_bytes(code: str, expected: se
 
 
 @pytest.mark.parametrize(
+    "code, expected",
+    [
+        ("ch := make(chan int)\n\tvar done = make(chan struct{}, 1)\n\terrc = make( chan error)", {b"ch", b"done", b"errc"}),
+        ("if ok { c := make(chan int); go f(c) }", {b"c"}),
+        ("s.ch = make(chan int)", {b"ch"}),
+        ("c := make(<-chan int, 1)", {b"c"}),  # a field's: a name too many is safe
+        ("a, b := make(chan int), make(chan int)", None),  # which name holds which: not said
+        ("a, b := make(chan int), 1", None),
+        ("f(make(chan int))", None),
+        ("c := (make(chan int))", None),
+        ("c :=\n\t\tmake(chan int)", None),
+        ("for c := make(chan int); ; {}", None),
+        ("var c chan int = make(chan int)", None),
+        ("cs[i] = make(chan int)", None),
+        ("x := makes(chan int); m := make(map[chan int]bool)", frozenset()),
+    ],
+)
+def test_the_names_given_a_made_channel_are_seen_in_the_bytes(code: str, expected: set[bytes] | None):
+    assert lexical.made_channel_names(code.encode()) == expected
+
+
+@pytest.mark.parametrize(
     "code",
     [
         "T{f: done, g: make(chan int), h: nil, k: &x, m: (y)}",
@@ -302,7 +324,7 @@ def test_no_byte_question_says_no_where_the_parse_of_a_stdlib_file_says_yes():
     root = _standard_library()
     assert root is not None
     wrong: list[str] = []
-    checked = declared = functions = locks = operations = 0
+    checked = declared = functions = locks = operations = made_channels = 0
     for folder, subfolders, names in os.walk(root):
         subfolders[:] = sorted(s for s in subfolders if s != "testdata")
         for name in sorted(n for n in names if n.endswith(".go")):
@@ -370,12 +392,19 @@ def test_no_byte_question_says_no_where_the_parse_of_a_stdlib_file_says_yes():
                 gated = kind in ("sent", "received") and name not in (b"Done", b"C", b"After", b"Tick")
                 if gated and not lexical.SELECTOR_CHANNEL_OPERATION.search(data):
                     wrong.append(f"{source.path}:{node.start_point[0] + 1}: {kind} {name!r} not seen by the gate")
+            # Every channel a function declares with `make` is among the names its bytes give.
+            for function in nodes_of_types(source, syntax.FUNCTION_KINDS):
+                made = source.facts(Channels).made_in(function)
+                named = lexical.made_channel_names(source.text(function)) if made else None
+                made_channels += len(made)
+                if named is not None and any(m.name not in named for m in made):
+                    wrong.append(f"{source.path}:{function.start_point[0] + 1}: made channels {[m.name for m in made]} not among {sorted(named)}")
             for call in nodes_of_types(source, syntax.CALL_KINDS):
                 parts = syntax.selector_call(call)
                 if parts is not None and source.text(parts[1]) == b"Wait" and syntax.is_selector(syntax.unparen(parts[0])):
                     if not lexical.FIELD_WAIT.search(data):
                         wrong.append(f"{source.path}:{call.start_point[0] + 1}: a field's Wait not seen")
-    assert checked > 2000 and declared > 10000 and functions > 50000 and locks > 1000 and operations > 5000
+    assert checked > 2000 and declared > 10000 and functions > 50000 and locks > 1000 and operations > 5000 and made_channels > 1000
     assert wrong == []
 
 

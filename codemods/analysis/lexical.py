@@ -50,6 +50,32 @@ DEFERRED_LITERAL = re.compile(rb"defer[\s(]*func\s*\(")
 STARTED_LITERAL = re.compile(rb"go[\s(]*func\s*\(")
 # `make(chan`: a channel made from a channel type literal (blanks allowed after `(`).
 MADE_CHANNEL = re.compile(rb"make\(\s*chan\b")
+# What stands before a `make(chan` on its line (or after the `{` or `;` that starts its
+# statement) when the channel is the one value given to one name: `x := `, `x = `,
+# `var x = ` (and `s.x = `: a field's, whose name is one too many, never one too few).
+_ONE_NAME_GIVEN = re.compile(rb"(?:^|[{;])[ \t]*(?:var[ \t]+)?(?:\w+[ \t]*\.[ \t]*)*(\w+)[ \t]*:?=[ \t]*$")
+
+
+_MADE_ANY_CHANNEL = re.compile(rb"make\(\s*(?:<-\s*)?chan\b")  # `make(<-chan T)` too
+
+
+def made_channel_names(text: bytes) -> frozenset[bytes] | None:
+    """The names given a channel by the `make(chan …)` calls of ``text``: `x` of `x :=
+    make(chan T)`, `x = make(chan T)` and `var x = make(chan T)`. None when one of those
+    calls stands anywhere else (`a, b := make(chan int), make(chan int)`, `f(make(chan
+    int))`, a declaration split over lines): then the bytes do not say which names hold
+    the channels. A name of a declaration the parse finds (``Channels.made_in``) is
+    always among them."""
+    names = set()
+    for match in _MADE_ANY_CHANNEL.finditer(text):
+        line = text[text.rfind(b"\n", 0, match.start()) + 1 : match.start()]
+        given = _ONE_NAME_GIVEN.search(line)
+        if given is None:
+            return None
+        names.add(given.group(1))
+    return frozenset(names)
+
+
 # `go f()`: a go statement (the keyword and white space, as gofmt writes it).
 GO_STATEMENT = re.compile(rb"go\s")
 # `defer X.Lock()`, `defer X.RLock()` (the operand on one line, as it is written).
