@@ -208,6 +208,7 @@ class LockChains(PackageFact):
         self._fields_cache: dict = {}
         self._lockers: dict[bytes, bool] = {}  # name -> its own code locks (_own_locker)
         self._info_list: list[FunctionInfo] | None = None
+        self._calls: dict[tuple[str, int, int], list[tuple[Node, LockCall | None]]] = {}  # _own_calls, per function
 
     # -- queries ------------------------------------------------------------
     def of(self, info: FunctionInfo) -> FunctionLocks:
@@ -276,8 +277,17 @@ class LockChains(PackageFact):
         """Lock statements of ``source``'s functions reached holding their lock already."""
         found = []
         for info in _declared_in(source):
-            if _body_mentions_locks(info) and _may_relock(info) and self.index.entry(info.source, info.node) is not None:
+            if _body_mentions_locks(info) and _may_relock(info.source, self.own_calls(info)) and self.index.entry(info.source, info.node) is not None:
                 found.extend(self.of(info).relocks)
+        return found
+
+    def own_calls(self, info: FunctionInfo) -> list[tuple[Node, LockCall | None]]:
+        """``_own_calls`` of the function, found once (the gates, the paths and the report
+        each go over them)."""
+        key = _key(info)
+        found = self._calls.get(key)
+        if found is None:
+            found = self._calls[key] = list(_own_calls(info.source, info.node))
         return found
 
     def _calls_a_locker(self, info: FunctionInfo) -> bool:
@@ -293,7 +303,7 @@ class LockChains(PackageFact):
             return False  # the bytes take no lock (an Unlock-only helper): nothing is held
         held: list[tuple[bytes, bytes | None, Node | None]] = []  # each lock taken: key, field, root identifier
         called: list[tuple[bytes, Node]] = []
-        for node, found in _own_calls(info.source, info.node):
+        for node, found in self.own_calls(info):
             if found is not None:
                 if found.method in (b"Lock", b"RLock"):
                     operand = unparen(found.operand)
@@ -305,13 +315,18 @@ class LockChains(PackageFact):
                 called.append((info.source.text(name), node))
         if not held:
             return False
+        outside: dict[int, bool] = {}  # per lock taken: may it be a package variable's (asked once)
         for called_name, call in called:
-            taken = self._fields_taken(called_name)
-            if not taken:
-                continue
-            for key, ends_in, root in held:
-                if _may_meet({ends_in}, taken) and (_hands_on(info.source, call, key) or _declared_outside(info, root)):
-                    return True
+            # The questions of the call's syntax first: the callee's fields read the
+            # declarations of the whole package (once per package and name).
+            handed = []
+            for index, (key, ends_in, root) in enumerate(held):
+                if index not in outside:
+                    outside[index] = _declared_outside(info, root)
+                if outside[index] or _hands_on(info.source, call, key):
+                    handed.append(ends_in)
+            if handed and _may_meet(set(handed), self._fields_taken(called_name)):
+                return True
         return False
 
     def _locking_infos_in(self, source) -> list[FunctionInfo]:
@@ -466,7 +481,13 @@ def _declared_outside(info: FunctionInfo, root: Node | None) -> bool:
     resolve outside the function (its LockId rooted outside, the one kind of lock a
     callee reaches without being handed it, ``_Analysis._map``)? The receiver, the
     parameters and the locals resolve inside."""
-    return root is None or info.source.scopes(info.node).resolve(root) is None
+    if root is None:
+        return True
+    name = info.source.text(root)
+    signature = (syntax.receiver(info.node), syntax.parameter_list(info.node), syntax.result(info.node))
+    if any(info.source.text(declared) == name for names in signature for group in syntax.parameters_of(names) for declared in group.names):
+        return False  # the receiver, a parameter or a named result, or a local that shadows one: no scopes needed
+    return info.source.scopes(info.node).resolve(root) is None
 
 
 def _hands_on(source, call: Node, key: bytes) -> bool:
@@ -609,7 +630,7 @@ class _Analysis:
             self._acquisitions = []
             flow = self.flow()
             if flow is not None:
-                for node, found in _own_calls(self.source, self.function):
+                for node, found in self.chains.own_calls(self.info):
                     if found is not None:
                         if found.method in (b"Lock", b"RLock"):
                             acquisition = self._own_acquisition(flow, found)
@@ -628,7 +649,7 @@ class _Analysis:
         flow = self.flow()
         if flow is None:
             return
-        for node, found in _own_calls(self.source, self.function):
+        for node, found in self.chains.own_calls(self.info):
             if found is not None:
                 if found.method in (b"Lock", b"RLock"):
                     self._own_edges(flow, found)
@@ -990,16 +1011,16 @@ def _own_calls(source, function: Node):
         yield node, lock_call(source, node)
 
 
-def _may_relock(info: FunctionInfo) -> bool:
+def _may_relock(source, calls: list[tuple[Node, LockCall | None]]) -> bool:
     """Can a lock statement of the function meet its own lock held: are two of them
     spelled alike, or is one inside a loop?"""
     spelled = []
-    for node, found in _own_calls(info.source, info.node):
+    for node, found in calls:
         if found is None or found.method not in (b"Lock", b"RLock"):
             continue
         if control.innermost_loop(node) is not None:
             return True
-        spelled.append(b"".join(info.source.text(found.operand).split()))
+        spelled.append(b"".join(source.text(found.operand).split()))
     return len(spelled) != len(set(spelled))
 
 
