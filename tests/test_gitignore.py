@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gofix_defer.codemods.run import gitignore
 
@@ -137,3 +139,16 @@ def test_wholesale_patterns_of_enclosing_files(tmp_path):
     exempt = gitignore.wholesale([ignore], os.path.join(str(tmp_path), "build"))
     texts = {p.text for p in ignore.patterns if id(p) in exempt}
     assert texts == {"build/**", "*"}  # content-wide patterns; not *.pb.go, not the dir-only gen/
+
+
+_PARTS = st.sampled_from(["a", "b", ".", "..", "", ".venv", "..b", "b..", "c.go"])
+
+
+@given(st.lists(_PARTS, max_size=5), st.lists(_PARTS, max_size=5), st.booleans(), st.booleans())
+@settings(max_examples=2000, deadline=None)
+def test_the_relative_path_a_pattern_sees_is_relpaths(path_parts, base_parts, shared, trailing):
+    # The shortcut for a normal path under the .gitignore's folder gives what relpath gives,
+    # for any spelling of either path ("." and ".." parts, doubled and trailing slashes).
+    base = "/" + "/".join(base_parts)
+    path = (base + "/" if shared else "/") + "/".join(path_parts) + ("/" if trailing else "")
+    assert gitignore._relative(path, base) == os.path.relpath(path, base).replace(os.sep, "/")

@@ -273,7 +273,7 @@ def decide(files: Sequence[IgnoreFile], path: str, is_dir: bool, exempt: frozens
     ids of patterns that do not apply (see ``Walker``).
     """
     for ignore in reversed(files):
-        relative = os.path.relpath(path, ignore.base).replace(os.sep, "/")
+        relative = _relative(path, ignore.base)
         if relative == "." or relative.startswith("../"):
             continue
         for pattern in reversed(ignore.patterns):
@@ -282,6 +282,31 @@ def decide(files: Sequence[IgnoreFile], path: str, is_dir: bool, exempt: frozens
             if pattern.matches(relative, is_dir):
                 return not pattern.negated
     return False
+
+
+def _relative(path: str, base: str) -> str:
+    """``os.path.relpath(path, base)`` with `/` separators. Discovery asks it of every file
+    against every .gitignore above it: a path under ``base`` that is already normal (no
+    `.` or `..` component, no doubled or trailing separator) is cut, not recomputed."""
+    prefix = base if base == os.sep else base + os.sep
+    if len(path) > len(prefix) and path.startswith(prefix) and _normal(path) and _normal(base):
+        return path[len(prefix) :].replace(os.sep, "/")
+    return os.path.relpath(path, base).replace(os.sep, "/")
+
+
+def _normal(path: str) -> bool:
+    """Is ``path`` absolute and what ``os.path.normpath`` makes of it?"""
+    if path == os.sep:
+        return True
+    sep = os.sep
+    return (
+        os.path.isabs(path)
+        and not path.startswith(sep + sep)
+        and sep + sep not in path
+        and f"{sep}.{sep}" not in path
+        and f"{sep}..{sep}" not in path
+        and not path.endswith((sep, f"{sep}.", f"{sep}.."))
+    )
 
 
 # A name no file can have: patterns that match it match anything in a folder.
