@@ -295,13 +295,14 @@ def _relative(path: str, base: str) -> str:
 
 
 def _normal(path: str) -> bool:
-    """Is ``path`` absolute and what ``os.path.normpath`` makes of it?"""
+    """Is ``path`` absolute and surely what ``os.path.normpath`` makes of it (a no only
+    sends the caller to relpath)?"""
     if path == os.sep:
         return True
     sep = os.sep
     return (
         os.path.isabs(path)
-        and not path.startswith(sep + sep)
+        and (os.altsep is None or os.altsep not in path)  # the other separator: normpath rewrites it
         and sep + sep not in path
         and f"{sep}.{sep}" not in path
         and f"{sep}..{sep}" not in path
