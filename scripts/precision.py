@@ -202,7 +202,7 @@ def check_fixes(root: Path, rules: list[str], workdir: Path) -> bool:
 
     settings = Settings(rules=[by_name(name) for name in rules], unsafe_fixes=True, apply_fixes=True, max_file_size=_NO_LIMIT)
     name = "debian" if root.resolve() == DEBIAN_SOURCES.resolve() else "corpus"
-    result = corpus_check.check_corpus(name, root, workdir, settings, True, None)
+    result = corpus_check.check_corpus(name, root, workdir, settings, True, False, None)
     print(f"\nfixes applied: {result['fixes']}; files changed: {result['changed']}; go vet / build: {result['vet']}")
     print(f"failures: {len(result['failures'])}")
     for failure in result["failures"]:
