@@ -5,7 +5,6 @@ cancel calls the fix removes and which it keeps, where the context goes
 
 from __future__ import annotations
 
-import sys
 import textwrap
 
 import pytest
@@ -458,63 +457,3 @@ def test_later_cancels_stay_when_the_call_does_not_declare_the_name():
     )
     assert len(found) == 1
     assert body_of(fixed).count("defer cancel()") == 2
-
-
-# -- the labelled sample (precision/labels.tsv, scripts/precision.py) ---------------------------
-
-
-def _precision_script():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "scripts" / "precision.py"
-    spec = importlib.util.spec_from_file_location("precision_script", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["precision_script"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_labels_read_at_least_ninety_percent_real():
-    precision = _precision_script()
-    labels = [label for label in precision.read_all_labels(precision.label_files([str(precision.LABELS)])) if label.rule == "lost-cancel"]
-    assert len(labels) >= 10
-    assert sum(label.verdict == "real" for label in labels) / len(labels) >= 0.9
-
-
-def test_precision_report_samples_with_a_fixed_seed_and_lists_what_needs_a_label(tmp_path, capsys):
-    precision = _precision_script()
-    found = [precision.Finding(f"p/{i}.go", i, "lost-cancel", "m") for i in range(40)]
-    first, again = precision.sample(found, 25, 16), precision.sample(found, 25, 16)
-    assert first == again and len(first) == 25 and precision.sample(found[:3], 25, 16) == found[:3]
-    labels_file = tmp_path / "labels.tsv"
-    labels_file.write_text(
-        "# comment\npath\tline\trule\tverdict\treason\n"
-        + "".join(f"{f.path}\t{f.line}\tlost-cancel\t{'real' if n else 'false'}\tread it\n" for n, f in enumerate(first[:-1]))
-        + "gone.go\t1\tlost-cancel\treal\tthe code changed\n"
-    )
-    labels = precision.read_labels(labels_file)
-    assert not precision.report(found, labels, ["lost-cancel"], 25, 16, 0.9)
-    out = capsys.readouterr().out
-    assert "96%" in out  # 23 of the 24 labelled are real
-    assert f"{first[-1].path}\t{first[-1].line}\tlost-cancel\t?" in out  # the one to read
-    assert "gone.go:1 [lost-cancel]" in out  # stale
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "path\tline\trule\n",
-        "path\tline\trule\tverdict\treason\na.go\tx\tlost-cancel\treal\twhy\n",
-        "path\tline\trule\tverdict\treason\na.go\t1\tlost-cancel\tmaybe\twhy\n",
-        "path\tline\trule\tverdict\treason\na.go\t1\tno-such-rule\treal\twhy\n",
-        "path\tline\trule\tverdict\treason\na.go\t1\tlost-cancel\treal\twhy\na.go\t1\tlost-cancel\tfalse\tagain\n",
-    ],
-)
-def test_malformed_labels_are_refused(tmp_path, text):
-    precision = _precision_script()
-    path = tmp_path / "labels.tsv"
-    path.write_text(text)
-    with pytest.raises(precision.LabelError):
-        precision.read_labels(path)
