@@ -218,8 +218,8 @@ def test_the_names_a_text_may_call_are_seen_in_the_bytes(code: str, expected: se
     [
         ("ch := make(chan int)\n\tvar done = make(chan struct{}, 1)\n\terrc = make( chan error)", {b"ch", b"done", b"errc"}),
         ("if ok { c := make(chan int); go f(c) }", {b"c"}),
-        ("s.ch = make(chan int)", {b"ch"}),
-        ("c := make(<-chan int, 1)", {b"c"}),  # a field's: a name too many is safe
+        ("s.ch = make(chan int)", {b"ch"}),  # a field's: a name too many is safe
+        ("c := make(<-chan int, 1)", {b"c"}),  # a receive-only channel is named too
         ("a, b := make(chan int), make(chan int)", None),  # which name holds which: not said
         ("a, b := make(chan int), 1", None),
         ("f(make(chan int))", None),
