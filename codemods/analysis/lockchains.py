@@ -484,8 +484,7 @@ def _declared_outside(info: FunctionInfo, root: Node | None) -> bool:
     if root is None:
         return True
     name = info.source.text(root)
-    signature = (syntax.receiver(info.node), syntax.parameter_list(info.node), syntax.result(info.node))
-    if any(info.source.text(declared) == name for names in signature for group in syntax.parameters_of(names) for declared in group.names):
+    if any(info.source.text(declared) == name for declared in syntax.signature_names(info.node)):
         return False  # the receiver, a parameter or a named result, or a local that shadows one: no scopes needed
     return info.source.scopes(info.node).resolve(root) is None
 

@@ -459,6 +459,13 @@ def parameters_of(parameter_list_node: Node | None) -> list[Parameter]:
     return found
 
 
+def signature_names(function: Node) -> list[Node]:
+    """The names a function's signature declares: its receiver's, its parameters' and its
+    named results' (every name the body can use without declaring it itself)."""
+    lists = (receiver(function), parameter_list(function), result(function))
+    return [name for names in lists for group in parameters_of(names) for name in group.names]
+
+
 def result_count(function: Node) -> int:
     """How many values the function returns."""
     found = result(function)
