@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import enum
+import re
 from typing import Iterable
 
 from tree_sitter import Node
 
 from gofix_defer.codemods.analysis import control, syntax
 from gofix_defer.codemods.analysis.escapes import assigned_from, escaping_reference
+from gofix_defer.codemods.analysis.imports import imported_names
 from gofix_defer.codemods.analysis.lexical import defer_inside_loop
 from gofix_defer.codemods.analysis.nodeindex import nodes_of_types
 from gofix_defer.codemods.analysis.scope import Declaration, FunctionScopes, Scopes, initialiser
@@ -37,6 +39,17 @@ class DeferInLoop(Rule):
       after it end in `return` or `panic(…)`, or in a `break` of the loop
       (when no outer loop of the function could bring control back), with
       no `continue` or `goto` on the way;
+    - the deferred call puts back process-wide state instead of releasing
+      something: the environment or working directory (`os.Setenv`,
+      `os.Unsetenv`, `os.Chdir`), a `Set…` function of another package
+      (`defer dirs.SetRootDir("")`), or the undo of a test double (`restore
+      := osutil.MockMountInfo(…); defer restore()`, `defer
+      snap.MockOsOpen(f)()`, `defer cmd.Restore()`); each iteration's change
+      replaces the last, and the undos, run in reverse, end where the loop
+      began;
+    - it unlocks a value the iteration made itself (`st := state.New(nil);
+      st.Lock(); defer st.Unlock()`): no one outside the iteration can wait
+      for that lock;
     - the defer sits in a lazy set-up, `if x == nil { x = …; defer … }`,
       whose condition tests a variable from outside the loop that the
       branch assigns;
@@ -186,15 +199,26 @@ def _releases_what_the_loop_ranges_over(source: SourceFile, scopes: FunctionScop
 # Calls that put process state back (the working directory, the environment): run in reverse
 # order when the function returns, they leave the same state as at the end of each iteration.
 _RESTORING = frozenset({b"os.Setenv", b"os.Unsetenv", b"os.Chdir"})
+# A package's own setting put back (`defer debug.SetGCPercent(old)`, `defer dirs.SetRootDir("")`).
+_SETTER = re.compile(rb"Set[A-Z0-9_]")
+# A test double installed for the iteration (`restore := osutil.MockMountInfo(…)`,
+# `m := testutil.MockCommand(…)`): what it returns undoes it.
+_MOCKING = re.compile(rb"(?:[Mm]ock|[Pp]atch)(?:[A-Z0-9_]|$)")
+_UNDOING = re.compile(rb"[Rr]estore(?:[A-Z0-9_]|$)")
+# What a fresh value is made by: `New…(…)` / `new…(…)` (a constructor by Go's convention).
+_CONSTRUCTOR = re.compile(rb"[Nn]ew(?:[A-Z0-9_]|$)")
 
 
 def _by_design_at_exit(source: SourceFile, scopes: FunctionScopes, defer: Node, loop: Node, body: Node) -> bool:
     """Defers that belong at function exit whatever loop they sit in:
     - `defer wg.Done()` after `wg.Add(…)` in the body: it marks the function's own end;
-    - restoring process state (`defer os.Chdir(cwd)`, `defer os.Setenv(k, old)`, or a literal
-      doing only that);
+    - putting back process-wide state rather than releasing a resource (see
+      ``_restores_state``), or a literal doing only that;
     - an undo on failure, `defer func() { if err != nil { os.Remove(dir) } }()`, whose
-      condition reads a variable from outside the loop (usually the function's error result).
+      condition reads a variable from outside the loop (usually the function's error result);
+    - unlocking a value the iteration made itself (`st := state.New(nil); st.Lock(); defer
+      st.Unlock()`): no one outside the iteration can wait for that lock (one the value
+      escapes to is caught by ``_deferred_resource_escapes``).
     """
     call = syntax.call_of(defer)
     if call is None or not syntax.is_call(call):
@@ -208,16 +232,14 @@ def _by_design_at_exit(source: SourceFile, scopes: FunctionScopes, defer: Node, 
             other = syntax.selector_call(node) if syntax.is_call(node) else None
             if other is not None and source.text(other[1]) == b"Add" and b"".join(source.text(other[0]).split()) == receiver:
                 return True
+    if parts is not None and source.text(parts[1]) in (b"Unlock", b"RUnlock") and _made_in(source, scopes, parts[0], body):
+        return True
     literal = syntax.called_function_literal(defer)
     if literal is None:
-        function = syntax.callee(call)
-        return function is not None and b"".join(source.text(function).split()) in _RESTORING
+        return _restores_state(source, scopes, call)
     inner = syntax.statements(syntax.function_body(literal))
     calls = [node for statement in inner for node in walk_no_funcs(statement) if syntax.is_call(node)]
-    if calls and all(
-        (callee := syntax.callee(c)) is not None and b"".join(source.text(callee).split()) in _RESTORING | {b"t.Fatal", b"t.Fatalf"}
-        for c in calls
-    ):
+    if calls and all(_restores_state(source, scopes, c) or _spelled_callee(source, c) in (b"t.Fatal", b"t.Fatalf") for c in calls):
         return True
     if len(inner) == 1 and syntax.is_if(inner[0]) and syntax.else_branch(inner[0]) is None:
         condition = syntax.condition(inner[0])
@@ -227,6 +249,90 @@ def _by_design_at_exit(source: SourceFile, scopes: FunctionScopes, defer: Node, 
                 if decl is not None and not is_inside(decl.ident, loop):
                     return True
     return False
+
+
+def _spelled_callee(source: SourceFile, call: Node) -> bytes:
+    function = syntax.callee(call)
+    return b"".join(source.text(function).split()) if function is not None else b""
+
+
+def _restores_state(source: SourceFile, scopes: FunctionScopes, call: Node) -> bool:
+    """Does ``call`` put back process-wide state the iteration changed, rather than release
+    something it holds? Each iteration's change replaces the last one, and the deferred
+    calls, run in reverse when the function returns, end with the state from before the
+    loop: nothing piles up. By what the call says:
+    - the environment or the working directory (`os.Setenv`, `os.Unsetenv`, `os.Chdir`);
+    - a setting of another package (`defer dirs.SetRootDir("")`: a `Set…` function of an
+      import, not a method of a value);
+    - the undo of a test double (`restore := osutil.MockMountInfo(…); defer restore()`,
+      `defer snap.MockOsOpen(f)()`, `defer cmd.Restore()`): a call named `restore…` /
+      `Restore…`, or of what a `Mock…` / `Patch…` call returned."""
+    function = syntax.callee(call)
+    if function is None:
+        return False
+    function = unparen(function)
+    if b"".join(source.text(function).split()) in _RESTORING:
+        return True
+    if syntax.is_call(function):  # `defer snap.MockOsOpen(f)()`
+        return _is_mocking(source, function)
+    name = syntax.callee_name(call)
+    if name is None:
+        return False
+    if _UNDOING.match(source.text(name)):
+        return True
+    parts = syntax.selector_parts(function)
+    if parts is not None:
+        package = parts[0]
+        return (
+            _SETTER.match(source.text(name)) is not None
+            and syntax.is_identifier(package)
+            and scopes.resolve(package) is None
+            and source.text(package) in imported_names(source)
+        )
+    if syntax.is_identifier(function):  # `undo := testutil.MockTime(t0); defer undo()`
+        decl = scopes.resolve(function)
+        value = initialiser(decl)[0] if decl is not None else None
+        return value is not None and _is_mocking(source, unparen(value))
+    return False
+
+
+def _is_mocking(source: SourceFile, node: Node) -> bool:
+    if not syntax.is_call(node):
+        return False
+    name = syntax.callee_name(node)
+    return name is not None and _MOCKING.match(source.text(name)) is not None
+
+
+def _made_in(source: SourceFile, scopes: FunctionScopes, operand: Node, body: Node) -> bool:
+    """Is ``operand`` (`st`, `st.mu`, `st.shapes[k]`) part of a value the loop body made
+    afresh: a variable declared in the body from a composite literal, `&T{…}`, `new(T)` or a
+    `New…(…)` constructor?"""
+    root = unparen(operand)
+    while syntax.is_selector(root) or syntax.is_index(root):
+        inner = syntax.operand(root)
+        if inner is None:
+            return False
+        root = unparen(inner)
+    if not syntax.is_identifier(root):
+        return False
+    decl = scopes.resolve(root)
+    if decl is None or decl.kind not in ("short", "var") or not is_inside(decl.ident, body):
+        return False
+    value = initialiser(decl)[0]
+    if value is None:
+        return False
+    value = unparen(value)
+    if syntax.is_address_of(value):
+        inner = syntax.unary_operand(value)
+        if inner is None:
+            return False
+        value = unparen(inner)
+    if syntax.is_composite_literal(value):
+        return True
+    if not syntax.is_call(value):
+        return False
+    name = syntax.callee_name(value)
+    return name is not None and _CONSTRUCTOR.match(source.text(name)) is not None
 
 
 def _ends_iteration(defer: Node, body: Node) -> bool:

@@ -67,3 +67,17 @@ def imported_name(source: SourceFile, path: bytes) -> bytes | None:
         if spec.alias not in (b"_", b"."):
             return spec.alias
     return None
+
+
+def imported_names(source: SourceFile) -> frozenset[bytes]:
+    """The names under which the file's imports are usable (an alias, else the last element
+    of the path, as Go packages are conventionally named; `_` and `.` imports name nothing)."""
+    found = source._memo.get(imported_names)
+    if found is None:
+        names = set()
+        for spec in import_specs(source):
+            name = spec.alias if spec.alias is not None else spec.path.rsplit(b"/", 1)[-1]
+            if name not in (b"_", b"."):
+                names.add(name)
+        found = source._memo[imported_names] = frozenset(names)
+    return found
