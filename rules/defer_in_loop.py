@@ -478,6 +478,8 @@ def _deferred_resource_escapes(source: SourceFile, scopes: FunctionScopes, defer
     the body (see ``escapes``), returned, or its file descriptor is stored
     (`fds[i] = int(r.Fd())`).
     """
+    if _locked_element_kept(source, scopes, defer, body):
+        return True
     related: list[Declaration] = []
     for ident in identifiers(defer):
         decl = scopes.resolve(ident)
@@ -496,6 +498,27 @@ def _deferred_resource_escapes(source: SourceFile, scopes: FunctionScopes, defer
     if any(_outlives_iteration(source, scopes, decl, body, defer) for decl in related):
         return True
     return _kept_for_being_open(scopes, related, body, defer)
+
+
+def _locked_element_kept(source: SourceFile, scopes: FunctionScopes, defer: Node, body: Node) -> bool:
+    """`for _, o := range others { o.RLock(); defer o.RUnlock(); bms = append(bms, o.bitmap) }`:
+    each element the loop ranges over is locked, and a part of it goes to a variable of the
+    function for use after the loop; holding every lock until the function returns is the
+    point (as ``_ends_iteration`` says when the defer is last)."""
+    parts = syntax.selector_call(syntax.call_of(defer))
+    if parts is None or source.text(parts[1]) not in (b"Unlock", b"RUnlock"):
+        return False
+    root = unparen(parts[0])
+    while syntax.is_selector(root):
+        inner = syntax.operand(root)
+        if inner is None:
+            return False
+        root = unparen(inner)
+    decl = scopes.resolve(root) if syntax.is_identifier(root) else None
+    loop = body.parent
+    if decl is None or decl.kind != "range" or loop is None or decl.statement != syntax.range_clause(loop):
+        return False
+    return _told_outside(source, scopes, decl, body, defer)
 
 
 def _made_by_call(decl: Declaration) -> bool:

@@ -118,3 +118,35 @@ def test_what_the_iteration_holds_is_still_reported() -> None:
     # A lock handed out by a getter (shared), a method named Set… of a local value, and the
     # close function an opener returned (not a Mock… double).
     assert lines == [28, 30, 32], [d.message for d in result.diagnostics]
+
+
+LOCK_EACH = b"""package main
+
+import "sync"
+
+type track struct {
+	mu sync.Mutex
+	id string
+}
+
+func rename(tracks []*track, ids []string) {
+	var last string
+	for i, t := range tracks {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.id = ids[i]
+		last = ids[i]
+	}
+	_ = last
+}
+
+func main() { rename(nil, nil) }
+"""
+
+
+def test_locking_each_element_without_keeping_a_part_of_it_is_reported() -> None:
+    # pion's peerconnection.go (labelled real): every track stays locked although nothing of
+    # it is used after the loop; a part kept for after the loop (intended_or_once's merge) is
+    # what makes holding them all the point.
+    result = process("main.go", LOCK_EACH, Settings(rules=[by_name("defer-in-loop")]))
+    assert [LOCK_EACH[: d.start].count(b"\n") + 1 for d in result.diagnostics] == [14]
