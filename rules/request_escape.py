@@ -63,7 +63,7 @@ class RequestEscape(Rule):
     ## What it does
     Finds a goroutine started inside an HTTP handler — a function or
     function literal with an `http.ResponseWriter` and an `*http.Request`
-    parameter — that uses the handler's request or writer, whether the `go`
+    parameter and no results, as `http.HandlerFunc` has — that uses the handler's request or writer, whether the `go`
     statement is in the handler itself or in a function it defers.
 
     Left alone:
@@ -225,7 +225,12 @@ def _handed_over_message(source: SourceFile, uses: list[Node]) -> str:
 
 # -- finding handlers ---------------------------------------------------------
 def _handler(source: SourceFile, scopes: FunctionScopes, function: Node, writer_type: bytes, request_type: bytes) -> _Handler | None:
-    """The handler's writer and request parameters, when ``function`` has both (named or not)."""
+    """The handler's writer and request parameters, when ``function`` has both (named or not)
+    and no results: an `http.HandlerFunc` returns nothing, so a function that returns a value
+    (`func DecodeHTTP(w http.ResponseWriter, r *http.Request) Decoder`) is a helper its
+    handler calls, and that handler decides how long to stay (it may wait for what it got)."""
+    if syntax.result_count(function):
+        return None
     writer = request = None
     has_writer = has_request = False
     for parameter in syntax.parameters_of(syntax.parameter_list(function)):
